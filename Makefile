@@ -1,0 +1,29 @@
+# pgha: `make up` deploys a stack (default: dev), `make test` runs the test suite.
+STACK ?= dev
+SHELL := /bin/bash
+ENV := . scripts/env.sh &&
+
+.PHONY: setup up down outputs preview test unit
+
+setup:
+	scripts/setup.sh
+
+up:
+	scripts/setup.sh --require-provider
+	$(ENV) python -m pgha.stacks prepare $(STACK) && pulumi up --yes --stack $(STACK)
+
+preview:
+	scripts/setup.sh --require-provider
+	$(ENV) python -m pgha.stacks prepare $(STACK) && pulumi preview --stack $(STACK)
+
+down:
+	$(ENV) pulumi destroy --yes --stack $(STACK)
+
+outputs:
+	@$(ENV) pulumi stack output --json --show-secrets --stack $(STACK)
+
+test: setup
+	$(ENV) python -m pytest -q tests
+
+unit:
+	$(ENV) python -m pytest -q tests/unit

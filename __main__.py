@@ -1,0 +1,19 @@
+"""pgha: a PostgreSQL 17 HA cluster on the local Docker engine; one Pulumi stack per experiment."""
+import pulumi
+
+from components.cluster import PostgresCluster, PostgresClusterArgs
+from pgha import stack_config
+from pgha.layout import Layout
+from pgha.render import APP_DATABASE, APP_USER
+
+settings, passwords = stack_config.load()
+cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), passwords))
+
+pulumi.export("rwEndpoint", cluster.rw_endpoint)
+pulumi.export("roEndpoint", cluster.ro_endpoint)
+pulumi.export("statsUrl", cluster.stats_url)
+pulumi.export("patroniApis", cluster.patroni_apis)
+pulumi.export("database", APP_DATABASE)
+pulumi.export("user", APP_USER)
+pulumi.export("password", passwords.apply(lambda p: p.app))
+pulumi.export("superuserPassword", passwords.apply(lambda p: p.superuser))

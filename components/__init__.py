@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources of a pgha stack, one per file."""

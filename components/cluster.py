@@ -1,0 +1,55 @@
+"""The whole stack: network, etcd, Patroni/PostgreSQL, PgBouncer and HAProxy, wired in that order."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+
+from components.etcd import EtcdCluster, EtcdClusterArgs
+from components.haproxy import HAProxy, HAProxyArgs
+from components.network import Network, NetworkArgs
+from components.patroni import PatroniCluster, PatroniClusterArgs
+from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
+from pgha.layout import Layout
+from pgha.render import Passwords
+
+
+@dataclass
+class PostgresClusterArgs:
+    layout: Layout
+    passwords: pulumi.Output[Passwords]
+
+
+class PostgresCluster(pulumi.ComponentResource):
+    rw_endpoint: str
+    ro_endpoint: str
+    stats_url: str
+    patroni_apis: list[str]
+
+    def __init__(self, name: str, args: PostgresClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("pgha:cluster:PostgresCluster", name, None, opts)
+        layout, settings = args.layout, args.layout.settings
+        child = pulumi.ResourceOptions(parent=self)
+        network = Network("network", NetworkArgs(layout), child)
+        etcd = EtcdCluster("etcd", EtcdClusterArgs(layout, network.name), child)
+        patroni = PatroniCluster(
+            "patroni", PatroniClusterArgs(layout, network.name, args.passwords, depends_on=etcd.containers), child
+        )
+        auth_password = args.passwords.apply(lambda p: p.pgbouncer_auth)
+        pools = PgBouncerPools(
+            "pgbouncer", PgBouncerPoolsArgs(layout, network.name, auth_password, depends_on=patroni.containers), child
+        )
+        HAProxy("haproxy", HAProxyArgs(layout, network.name, depends_on=pools.containers), child)
+        self.rw_endpoint = f"{settings.bind_address}:{settings.rw_port}"
+        self.ro_endpoint = f"{settings.bind_address}:{settings.ro_port}"
+        self.stats_url = f"http://{settings.bind_address}:{settings.stats_port}/"
+        self.patroni_apis = patroni.api_urls
+        self.register_outputs(
+            {
+                "rwEndpoint": self.rw_endpoint,
+                "roEndpoint": self.ro_endpoint,
+                "statsUrl": self.stats_url,
+                "patroniApis": self.patroni_apis,
+            }
+        )

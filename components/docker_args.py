@@ -1,0 +1,32 @@
+"""Small builders for the pulumi-docker arguments every component repeats."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from pgha.layout import Layout, Member
+
+
+def container_labels(labels: dict[str, str]) -> list[docker.ContainerLabelArgs]:
+    return [docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
+
+
+def volume(layout: Layout, member: Member, parent: pulumi.Resource) -> docker.Volume:
+    return docker.Volume(
+        f"{member.name}-data",
+        name=f"{member.container}-data",
+        labels=[docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(member_labels(layout, member).items())],
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def member_labels(layout: Layout, member: Member) -> dict[str, str]:
+    return layout.labels(member.role, member.name if member.role == "postgres" else None)
+
+
+def network_attachment(network_name: pulumi.Input[str], member: Member) -> docker.ContainerNetworksAdvancedArgs:
+    return docker.ContainerNetworksAdvancedArgs(name=network_name, ipv4_address=member.address, aliases=[member.name])
+
+
+def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
+    return docker.ContainerUploadArgs(file=path, content=content)

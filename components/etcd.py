@@ -1,0 +1,46 @@
+"""The etcd cluster Patroni keeps its leader lock and configuration in (v3 API only)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from components.docker_args import container_labels, member_labels, network_attachment, upload, volume
+from components.images import component_image
+from pgha import render
+from pgha.layout import Layout
+
+
+@dataclass
+class EtcdClusterArgs:
+    layout: Layout
+    network_name: pulumi.Input[str]
+
+
+class EtcdCluster(pulumi.ComponentResource):
+    containers: list[docker.Container]
+
+    def __init__(self, name: str, args: EtcdClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("pgha:etcd:EtcdCluster", name, None, opts)
+        layout = args.layout
+        image = component_image("etcd", self)
+        self.containers = []
+        for member in layout.etcd():
+            data = volume(layout, member, self)
+            self.containers.append(
+                docker.Container(
+                    member.name,
+                    name=member.container,
+                    hostname=member.name,
+                    image=image.image_name,
+                    restart="unless-stopped",
+                    labels=container_labels(member_labels(layout, member)),
+                    networks_advanced=[network_attachment(args.network_name, member)],
+                    volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/etcd/data")],
+                    uploads=[upload("/etc/etcd/etcd.yml", render.etcd_config(layout, member))],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        self.register_outputs({})

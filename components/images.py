@@ -1,0 +1,36 @@
+"""Component images, built by the program from docker/<component>/Dockerfile on the local base image."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
+BASE_IMAGE = "pgha-base:trixie"
+
+
+def context_digest(component: str) -> str:
+    """Digest of the build context: the image tag, so an unchanged context is never rebuilt."""
+    digest = hashlib.sha256()
+    for path in sorted((DOCKER_DIR / component).rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(DOCKER_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def component_image(component: str, parent: pulumi.Resource) -> docker.Image:
+    return docker.Image(
+        f"{component}-image",
+        image_name=f"pgha-{component}:{context_digest(component)}",
+        build=docker.DockerBuildArgs(
+            context=str(DOCKER_DIR / component),
+            args={"BASE_IMAGE": BASE_IMAGE},
+            # The classic builder uses the local base image as is; nothing is pulled.
+            builder_version=docker.BuilderVersion.BUILDER_V1,
+        ),
+        skip_push=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

@@ -1,0 +1,59 @@
+"""PostgreSQL 17 nodes run by Patroni, each with its data on its own volume."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from components.docker_args import container_labels, member_labels, network_attachment, upload, volume
+from components.images import component_image
+from pgha import render
+from pgha.layout import PATRONI_API_PORT, Layout
+
+
+@dataclass
+class PatroniClusterArgs:
+    layout: Layout
+    network_name: pulumi.Input[str]
+    passwords: pulumi.Output[render.Passwords]
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class PatroniCluster(pulumi.ComponentResource):
+    containers: list[docker.Container]
+    api_urls: list[str]
+
+    def __init__(self, name: str, args: PatroniClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("pgha:patroni:PatroniCluster", name, None, opts)
+        layout, settings = args.layout, args.layout.settings
+        image = component_image("patroni", self)
+        bootstrap_sql = args.passwords.apply(lambda p: render.bootstrap_sql(layout, p))
+        self.containers, self.api_urls = [], []
+        for member in layout.postgres():
+            data = volume(layout, member, self)
+            api_port = settings.patroni_api_port(member.index)
+            config = args.passwords.apply(lambda p, m=member: render.patroni_config(layout, m, p))
+            self.containers.append(
+                docker.Container(
+                    member.name,
+                    name=member.container,
+                    hostname=member.name,
+                    image=image.image_name,
+                    restart="unless-stopped",
+                    # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
+                    destroy_grace_seconds=30,
+                    labels=container_labels(member_labels(layout, member)),
+                    networks_advanced=[network_attachment(args.network_name, member)],
+                    ports=[docker.ContainerPortArgs(internal=PATRONI_API_PORT, external=api_port, ip=settings.bind_address)],
+                    volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data")],
+                    uploads=[
+                        upload("/etc/patroni/patroni.yml", config),
+                        upload("/etc/patroni/bootstrap.sql", bootstrap_sql),
+                    ],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+                )
+            )
+            self.api_urls.append(f"http://{settings.bind_address}:{api_port}")
+        self.register_outputs({"apiUrls": self.api_urls})

@@ -1,0 +1,51 @@
+"""A minimal Docker Engine API client over the local unix socket (standard library only)."""
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.parse
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+class DockerError(RuntimeError):
+    pass
+
+
+def request(method: str, path: str, query: dict | None = None, timeout: float = 30.0):
+    """One API call; returns the decoded JSON body (None when empty)."""
+    url = path + ("?" + urllib.parse.urlencode(query) if query else "")
+    conn = _UnixConnection(DOCKER_SOCKET, timeout)
+    try:
+        conn.request(method, url)
+        response = conn.getresponse()
+        body = response.read()
+    except OSError as exc:
+        raise DockerError(f"Docker engine not reachable at {DOCKER_SOCKET}: {exc}") from exc
+    finally:
+        conn.close()
+    if response.status >= 400:
+        raise DockerError(f"{method} {path}: {response.status} {body.decode(errors='replace').strip()}")
+    return json.loads(body) if body else None
+
+
+def labelled(kind: str, label: str) -> list[dict]:
+    """Containers (all, running or not), volumes or networks carrying `label` (`key` or `key=value`)."""
+    query = {"filters": json.dumps({"label": [label]})}
+    if kind == "containers":
+        return request("GET", "/containers/json", {**query, "all": "1"})
+    if kind == "volumes":
+        return request("GET", "/volumes", query)["Volumes"] or []
+    return request("GET", f"/{kind}", query)

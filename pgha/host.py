@@ -1,0 +1,48 @@
+"""Facts about this host that stack settings depend on: local addresses, taken ports, Docker subnets."""
+from __future__ import annotations
+
+import errno
+import socket
+
+from pgha import docker_api
+from pgha.settings import HostFacts, Settings
+
+
+def _bind_error(address: str, port: int) -> int:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            return exc.errno or -1
+    return 0
+
+
+def _own_published_ports(stack: str) -> set[int]:
+    ports = set()
+    for container in docker_api.labelled("containers", f"pgha.stack={stack}"):
+        ports.update(p["PublicPort"] for p in container.get("Ports", []) if p.get("PublicPort"))
+    return ports
+
+
+def _other_subnets(own_network: str) -> dict[str, str]:
+    subnets = {}
+    for network in docker_api.request("GET", "/networks"):
+        if network["Name"] == own_network:
+            continue
+        for config in (network.get("IPAM") or {}).get("Config") or []:
+            if "Subnet" in config and ":" not in config["Subnet"]:
+                subnets[network["Name"]] = config["Subnet"]
+    return subnets
+
+
+def gather(settings: Settings) -> HostFacts:
+    """Raises docker_api.DockerError when the engine does not answer."""
+    local = _bind_error(settings.bind_address, 0) != errno.EADDRNOTAVAIL
+    own = _own_published_ports(settings.stack)
+    busy = {
+        port
+        for port in settings.published_ports().values()
+        if port not in own and local and _bind_error(settings.bind_address, port) == errno.EADDRINUSE
+    }
+    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix))

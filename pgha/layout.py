@@ -1,0 +1,66 @@
+"""Where everything of a stack lives: Docker names, static addresses, labels.
+
+Static addresses on a stack-owned subnet let HAProxy send its health checks to a node's Patroni
+while the traffic goes to that node's PgBouncer (HAProxy's `addr` takes an address, not a name).
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from pgha.settings import Settings
+
+PATRONI_API_PORT = 8008
+POSTGRES_PORT = 5432
+PGBOUNCER_PORT = 6432
+ETCD_CLIENT_PORT = 2379
+# HAProxy's ports inside its container; the stack publishes them on rwPort, roPort and statsPort.
+HAPROXY_RW_PORT, HAPROXY_RO_PORT, HAPROXY_STATS_PORT = 5000, 5001, 7000
+
+
+@dataclass(frozen=True)
+class Member:
+    role: str  # etcd | postgres | pgbouncer | haproxy
+    index: int  # 1-based; 0 for the single HAProxy
+    name: str  # short name, also the Patroni member / etcd member name
+    container: str  # Docker container name
+    address: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    settings: Settings
+
+    @property
+    def network(self) -> str:
+        return self.settings.prefix
+
+    @property
+    def scope(self) -> str:
+        """Patroni cluster name (its key prefix in etcd)."""
+        return self.settings.prefix
+
+    def _address(self, offset: int) -> str:
+        return str(ipaddress.ip_network(self.settings.subnet)[offset])
+
+    def _member(self, role: str, index: int, offset: int) -> Member:
+        name = f"{role}-{index}" if index else role
+        return Member(role, index, name, f"{self.settings.prefix}-{name}", self._address(offset + index))
+
+    def etcd(self) -> list[Member]:
+        return [self._member("etcd", i, 10) for i in range(1, self.settings.etcd_nodes + 1)]
+
+    def postgres(self) -> list[Member]:
+        return [self._member("postgres", i, 20) for i in range(1, self.settings.postgres_nodes + 1)]
+
+    def pgbouncer(self) -> list[Member]:
+        return [self._member("pgbouncer", i, 40) for i in range(1, self.settings.postgres_nodes + 1)]
+
+    def haproxy(self) -> Member:
+        return self._member("haproxy", 0, 2)
+
+    def labels(self, role: str, member: str | None = None) -> dict[str, str]:
+        labels = {"pgha.stack": self.settings.stack, "pgha.role": role}
+        if member:
+            labels["pgha.member"] = member
+        return labels

@@ -1,0 +1,126 @@
+"""Render each component's configuration from the templates in config/: data in, text out."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from pgha.layout import (
+    HAPROXY_RO_PORT,
+    HAPROXY_RW_PORT,
+    HAPROXY_STATS_PORT,
+    PATRONI_API_PORT,
+    PGBOUNCER_PORT,
+    Layout,
+    Member,
+)
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+APP_USER = "app"
+APP_DATABASE = "app"
+SCRAM_ITERATIONS = 4096
+SYNCHRONOUS_MODE_VALUES = {"off": "false", "on": "true", "quorum": "quorum"}
+
+
+@dataclass(frozen=True)
+class Passwords:
+    superuser: str
+    replication: str
+    app: str
+    pgbouncer_auth: str
+    patroni_api: str
+
+
+def _template(name: str) -> Template:
+    return Template((CONFIG_DIR / name).read_text())
+
+
+def _yaml_string(value: str) -> str:
+    # A JSON string is a valid YAML scalar, whatever characters the password holds.
+    return json.dumps(value)
+
+
+def etcd_config(layout: Layout, member: Member) -> str:
+    cluster = ",".join(f"{m.name}=http://{m.address}:2380" for m in layout.etcd())
+    return _template("etcd.yml").substitute(
+        member=member.name,
+        address=member.address,
+        initial_cluster=cluster,
+        cluster_token=layout.scope,
+    )
+
+
+def patroni_config(layout: Layout, member: Member, passwords: Passwords) -> str:
+    settings = layout.settings
+    return _template("patroni.yml").substitute(
+        scope=layout.scope,
+        member=member.name,
+        address=member.address,
+        etcd_hosts=",".join(f"{m.address}:2379" for m in layout.etcd()),
+        ttl=settings.ttl,
+        loop_wait=settings.loop_wait,
+        retry_timeout=settings.retry_timeout,
+        synchronous_mode=SYNCHRONOUS_MODE_VALUES[settings.synchronous_mode],
+        superuser_password=_yaml_string(passwords.superuser),
+        replication_password=_yaml_string(passwords.replication),
+        patroni_api_password=_yaml_string(passwords.patroni_api),
+    )
+
+
+def pgbouncer_config(postgres: Member) -> str:
+    return _template("pgbouncer.ini").substitute(postgres_address=postgres.address)
+
+
+def pgbouncer_auth_file(password: str) -> str:
+    """PgBouncer's auth_file holds only the auth_query user: it must log in to PostgreSQL itself."""
+    escaped = password.replace('"', '""')
+    return f'"pgbouncer_auth" "{escaped}"\n'
+
+
+def _servers(layout: Layout) -> str:
+    lines = []
+    for postgres, pgbouncer in zip(layout.postgres(), layout.pgbouncer()):
+        lines.append(
+            f"    server {postgres.name} {pgbouncer.address}:{PGBOUNCER_PORT} "
+            f"check addr {postgres.address} port {PATRONI_API_PORT}"
+        )
+    return "\n".join(lines)
+
+
+def haproxy_config(layout: Layout) -> str:
+    servers = _servers(layout)
+    return _template("haproxy.cfg").substitute(
+        rw_port=HAPROXY_RW_PORT,
+        ro_port=HAPROXY_RO_PORT,
+        stats_port=HAPROXY_STATS_PORT,
+        rw_servers=servers,
+        ro_servers=servers,
+    )
+
+
+def scram_secret(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier (RFC 5802/7677): what pg_authid stores instead of a password."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _stable_salt(scope: str, role: str) -> bytes:
+    # Derived, not random: the rendered SQL stays the same between runs, so Pulumi sees no diff.
+    return hashlib.sha256(f"{scope}/{role}".encode()).digest()[:16]
+
+
+def bootstrap_sql(layout: Layout, passwords: Passwords) -> str:
+    """Run once by Patroni's post_bootstrap on the new cluster; holds verifiers, never passwords."""
+    app = scram_secret(passwords.app, _stable_salt(layout.scope, APP_USER))
+    auth = scram_secret(passwords.pgbouncer_auth, _stable_salt(layout.scope, "pgbouncer_auth"))
+    return _template("patroni-bootstrap.sql").substitute(
+        app_user=APP_USER, app_database=APP_DATABASE, app_verifier=app, auth_verifier=auth
+    )

@@ -1,0 +1,233 @@
+"""Stack settings: the `pgha` config namespace, parsed and checked before any resource is declared.
+
+Everything here is plain data in, plain data out, so it is unit-tested without Pulumi or Docker.
+Host facts (which addresses are local, which ports are taken) come in as arguments.
+"""
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+NAMESPACE = "pgha"
+SYNCHRONOUS_MODES = ("off", "on", "quorum")
+PASSWORD_KEYS = (
+    "superuserPassword",
+    "replicationPassword",
+    "appPassword",
+    "pgbouncerAuthPassword",
+    "patroniApiPassword",
+)
+SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
+STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+class SettingsError(ValueError):
+    """Bad stack configuration; each line of the message names a key, its value and what is allowed."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    default: object
+    parse: Callable[[str], object]
+    valid: Callable[[object], bool]
+    allowed: str
+
+
+def _int(text: str) -> int:
+    if not re.fullmatch(r"[+-]?\d+", str(text).strip()):
+        raise ValueError
+    return int(text)
+
+
+def _str(text: str) -> str:
+    return str(text).strip()
+
+
+def _is_port(value: int) -> bool:
+    return 1024 <= value <= 65535
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_subnet(value: str) -> bool:
+    try:
+        net = ipaddress.ip_network(value)
+    except ValueError:
+        return False
+    return net.version == 4 and 16 <= net.prefixlen <= 26
+
+
+def default_subnet(stack: str) -> str:
+    """A /24 of SUBNET_POOL picked from the stack name, so a stack keeps its subnet across runs."""
+    block = zlib.crc32(stack.encode()) % 256
+    return str(list(SUBNET_POOL.subnets(new_prefix=24))[block])
+
+
+OPTIONS = (
+    Option("etcdNodes", 3, _int, lambda v: 1 <= v <= 7 and v % 2 == 1, "an odd whole number from 1 to 7"),
+    Option("postgresNodes", 3, _int, lambda v: 1 <= v <= 9, "a whole number from 1 to 9"),
+    Option("synchronousMode", "quorum", _str, lambda v: v in SYNCHRONOUS_MODES, " | ".join(SYNCHRONOUS_MODES)),
+    Option("bindAddress", "127.0.0.1", _str, _is_ip, "an IP address of this host"),
+    Option("subnet", None, _str, _is_subnet, "an IPv4 network from /16 to /26 such as 10.213.7.0/24"),
+    Option("rwPort", 5000, _int, _is_port, "a port from 1024 to 65535"),
+    Option("roPort", 5001, _int, _is_port, "a port from 1024 to 65535"),
+    Option("statsPort", 7000, _int, _is_port, "a port from 1024 to 65535"),
+    Option("patroniPort", 8008, _int, _is_port, "a port from 1024 to 65535"),
+    Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
+    Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
+    Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
+)
+KNOWN_KEYS = tuple(o.key for o in OPTIONS) + PASSWORD_KEYS
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    etcd_nodes: int
+    postgres_nodes: int
+    synchronous_mode: str
+    bind_address: str
+    subnet: str
+    rw_port: int
+    ro_port: int
+    stats_port: int
+    patroni_port: int
+    ttl: int
+    loop_wait: int
+    retry_timeout: int
+
+    @property
+    def prefix(self) -> str:
+        """Every Docker object of the stack is named `<prefix>-...`."""
+        return f"pgha-{self.stack}"
+
+    def patroni_api_port(self, index: int) -> int:
+        """Host port of node `index`'s (1-based) Patroni REST API."""
+        return self.patroni_port + index - 1
+
+    def published_ports(self) -> dict[str, int]:
+        ports = {"rwPort": self.rw_port, "roPort": self.ro_port, "statsPort": self.stats_port}
+        for i in range(1, self.postgres_nodes + 1):
+            ports[f"patroniPort (node {i})"] = self.patroni_api_port(i)
+        return ports
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+
+
+def _unknown_key_problems(raw: Mapping[str, str]) -> list[str]:
+    problems = []
+    for key in sorted(raw):
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+            hint = f"did you mean {NAMESPACE}:{close[0]}?" if close else f"known keys: {', '.join(KNOWN_KEYS)}"
+            problems.append(f"{NAMESPACE}:{key}: unknown key; {hint}")
+    return problems
+
+
+def _parse_options(raw: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
+    values, problems = {}, []
+    for option in OPTIONS:
+        text = raw.get(option.key)
+        value = option.default if text is None else None
+        if text is not None:
+            try:
+                value = option.parse(text)
+            except ValueError:
+                value = None
+        if value is None or not option.valid(value):
+            problems.append(f"{NAMESPACE}:{option.key}: {text!r} is not allowed; expected {option.allowed}")
+        values[_snake(option.key)] = value
+    return values, problems
+
+
+def _port_clash_problems(settings: Settings) -> list[str]:
+    owners: dict[int, str] = {}
+    problems = []
+    for name, port in settings.published_ports().items():
+        if port > 65535:
+            problems.append(f"{NAMESPACE}:{name.split()[0]}: {port} is past 65535; use a lower patroniPort")
+        elif port in owners:
+            problems.append(f"{NAMESPACE}:{name.split()[0]}: port {port} is also {owners[port]}; every published port must differ")
+        owners[port] = name
+    return problems
+
+
+def _timing_problems(settings: Settings) -> list[str]:
+    need = settings.loop_wait + 2 * settings.retry_timeout
+    if need <= settings.ttl:
+        return []
+    return [
+        f"{NAMESPACE}:ttl: {settings.ttl} is below loopWait + 2 * retryTimeout = {need}; "
+        "Patroni requires loop_wait + 2*retry_timeout <= ttl"
+    ]
+
+
+def parse(stack: str, raw: Mapping[str, str]) -> Settings:
+    """Turn the raw `pgha:*` config (keys without the namespace, values as strings) into Settings.
+
+    Raises SettingsError listing every problem at once, so one `pulumi preview` shows them all.
+    """
+    problems = [] if STACK_NAME.match(stack) else [
+        f"stack name {stack!r} is not allowed; expected lowercase letters, digits and '-', at most 31 characters"
+    ]
+    problems += _unknown_key_problems(raw)
+    values, option_problems = _parse_options({"subnet": default_subnet(stack), **raw})
+    problems += option_problems
+    if option_problems:
+        raise SettingsError(problems)
+    settings = Settings(stack=stack, **values)
+    problems += _port_clash_problems(settings) + _timing_problems(settings)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the host says about a stack's settings; gathered by pgha.host, given here as data."""
+
+    address_is_local: bool
+    busy_ports: frozenset[int]  # published ports some other process holds (not this stack's containers)
+    other_subnets: Mapping[str, str]  # other Docker networks: name -> subnet
+
+
+def host_problems(settings: Settings, facts: HostFacts) -> list[str]:
+    """Problems only the host can reveal: an address that is not ours, a taken port, an overlapping subnet."""
+    problems = []
+    if not facts.address_is_local:
+        problems.append(f"{NAMESPACE}:bindAddress: {settings.bind_address!r} is not an address of this host")
+    for name, port in settings.published_ports().items():
+        if port in facts.busy_ports:
+            problems.append(f"{NAMESPACE}:{name.split()[0]}: port {port} ({name}) is already bound on this host; choose a free port")
+    net = ipaddress.ip_network(settings.subnet)
+    for name, other in sorted(facts.other_subnets.items()):
+        if net.overlaps(ipaddress.ip_network(other, strict=False)):
+            problems.append(f"{NAMESPACE}:subnet: {settings.subnet} overlaps Docker network {name} ({other}); set another {NAMESPACE}:subnet")
+    return problems
+
+
+def missing_passwords(present_keys: Iterable[str]) -> list[str]:
+    present = set(present_keys)
+    return [
+        f"{NAMESPACE}:{key}: not set; set it with `pulumi config set --secret {NAMESPACE}:{key} ...` "
+        "(make up generates missing ones)"
+        for key in PASSWORD_KEYS
+        if key not in present
+    ]

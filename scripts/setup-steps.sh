@@ -1,0 +1,139 @@
+# Steps of scripts/setup.sh; each one is a no-op when its result already exists.
+# shellcheck shell=bash
+
+BASE_IMAGE=pgha-base:trixie
+PULUMI_INSTALL_URL=https://get.pulumi.com
+
+now_ms() { date +%s%3N; }
+
+step() {
+  local name=$1 start rc=0
+  shift
+  start=$(now_ms)
+  echo "==> $name"
+  "$@" || rc=$?
+  local ms=$(($(now_ms) - start))
+  printf '    %s: %s in %d.%01ds\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" $((ms / 1000)) $((ms % 1000 / 100))
+  return $rc
+}
+
+wait_for() {
+  local what=$1 seconds=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "    $what not ready after ${seconds}s" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+apt_install() {
+  if [ -z "${PGHA_APT_UPDATED:-}" ]; then
+    apt-get update -qq
+    PGHA_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Whether the official Pulumi download site answers (machines with internet take the normal route).
+official_pulumi_reachable() {
+  curl -fsS --max-time 5 -o /dev/null "$PULUMI_INSTALL_URL/latest-version" 2>/dev/null
+}
+
+docker_engine() {
+  if docker info >/dev/null 2>&1; then
+    echo "    already running"
+    return
+  fi
+  command -v dockerd >/dev/null || { echo "    installing Debian's docker.io"; apt_install docker.io; }
+  echo "    starting dockerd (log: $PGHA_HOME/dockerd.log)"
+  setsid nohup dockerd >"$PGHA_HOME/dockerd.log" 2>&1 </dev/null &
+  wait_for "docker engine" 60 docker info
+}
+
+pulumi_toolchain() {
+  if [ -x "$PGHA_TOOLCHAIN/bin/pulumi" ] && [ -x "$PGHA_TOOLCHAIN/bin/pulumi-language-python" ]; then
+    echo "    cached: $PGHA_TOOLCHAIN"
+    return
+  fi
+  if official_pulumi_reachable; then
+    echo "    installing from $PULUMI_INSTALL_URL"
+    curl -fsSL "$PULUMI_INSTALL_URL" | sh -s -- --version "$PULUMI_VERSION" --install-root "$PGHA_TOOLCHAIN" --no-edit-path
+  else
+    "$PGHA_ROOT/scripts/build-pulumi.sh"
+  fi
+}
+
+python_venv() {
+  local key dir
+  key=$(cat "$PGHA_ROOT/requirements.txt" <(python3 --version) | sha256sum | cut -c1-16)
+  dir="$PGHA_CACHE/venvs/$key"
+  if [ -f "$dir/.complete" ]; then
+    echo "    cached: $dir"
+  else
+    echo "    creating $dir from requirements.txt"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check -r "$PGHA_ROOT/requirements.txt"
+    touch "$dir/.complete"
+  fi
+  ln -sfn "$dir" "$PGHA_VENV"
+}
+
+pulumi_backend() {
+  mkdir -p "$PGHA_HOME/state"
+  if [ ! -s "$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then
+    (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$PULUMI_CONFIG_PASSPHRASE_FILE")
+    echo "    new passphrase in $PULUMI_CONFIG_PASSPHRASE_FILE (keep it: it unlocks every stack's secrets)"
+  fi
+  echo "    backend: $PULUMI_BACKEND_URL"
+}
+
+debian_mirror() {
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(LABEL)' 2>/dev/null |
+    awk '$3 == "Debian" && $2 !~ /-/ { print $1; exit }'
+}
+
+base_image() {
+  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    echo "    present"
+    return
+  fi
+  if timeout 60 docker pull -q debian:trixie-slim >/dev/null 2>&1; then
+    docker tag debian:trixie-slim "$BASE_IMAGE"
+    return
+  fi
+  local tarball="$PGHA_CACHE/base/trixie-minbase.tar"
+  [ -s "$tarball" ] || debootstrap_rootfs "$tarball"
+  docker import -q -c 'CMD ["/bin/bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
+}
+
+debootstrap_rootfs() {
+  local tarball=$1 mirror rootfs
+  mirror=${PGHA_DEBIAN_MIRROR:-$(debian_mirror)}
+  mirror=${mirror:-http://deb.debian.org/debian/}
+  command -v debootstrap >/dev/null || apt_install debootstrap
+  rootfs=$(mktemp -d "$PGHA_CACHE/rootfs.XXXXXX")
+  echo "    no registry answers: debootstrap trixie from $mirror"
+  debootstrap --variant=minbase trixie "$rootfs" "$mirror" >"$PGHA_CACHE/debootstrap.log" 2>&1 ||
+    { echo "    debootstrap failed; see $PGHA_CACHE/debootstrap.log" >&2; return 1; }
+  mkdir -p "$(dirname "$tarball")"
+  tar -C "$rootfs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+  rm -rf "$rootfs"
+}
+
+docker_plugin() {
+  local installed="$PULUMI_HOME/plugins/resource-docker-v$PULUMI_DOCKER_VERSION/pulumi-resource-docker"
+  if [ -x "$installed" ]; then
+    echo "    cached: $installed"
+    return
+  fi
+  if official_pulumi_reachable; then
+    pulumi plugin install resource docker "$PULUMI_DOCKER_VERSION"
+  else
+    "$PGHA_ROOT/scripts/build-docker-plugin.sh"
+  fi
+}

@@ -1,0 +1,156 @@
+"""The program's shape under Pulumi's mocks: no engine, no Docker."""
+from collections import Counter
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+
+from pgha import render
+from pgha.layout import Layout
+from pgha.settings import parse
+
+PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-pw", "auth-pw", "api-pw")
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self):
+        self.resources = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Keeps each registration's parent: URNs end in `::<name>`."""
+
+    def __init__(self, mocks):
+        super().__init__(mocks)
+        self.parents = {}
+
+    def RegisterResource(self, request):
+        self.parents[(request.type, request.name)] = request.parent.rsplit("::", 1)[-1]
+        return super().RegisterResource(request)
+
+
+def deploy(**raw):
+    """Declares a whole cluster under mocks; returns every registered resource once all are in."""
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="pgha", stack="t1", preview=False, monitor=monitor)
+    from components.cluster import PostgresCluster, PostgresClusterArgs
+
+    settings = parse("t1", {"subnet": "10.213.9.0/24", **{k: str(v) for k, v in raw.items()}})
+
+    @pulumi.runtime.test
+    def declare():
+        PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS)))
+
+    declare()
+    return mocks.resources, monitor.parents
+
+
+def unwrap_secret(value):
+    """(True, plain) for a value Pulumi serialised as a secret, else (False, value)."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return True, value["value"]
+    return False, value
+
+
+def labels(resource):
+    return {item["label"]: item["value"] for item in resource.inputs.get("labels", [])}
+
+
+def of_type(resources, typ):
+    return [r for r in resources if r.typ == typ]
+
+
+@pytest.mark.parametrize("nodes, etcd", [(1, 1), (3, 3), (5, 5)])
+def test_resource_graph_scales_with_node_counts(nodes, etcd):
+    resources, _ = deploy(postgresNodes=nodes, etcdNodes=etcd)
+    containers = of_type(resources, "docker:index/container:Container")
+    roles = Counter(labels(c)["pgha.role"] for c in containers)
+    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": 1}
+    assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes
+    assert len(of_type(resources, "docker:index/network:Network")) == 1
+    images = of_type(resources, "docker:index/image:Image")
+    assert sorted(i.name for i in images) == ["etcd-image", "haproxy-image", "patroni-image", "pgbouncer-image"]
+
+
+def test_components_have_pgha_type_tokens_and_own_their_children():
+    resources, parents = deploy()
+    tokens = {r.typ for r in resources if r.typ.startswith("pgha:")}
+    assert tokens == {
+        "pgha:cluster:PostgresCluster",
+        "pgha:network:Network",
+        "pgha:etcd:EtcdCluster",
+        "pgha:patroni:PatroniCluster",
+        "pgha:pgbouncer:PgBouncerPools",
+        "pgha:haproxy:HAProxy",
+    }
+    component = {name: p for (typ, name), p in parents.items() if typ.startswith("pgha:")}
+    child = {name: p for (typ, name), p in parents.items() if typ.startswith("docker:")}
+    assert component["pgha"].endswith("-t1"), "only the top component hangs off the stack"
+    assert {component[c] for c in ("network", "etcd", "patroni", "pgbouncer", "haproxy")} == {"pgha"}
+    assert child["postgres-2"] == child["postgres-2-data"] == child["patroni-image"] == "patroni"
+    assert (child["pgbouncer-1"], child["etcd-3"], child["haproxy"], child["network"]) == (
+        "pgbouncer",
+        "etcd",
+        "haproxy",
+        "network",
+    )
+
+
+def test_every_docker_object_is_named_and_labelled_for_its_stack():
+    resources, _ = deploy()
+    for r in resources:
+        if r.typ.startswith("docker:") and r.typ != "docker:index/image:Image":
+            assert r.inputs["name"].startswith("pgha-t1"), r.inputs["name"]
+            assert labels(r)["pgha.stack"] == "t1"
+            assert labels(r)["pgha.role"] in {"etcd", "postgres", "pgbouncer", "haproxy", "network"}
+    members = [labels(c).get("pgha.member") for c in of_type(resources, "docker:index/container:Container")]
+    assert sorted(m for m in members if m) == ["postgres-1", "postgres-2", "postgres-3"]
+
+
+def test_only_haproxy_and_patroni_ports_are_published_on_the_bind_address():
+    resources, _ = deploy(bindAddress="127.0.0.1", rwPort=15000, roPort=15001, statsPort=17000, patroniPort=18008)
+    published = {}
+    for c in of_type(resources, "docker:index/container:Container"):
+        for port in c.inputs.get("ports", []):
+            assert port["ip"] == "127.0.0.1"
+            published[port["external"]] = (c.name, port["internal"])
+    assert published == {
+        15000: ("haproxy", 5000),
+        15001: ("haproxy", 5001),
+        17000: ("haproxy", 7000),
+        18008: ("postgres-1", 8008),
+        18009: ("postgres-2", 8008),
+        18010: ("postgres-3", 8008),
+    }
+
+
+def test_containers_get_fixed_addresses_and_rendered_configuration():
+    resources, _ = deploy()
+    by_name = {r.name: r for r in of_type(resources, "docker:index/container:Container")}
+    assert by_name["postgres-2"].inputs["networksAdvanced"][0]["ipv4Address"] == "10.213.9.22"
+    secret, postgres_uploads = unwrap_secret(by_name["postgres-1"].inputs["uploads"])
+    assert secret, "uploads holding passwords must be Pulumi secrets"
+    uploads = {u["file"]: u["content"] for u in postgres_uploads}
+    assert "name: postgres-1" in uploads["/etc/patroni/patroni.yml"]
+    assert "SCRAM-SHA-256$4096:" in uploads["/etc/patroni/bootstrap.sql"]
+    assert "app-pw" not in uploads["/etc/patroni/bootstrap.sql"]
+    secret, pgbouncer_uploads = unwrap_secret(by_name["pgbouncer-1"].inputs["uploads"])
+    assert secret and '"pgbouncer_auth" "auth-pw"' in pgbouncer_uploads[1]["content"]
+    haproxy = {u["file"]: u["content"] for u in by_name["haproxy"].inputs["uploads"]}
+    assert "check addr 10.213.9.23 port 8008" in haproxy["/etc/haproxy/haproxy.cfg"]
+
+
+def test_no_password_reaches_a_container_environment_or_command():
+    resources, _ = deploy()
+    for c in of_type(resources, "docker:index/container:Container"):
+        visible = repr(c.inputs.get("envs", [])) + repr(c.inputs.get("command", [])) + repr(c.inputs.get("labels"))
+        for password in PASSWORDS.__dict__.values():
+            assert password not in visible

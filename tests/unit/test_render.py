@@ -1,0 +1,114 @@
+import base64
+import configparser
+import hashlib
+import hmac
+
+import yaml
+
+from pgha import render
+from pgha.layout import Layout
+from pgha.settings import parse
+
+PASSWORDS = render.Passwords(
+    superuser='su"per\\pw', replication="repl-pw", app="app-pw", pgbouncer_auth='au"th', patroni_api="api-pw"
+)
+
+
+def layout(**raw):
+    return Layout(parse("dev", {"subnet": "10.213.7.0/24", **{k: str(v) for k, v in raw.items()}}))
+
+
+def test_layout_names_and_fixed_addresses():
+    lay = layout(etcdNodes=3, postgresNodes=2)
+    assert [m.container for m in lay.etcd()] == ["pgha-dev-etcd-1", "pgha-dev-etcd-2", "pgha-dev-etcd-3"]
+    assert [m.address for m in lay.postgres()] == ["10.213.7.21", "10.213.7.22"]
+    assert [m.address for m in lay.pgbouncer()] == ["10.213.7.41", "10.213.7.42"]
+    assert lay.haproxy().container == "pgha-dev-haproxy"
+    assert lay.labels("postgres", "postgres-1") == {"pgha.stack": "dev", "pgha.role": "postgres", "pgha.member": "postgres-1"}
+
+
+def test_patroni_config_is_valid_yaml_with_the_stack_settings():
+    lay = layout(ttl=30, loopWait=5, retryTimeout=5, synchronousMode="on", etcdNodes=3)
+    doc = yaml.safe_load(render.patroni_config(lay, lay.postgres()[0], PASSWORDS))
+    assert doc["scope"] == "pgha-dev" and doc["name"] == "postgres-1"
+    assert doc["etcd3"]["hosts"] == "10.213.7.11:2379,10.213.7.12:2379,10.213.7.13:2379"
+    assert "etcd" not in doc  # the v3 API only
+    dcs = doc["bootstrap"]["dcs"]
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (30, 5, 5)
+    assert dcs["synchronous_mode"] is True and dcs["failsafe_mode"] is True
+    assert dcs["postgresql"]["use_pg_rewind"] is True and dcs["postgresql"]["use_slots"] is True
+    auth = doc["postgresql"]["authentication"]
+    assert auth["superuser"]["password"] == PASSWORDS.superuser  # quotes and backslashes survive
+    assert doc["restapi"]["authentication"]["password"] == "api-pw"
+    assert doc["restapi"]["connect_address"] == "10.213.7.21:8008"
+    assert all("trust" not in line for line in doc["postgresql"]["pg_hba"])
+
+
+def test_synchronous_modes_map_to_patroni_values():
+    for mode, expected in (("off", False), ("on", True), ("quorum", "quorum")):
+        lay = layout(synchronousMode=mode)
+        doc = yaml.safe_load(render.patroni_config(lay, lay.postgres()[0], PASSWORDS))
+        assert doc["bootstrap"]["dcs"]["synchronous_mode"] == expected
+
+
+def test_etcd_config_lists_every_member():
+    lay = layout(etcdNodes=3)
+    doc = yaml.safe_load(render.etcd_config(lay, lay.etcd()[1]))
+    assert doc["name"] == "etcd-2"
+    assert doc["initial-cluster"] == ",".join(f"etcd-{i}=http://10.213.7.1{i}:2380" for i in (1, 2, 3))
+    assert doc["advertise-client-urls"] == "http://10.213.7.12:2379"
+    assert doc["enable-v2"] is False
+
+
+def test_pgbouncer_config_points_at_its_own_node_with_scram_and_auth_query():
+    lay = layout()
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read_string(render.pgbouncer_config(lay.postgres()[1]))
+    assert ini["databases"]["*"] == "host=10.213.7.22 port=5432"
+    assert ini["pgbouncer"]["auth_type"] == "scram-sha-256"
+    assert ini["pgbouncer"]["pool_mode"] == "transaction"
+    assert ini["pgbouncer"]["auth_query"] == "SELECT usename, passwd FROM pgbouncer.get_auth($1)"
+
+
+def test_pgbouncer_auth_file_escapes_quotes():
+    assert render.pgbouncer_auth_file('au"th') == '"pgbouncer_auth" "au""th"\n'
+
+
+def test_haproxy_routes_to_pgbouncer_and_checks_patroni():
+    lay = layout(postgresNodes=3)
+    cfg = render.haproxy_config(lay)
+    rw = cfg.split("listen read_write")[1].split("listen read_only")[0]
+    ro = cfg.split("listen read_only")[1]
+    assert "option httpchk GET /primary" in rw and "option httpchk GET /replica" in ro
+    for i in (1, 2, 3):
+        line = f"server postgres-{i} 10.213.7.4{i}:6432 check addr 10.213.7.2{i} port 8008"
+        assert line in rw and line in ro
+    assert "on-marked-down shutdown-sessions" in cfg
+    assert "prometheus-exporter" in cfg
+    assert "${" not in cfg
+
+
+def _rfc7677_server_signature(server_key: bytes) -> str:
+    auth_message = (
+        "n=user,r=rOprNGfwEbeRWgbNEkqO,"
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
+        "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+    )
+    return base64.b64encode(hmac.new(server_key, auth_message.encode(), hashlib.sha256).digest()).decode()
+
+
+def test_scram_secret_matches_rfc_7677_example():
+    secret = render.scram_secret("pencil", base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="))
+    head, keys = secret.split("$", 1)[1].split("$")
+    assert head == "4096:W22ZaJ0SNY7soEsUEjb6gQ=="
+    server_key = base64.b64decode(keys.split(":")[1])
+    assert _rfc7677_server_signature(server_key) == "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+
+
+def test_bootstrap_sql_holds_verifiers_not_passwords_and_is_stable():
+    lay = layout()
+    sql = render.bootstrap_sql(lay, PASSWORDS)
+    assert PASSWORDS.app not in sql and "au\"th" not in sql
+    assert sql.count("SCRAM-SHA-256$4096:") == 2
+    assert sql == render.bootstrap_sql(lay, PASSWORDS)
+    assert "$$ SELECT usename" in sql

@@ -1,0 +1,112 @@
+import pytest
+
+from pgha.settings import PASSWORD_KEYS, HostFacts, SettingsError, default_subnet, host_problems, missing_passwords, parse
+
+
+def problems_for(raw, stack="dev"):
+    with pytest.raises(SettingsError) as info:
+        parse(stack, raw)
+    return info.value.problems
+
+
+def test_defaults_match_the_issue():
+    s = parse("dev", {})
+    assert (s.etcd_nodes, s.postgres_nodes, s.synchronous_mode) == (3, 3, "quorum")
+    assert (s.bind_address, s.rw_port, s.ro_port, s.stats_port, s.patroni_port) == ("127.0.0.1", 5000, 5001, 7000, 8008)
+    assert (s.ttl, s.loop_wait, s.retry_timeout) == (20, 2, 4)
+    assert s.prefix == "pgha-dev"
+
+
+def test_values_arrive_as_strings_and_are_parsed():
+    s = parse("exp1", {"etcdNodes": "5", "postgresNodes": "7", "synchronousMode": "off", "rwPort": "6000"})
+    assert (s.etcd_nodes, s.postgres_nodes, s.synchronous_mode, s.rw_port) == (5, 7, "off", 6000)
+
+
+def test_patroni_api_ports_follow_the_node_index():
+    s = parse("dev", {"postgresNodes": "3", "patroniPort": "9000"})
+    assert [s.patroni_api_port(i) for i in (1, 2, 3)] == [9000, 9001, 9002]
+
+
+@pytest.mark.parametrize(
+    "raw, key, fragment",
+    [
+        ({"etcdNodes": "0"}, "etcdNodes", "odd whole number from 1 to 7"),
+        ({"etcdNodes": "4"}, "etcdNodes", "odd whole number from 1 to 7"),
+        ({"etcdNodes": "9"}, "etcdNodes", "odd whole number from 1 to 7"),
+        ({"etcdNodes": "three"}, "etcdNodes", "'three'"),
+        ({"postgresNodes": "0"}, "postgresNodes", "from 1 to 9"),
+        ({"postgresNodes": "10"}, "postgresNodes", "from 1 to 9"),
+        ({"postgresNodes": "2.5"}, "postgresNodes", "'2.5'"),
+        ({"synchronousMode": "always"}, "synchronousMode", "off | on | quorum"),
+        ({"rwPort": "80"}, "rwPort", "from 1024 to 65535"),
+        ({"statsPort": "70000"}, "statsPort", "from 1024 to 65535"),
+        ({"bindAddress": "localhost"}, "bindAddress", "an IP address"),
+        ({"subnet": "10.1.0.0/8"}, "subnet", "/16 to /26"),
+        ({"ttl": "10"}, "ttl", "at least 20"),
+        ({"retryTimeout": "2"}, "retryTimeout", "at least 3"),
+        ({"loopWait": "0"}, "loopWait", "at least 1"),
+    ],
+)
+def test_each_bad_value_names_key_value_and_what_is_allowed(raw, key, fragment):
+    problems = problems_for(raw)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"pgha:{key}: ")
+    assert fragment in problems[0]
+    assert repr(next(iter(raw.values()))) in problems[0]
+
+
+def test_timings_must_satisfy_patroni_rule():
+    (problem,) = problems_for({"ttl": "20", "loopWait": "10", "retryTimeout": "6"})
+    assert problem.startswith("pgha:ttl: 20 is below loopWait + 2 * retryTimeout = 22")
+
+
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        ({"rwPort": "7000"}, "pgha:statsPort: port 7000 is also rwPort"),
+        ({"roPort": "5000"}, "port 5000 is also rwPort"),
+        ({"postgresNodes": "3", "patroniPort": "4999"}, "pgha:patroniPort: port 5001 is also roPort"),
+        ({"patroniPort": "65534"}, "65536 is past 65535"),
+    ],
+)
+def test_published_ports_never_clash(raw, fragment):
+    problems = problems_for(raw)
+    assert any(fragment in p for p in problems), problems
+
+
+def test_unknown_keys_are_refused_with_a_suggestion():
+    problems = problems_for({"etcdNode": "3", "colour": "blue"})
+    assert "pgha:colour: unknown key; known keys: " in problems[0]
+    assert problems[1] == "pgha:etcdNode: unknown key; did you mean pgha:etcdNodes?"
+
+
+def test_every_problem_is_reported_at_once():
+    assert len(problems_for({"etcdNodes": "2", "postgresNodes": "0", "typo": "x"})) == 3
+
+
+def test_stack_names_must_fit_docker_names():
+    assert "stack name 'My_Stack'" in problems_for({}, stack="My_Stack")[0]
+
+
+def test_missing_passwords_each_named():
+    missing = missing_passwords(["superuserPassword", "appPassword"])
+    assert [m.split(":")[1] for m in missing] == ["replicationPassword", "pgbouncerAuthPassword", "patroniApiPassword"]
+    assert missing_passwords(PASSWORD_KEYS) == []
+
+
+def test_default_subnet_is_stable_and_differs_between_stacks():
+    assert default_subnet("dev") == default_subnet("dev") == parse("dev", {}).subnet
+    assert default_subnet("dev") != default_subnet("exp-5-nodes")
+    assert default_subnet("dev").startswith("10.213.") and default_subnet("dev").endswith(".0/24")
+
+
+def test_host_problems():
+    s = parse("dev", {"subnet": "10.213.7.0/24"})
+    clean = HostFacts(True, frozenset(), {"bridge": "172.17.0.0/16"})
+    assert host_problems(s, clean) == []
+    bad = HostFacts(False, frozenset({5001, 8009}), {"pgha-other": "10.213.0.0/16"})
+    problems = host_problems(s, bad)
+    assert problems[0] == "pgha:bindAddress: '127.0.0.1' is not an address of this host"
+    assert problems[1].startswith("pgha:roPort: port 5001 (roPort) is already bound")
+    assert problems[2].startswith("pgha:patroniPort: port 8009 (patroniPort (node 2)) is already bound")
+    assert problems[3].startswith("pgha:subnet: 10.213.7.0/24 overlaps Docker network pgha-other")
