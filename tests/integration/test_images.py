@@ -50,6 +50,21 @@ def test_images_carry_the_expected_versions(images, component, command, expected
     assert expected in result.stdout
 
 
+@pytest.mark.parametrize(
+    "component, check",
+    [
+        # Patroni's etcd3 store needs python-etcd, which apt does not pick for patroni by itself.
+        ("patroni", "python3 -c 'import patroni.dcs.etcd3'"),
+        # etcd runs unprivileged: it must reach and write its data directory (a volume mounts there).
+        ("etcd", "test -w /var/lib/etcd/data"),
+        ("patroni", "test -w /var/lib/postgresql/data && test -w /run/patroni"),
+    ],
+)
+def test_images_run_unprivileged_with_what_they_need(images, component, check):
+    result = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", images[component], "-c", check, check=False)
+    assert result.returncode == 0, f"{component}: `{check}` failed: {result.stderr}"
+
+
 def test_haproxy_accepts_its_rendered_configuration(images):
     result = run_with_file(images["haproxy"], "/tmp/haproxy.cfg", render.haproxy_config(LAYOUT), "haproxy -c -V -f /tmp/haproxy.cfg")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -79,7 +79,7 @@ def test_haproxy_routes_to_pgbouncer_and_checks_patroni():
     cfg = render.haproxy_config(lay)
     rw = cfg.split("listen read_write")[1].split("listen read_only")[0]
     ro = cfg.split("listen read_only")[1]
-    assert "option httpchk GET /primary" in rw and "option httpchk GET /replica" in ro
+    assert "option httpchk OPTIONS /primary" in rw and "option httpchk OPTIONS /replica" in ro
     for i in (1, 2, 3):
         line = f"server postgres-{i} 10.213.7.4{i}:6432 check addr 10.213.7.2{i} port 8008"
         assert line in rw and line in ro
