@@ -3,7 +3,9 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview test unit
+.PHONY: setup up down outputs preview status wait switchover drill test unit
+SCENARIO ?= kill-primary
+TRIALS ?= 3
 
 setup:
 	scripts/setup.sh
@@ -21,6 +23,18 @@ down:
 
 outputs:
 	@$(ENV) pulumi stack output --json --show-secrets --stack $(STACK)
+
+status:
+	@$(ENV) python -m pgha --stack $(STACK) status
+
+wait:
+	@$(ENV) python -m pgha --stack $(STACK) wait
+
+switchover:
+	@$(ENV) python -m pgha --stack $(STACK) switchover
+
+drill:
+	@$(ENV) python -m pgha --stack $(STACK) drill $(SCENARIO) --trials $(TRIALS)
 
 test: setup
 	$(ENV) python -m pytest -q tests

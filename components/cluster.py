@@ -1,4 +1,4 @@
-"""The whole stack: network, etcd, Patroni/PostgreSQL, PgBouncer and HAProxy, wired in that order."""
+"""The whole stack: network, etcd, Patroni/PostgreSQL, PgBouncer, HAProxy and the failover watcher."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 
 from components.etcd import EtcdCluster, EtcdClusterArgs
+from components.failover_watcher import FailoverWatcher, FailoverWatcherArgs
 from components.haproxy import HAProxy, HAProxyArgs
 from components.network import Network, NetworkArgs
 from components.patroni import PatroniCluster, PatroniClusterArgs
@@ -41,6 +42,8 @@ class PostgresCluster(pulumi.ComponentResource):
             "pgbouncer", PgBouncerPoolsArgs(layout, network.name, auth_password, depends_on=patroni.containers), child
         )
         HAProxy("haproxy", HAProxyArgs(layout, network.name, depends_on=pools.containers), child)
+        if settings.fast_failover:
+            FailoverWatcher("failover", FailoverWatcherArgs(layout, network.name, depends_on=etcd.containers), child)
         self.rw_endpoint = f"{settings.bind_address}:{settings.rw_port}"
         self.ro_endpoint = f"{settings.bind_address}:{settings.ro_port}"
         self.stats_url = f"http://{settings.bind_address}:{settings.stats_port}/"

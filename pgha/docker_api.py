@@ -24,12 +24,14 @@ class DockerError(RuntimeError):
     pass
 
 
-def request(method: str, path: str, query: dict | None = None, timeout: float = 30.0):
+def request(method: str, path: str, query: dict | None = None, body: dict | None = None, timeout: float = 30.0):
     """One API call; returns the decoded JSON body (None when empty)."""
     url = path + ("?" + urllib.parse.urlencode(query) if query else "")
     conn = _UnixConnection(DOCKER_SOCKET, timeout)
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if payload is not None else {}
     try:
-        conn.request(method, url)
+        conn.request(method, url, body=payload, headers=headers)
         response = conn.getresponse()
         body = response.read()
     except OSError as exc:
@@ -41,9 +43,9 @@ def request(method: str, path: str, query: dict | None = None, timeout: float = 
     return json.loads(body) if body else None
 
 
-def labelled(kind: str, label: str) -> list[dict]:
-    """Containers (all, running or not), volumes or networks carrying `label` (`key` or `key=value`)."""
-    query = {"filters": json.dumps({"label": [label]})}
+def labelled(kind: str, *labels: str) -> list[dict]:
+    """Containers (all, running or not), volumes or networks carrying every label (`key` or `key=value`)."""
+    query = {"filters": json.dumps({"label": list(labels)})}
     if kind == "containers":
         return request("GET", "/containers/json", {**query, "all": "1"})
     if kind == "volumes":

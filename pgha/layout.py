@@ -16,6 +16,7 @@ PGBOUNCER_PORT = 6432
 ETCD_CLIENT_PORT = 2379
 # HAProxy's ports inside its container; the stack publishes them on rwPort, roPort and statsPort.
 HAPROXY_RW_PORT, HAPROXY_RO_PORT, HAPROXY_STATS_PORT = 5000, 5001, 7000
+PATRONI_NAMESPACE = "/pgha/"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ class Layout:
 
     def haproxy(self) -> Member:
         return self._member("haproxy", 0, 2)
+
+    def failover_watcher(self) -> Member:
+        return self._member("failover-watcher", 0, 3)
+
+    @property
+    def lock_prefix(self) -> str:
+        """Where Patroni keeps this cluster's keys in etcd (leader, members/<name>, config ...)."""
+        return f"{PATRONI_NAMESPACE}{self.scope}"
 
     def labels(self, role: str, member: str | None = None) -> dict[str, str]:
         labels = {"pgha.stack": self.settings.stack, "pgha.role": role}

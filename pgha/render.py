@@ -14,6 +14,7 @@ from pgha.layout import (
     HAPROXY_RW_PORT,
     HAPROXY_STATS_PORT,
     PATRONI_API_PORT,
+    PATRONI_NAMESPACE,
     PGBOUNCER_PORT,
     Layout,
     Member,
@@ -58,6 +59,7 @@ def patroni_config(layout: Layout, member: Member, passwords: Passwords) -> str:
     settings = layout.settings
     return _template("patroni.yml").substitute(
         scope=layout.scope,
+        namespace=PATRONI_NAMESPACE,
         member=member.name,
         address=member.address,
         etcd_hosts=",".join(f"{m.address}:2379" for m in layout.etcd()),
@@ -69,6 +71,10 @@ def patroni_config(layout: Layout, member: Member, passwords: Passwords) -> str:
         replication_password=_yaml_string(passwords.replication),
         patroni_api_password=_yaml_string(passwords.patroni_api),
     )
+
+
+def etcd_client_urls(layout: Layout) -> str:
+    return ",".join(f"http://{m.address}:2379" for m in layout.etcd())
 
 
 def pgbouncer_config(postgres: Member) -> str:

@@ -48,6 +48,13 @@ def _int(text: str) -> int:
     return int(text)
 
 
+def _bool(text: str) -> bool:
+    words = {"true": True, "false": False}
+    if str(text).strip().lower() not in words:
+        raise ValueError
+    return words[str(text).strip().lower()]
+
+
 def _str(text: str) -> str:
     return str(text).strip()
 
@@ -88,6 +95,7 @@ OPTIONS = (
     Option("roPort", 5001, _int, _is_port, "a port from 1024 to 65535"),
     Option("statsPort", 7000, _int, _is_port, "a port from 1024 to 65535"),
     Option("patroniPort", 8008, _int, _is_port, "a port from 1024 to 65535"),
+    Option("fastFailover", True, _bool, lambda v: isinstance(v, bool), "true | false"),
     Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
     Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
     Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
@@ -110,6 +118,7 @@ class Settings:
     ttl: int
     loop_wait: int
     retry_timeout: int
+    fast_failover: bool
 
     @property
     def prefix(self) -> str:

@@ -108,7 +108,7 @@ base_image() {
   fi
   local tarball="$PGHA_CACHE/base/trixie-minbase.tar"
   [ -s "$tarball" ] || debootstrap_rootfs "$tarball"
-  docker import -q -c 'CMD ["/bin/bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
+  docker import -c 'CMD ["/bin/bash"]' "$tarball" "$BASE_IMAGE" >/dev/null
 }
 
 debootstrap_rootfs() {

@@ -9,7 +9,7 @@ from pgha import render
 from pgha.layout import Layout
 from pgha.settings import parse
 
-COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy")
+COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy", "failover-watcher")
 PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-secret-pw", "auth-pw", "api-pw")
 LAYOUT = Layout(parse("imgtest", {"subnet": "10.213.250.0/24"}))
 
@@ -43,6 +43,7 @@ def run_with_file(image, path, content, command):
         ("etcd", "etcd --version", "etcd Version: 3.5."),
         ("pgbouncer", "pgbouncer --version", "PgBouncer 1."),
         ("haproxy", "haproxy -v", "HAProxy version 3."),
+        ("failover-watcher", "python3 /usr/local/bin/pgha-failover-watcher --help", "usage: pgha-failover-watcher"),
     ],
 )
 def test_images_carry_the_expected_versions(images, component, command, expected):

@@ -73,11 +73,13 @@ def test_resource_graph_scales_with_node_counts(nodes, etcd):
     resources, _ = deploy(postgresNodes=nodes, etcdNodes=etcd)
     containers = of_type(resources, "docker:index/container:Container")
     roles = Counter(labels(c)["pgha.role"] for c in containers)
-    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": 1}
+    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": 1, "failover-watcher": 1}
     assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes
     assert len(of_type(resources, "docker:index/network:Network")) == 1
     images = of_type(resources, "docker:index/image:Image")
-    assert sorted(i.name for i in images) == ["etcd-image", "haproxy-image", "patroni-image", "pgbouncer-image"]
+    assert sorted(i.name for i in images) == [
+        "etcd-image", "failover-watcher-image", "haproxy-image", "patroni-image", "pgbouncer-image"
+    ]
 
 
 def test_components_have_pgha_type_tokens_and_own_their_children():
@@ -90,6 +92,7 @@ def test_components_have_pgha_type_tokens_and_own_their_children():
         "pgha:patroni:PatroniCluster",
         "pgha:pgbouncer:PgBouncerPools",
         "pgha:haproxy:HAProxy",
+        "pgha:failover:FailoverWatcher",
     }
     component = {name: p for (typ, name), p in parents.items() if typ.startswith("pgha:")}
     child = {name: p for (typ, name), p in parents.items() if typ.startswith("docker:")}
@@ -110,7 +113,7 @@ def test_every_docker_object_is_named_and_labelled_for_its_stack():
         if r.typ.startswith("docker:") and r.typ != "docker:index/image:Image":
             assert r.inputs["name"].startswith("pgha-t1"), r.inputs["name"]
             assert labels(r)["pgha.stack"] == "t1"
-            assert labels(r)["pgha.role"] in {"etcd", "postgres", "pgbouncer", "haproxy", "network"}
+            assert labels(r)["pgha.role"] in {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "network"}
     members = [labels(c).get("pgha.member") for c in of_type(resources, "docker:index/container:Container")]
     assert sorted(m for m in members if m) == ["postgres-1", "postgres-2", "postgres-3"]
 
@@ -154,3 +157,15 @@ def test_no_password_reaches_a_container_environment_or_command():
         visible = repr(c.inputs.get("envs", [])) + repr(c.inputs.get("command", [])) + repr(c.inputs.get("labels"))
         for password in PASSWORDS.__dict__.values():
             assert password not in visible
+
+
+def test_the_failover_watcher_listens_read_only_and_can_be_switched_off():
+    resources, _ = deploy()
+    (watcher,) = [c for c in of_type(resources, "docker:index/container:Container") if c.name == "failover-watcher"]
+    assert watcher.inputs["volumes"] == [
+        {"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock", "readOnly": True}
+    ]
+    assert watcher.inputs["command"][:4] == ["--stack", "t1", "--prefix", "/pgha/pgha-t1"]
+    assert "ports" not in watcher.inputs
+    resources, _ = deploy(fastFailover="false")
+    assert "failover-watcher" not in {r.name for r in resources}

@@ -1,0 +1,54 @@
+"""The failover watcher: on a PostgreSQL container's death, releases its leader lock in etcd at once.
+
+Patroni alone notices a hard-killed primary only when its lock expires (ttl, 20 s at least). The Docker
+engine knows at once; docker/failover-watcher/watcher.py turns its `die` events into a guarded etcd
+transaction. A paused or partitioned primary is alive, produces no `die` event, and goes the TTL way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from components.docker_args import container_labels, member_labels, network_attachment
+from components.images import component_image
+from pgha import render
+from pgha.layout import Layout
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+@dataclass
+class FailoverWatcherArgs:
+    layout: Layout
+    network_name: pulumi.Input[str]
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class FailoverWatcher(pulumi.ComponentResource):
+    container: docker.Container
+
+    def __init__(self, name: str, args: FailoverWatcherArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("pgha:failover:FailoverWatcher", name, None, opts)
+        layout = args.layout
+        member = layout.failover_watcher()
+        self.container = docker.Container(
+            member.name,
+            name=member.container,
+            hostname=member.name,
+            image=component_image("failover-watcher", self).image_name,
+            restart="unless-stopped",
+            labels=container_labels(member_labels(layout, member)),
+            networks_advanced=[network_attachment(args.network_name, member)],
+            # Read-only: the watcher only listens to the engine's events.
+            volumes=[docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET, read_only=True)],
+            command=[
+                "--stack", layout.settings.stack,
+                "--prefix", layout.lock_prefix,
+                "--etcd", render.etcd_client_urls(layout),
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        self.register_outputs({})

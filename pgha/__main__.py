@@ -1,0 +1,73 @@
+"""pgha operations: `python -m pgha {status,wait,switchover,drill} [--stack NAME | --target-file F]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pgha import drill, patroni_api, report, status, target
+from pgha.faults import SCENARIOS
+
+
+def _target(args: argparse.Namespace) -> target.Target:
+    return target.from_file(args.target_file) if args.target_file else target.from_pulumi(args.stack)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    current = status.gather(_target(args))
+    print(status.table(current))
+    problems = status.problems(current)
+    print("healthy" if not problems else "NOT healthy:\n  " + "\n  ".join(problems))
+    return 0 if not problems else 1
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    try:
+        print(f"healthy after {drill.wait_healthy(_target(args), args.timeout)}s")
+    except TimeoutError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_switchover(args: argparse.Namespace) -> int:
+    t = _target(args)
+    print(patroni_api.switchover(t.patroni_apis, t.api_password, args.to))
+    return 0
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    names = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenario {', '.join(unknown)}; known: all, {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    path = drill.run(_target(args), names, args.trials, Path(args.reports))
+    summary = report.write(path)
+    print(summary.read_text().split("\n\n", 1)[1].split("\n![")[0])
+    print(f"report: {path}\nsummary and plots: {summary}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pgha", description=__doc__)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--stack", default="dev", help="a deployed Pulumi stack (default: dev)")
+    where.add_argument("--target-file", type=Path, help="JSON with the stack's outputs, `stack` and `patroniApiPassword`")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("status", help="one table of the stack's health; exit 1 when not healthy")
+    wait = verbs.add_parser("wait", help="until healthy or the deadline, saying what it still waits for")
+    wait.add_argument("--timeout", type=float, default=120.0)
+    switch = verbs.add_parser("switchover", help="a planned switchover through Patroni")
+    switch.add_argument("--to", help="the member to promote (default: Patroni picks)")
+    run = verbs.add_parser("drill", help="run a failure scenario N times and write a report")
+    run.add_argument("scenario", help=f"all, or a comma-separated list of: {', '.join(SCENARIOS)}")
+    run.add_argument("--trials", type=int, default=3)
+    run.add_argument("--reports", default="reports")
+    args = parser.parse_args(argv)
+    handler = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill}[args.verb]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,139 @@
+"""Failover drills: run a scenario N times against a deployed stack, measure each trial from the
+client's side, heal and wait for the cluster to converge, and write a report."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from pgha import patroni_api, probe, status, timeline
+from pgha.faults import SCENARIOS, Context, Scenario
+from pgha.target import Target
+
+BASELINE_S = 2.0  # probes run this long before the fault
+STEADY_S = 3.0  # the writer must succeed this long after the fault before healing
+CONVERGE_S = 90.0  # deadline for the cluster to be whole again after healing
+
+
+@dataclass
+class Trial:
+    scenario: str
+    trial: int
+    rto_s: Optional[float] = None
+    read_outage_s: Optional[float] = None
+    write_gap_s: Optional[float] = None
+    lost_acked: int = 0
+    lost_by_member: dict = field(default_factory=dict)
+    split_brain: bool = False
+    old_primary: str = ""
+    new_primary: str = ""
+    converged_s: Optional[float] = None
+    notes: list = field(default_factory=list)
+    writes: list = field(default_factory=list)
+    reads: list = field(default_factory=list)
+    fault_at: float = 0.0
+
+
+def _members_by_address(members: list[dict]) -> dict[str, str]:
+    return {m["host"]: m["name"] for m in members}
+
+
+def _rows_on(target: Target, member: str, run: str) -> set[int]:
+    container = f"pgha-{target.stack}-{member}"
+    sql = f"SELECT seq FROM {probe.PROBE_TABLE} WHERE run = '{run}'"
+    result = subprocess.run(["docker", "exec", container, "psql", "-X", "-At", "-d", target.database, "-c", sql],
+                            capture_output=True, text=True, timeout=30, check=True)
+    return {int(line) for line in result.stdout.split()}
+
+
+def _wait_steady(writer: probe.Probe, fault_at: float, deadline: float) -> None:
+    """Until the writer has succeeded for STEADY_S on end after the fault, or the deadline."""
+    while time.monotonic() < deadline:
+        recent = [a for a in writer.attempts if a.end > fault_at]
+        failures = [a.end for a in recent if not a.ok]
+        since = max(failures, default=fault_at)
+        if any(a.ok for a in recent) and time.monotonic() - since >= STEADY_S:
+            return
+        time.sleep(0.2)
+
+
+def wait_healthy(target: Target, deadline_s: float) -> float:
+    """Seconds until the stack is healthy; raises TimeoutError naming what it still waited for."""
+    start = time.monotonic()
+    left: list[str] = ["nothing asked yet"]
+    while time.monotonic() - start < deadline_s:
+        left = status.problems(status.gather(target))
+        if not left:
+            return round(time.monotonic() - start, 2)
+        time.sleep(0.5)
+    raise TimeoutError(f"not healthy after {deadline_s:.0f}s: " + "; ".join(left))
+
+
+def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Trial:
+    members = patroni_api.cluster(target.patroni_apis)["members"]
+    primary = next(m["name"] for m in members if m["role"] == "leader")
+    run = f"{scenario.name}-{number}-{uuid.uuid4().hex[:6]}"
+    by_address = _members_by_address(members)
+    writer = probe.Probe(target, target.rw, probe.writer(run), by_address)
+    reader = probe.Probe(target, target.ro, probe.read, by_address)
+    ctx = Context(target, primary, members, ttl)
+    trial = Trial(scenario.name, number, old_primary=primary)
+    writer.start(), reader.start()
+    try:
+        time.sleep(BASELINE_S)
+        trial.fault_at = time.monotonic()
+        scenario.inject(ctx)
+        _wait_steady(writer, trial.fault_at, trial.fault_at + ttl + 30)
+        scenario.heal(ctx)
+        trial.converged_s = wait_healthy(target, CONVERGE_S)
+    finally:
+        writer.stop(), reader.stop()
+    return _measure(target, trial, writer.attempts, reader.attempts, run, ctx.notes)
+
+
+def _measure(target: Target, trial: Trial, writes, reads, run: str, notes: list) -> Trial:
+    trial.notes = notes
+    for key, measure, attempts in (("rto_s", timeline.outage, writes), ("read_outage_s", timeline.longest_failure_window, reads)):
+        try:
+            setattr(trial, key, measure(attempts, trial.fault_at))
+        except ValueError as exc:
+            trial.notes.append(f"{key}: {exc}")
+    trial.write_gap_s = timeline.longest_gap(writes, trial.fault_at)
+    acked = [a.seq for a in writes if a.ok]
+    present = {m["name"]: _rows_on(target, m["name"], run) for m in patroni_api.cluster(target.patroni_apis)["members"]}
+    trial.lost_by_member = timeline.lost_acknowledged(acked, present)
+    trial.lost_acked = len(set().union(*trial.lost_by_member.values())) if present else len(acked)
+    trial.split_brain = timeline.split_brain(writes)
+    trial.new_primary = patroni_api.leader(target.patroni_apis) or ""
+    base = trial.fault_at
+    trial.writes = [_relative(a, base) for a in writes]
+    trial.reads = [_relative(a, base) for a in reads]
+    return trial
+
+
+def _relative(attempt: timeline.Attempt, base: float) -> dict:
+    """Attempt times relative to the fault, so a report reads in seconds from it."""
+    data = attempt.as_dict()
+    data["start"], data["end"] = round(attempt.start - base, 4), round(attempt.end - base, 4)
+    return data
+
+
+def run(target: Target, scenario_names: list[str], trials: int, report_dir: Path) -> Path:
+    probe.ensure_table(target)
+    wait_healthy(target, CONVERGE_S)
+    ttl = int(patroni_api.dynamic_config(target.patroni_apis)["ttl"])
+    results: dict[str, list[dict]] = {}
+    for name in scenario_names:
+        for number in range(1, trials + 1):
+            trial = run_trial(target, SCENARIOS[name], number, ttl)
+            print(f"{name} #{number}: rto {trial.rto_s}s, read outage {trial.read_outage_s}s, lost {trial.lost_acked}, "
+                  f"split brain {trial.split_brain}, {trial.old_primary} -> {trial.new_primary}", flush=True)
+            results.setdefault(name, []).append(trial.__dict__)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / f"drill-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"stack": target.stack, "ttl": ttl, "scenarios": results}, indent=1))
+    return path

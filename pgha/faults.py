@@ -1,0 +1,150 @@
+"""Failure scenarios: how each one is injected into a stack's containers, and how it is healed."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pgha import docker_api, patroni_api
+from pgha.target import Target
+
+
+@dataclass
+class Context:
+    target: Target
+    primary: str  # member name of the primary when the trial began
+    members: list[dict]  # Patroni's /cluster members then
+    ttl: int  # Patroni's leader-lock TTL, seconds
+    touched: list[str] = field(default_factory=list)  # containers the fault acted on
+    notes: list[str] = field(default_factory=list)
+
+    def container(self, short: str) -> str:
+        return f"pgha-{self.target.stack}-{short}"
+
+
+def _post(path: str, body: dict | None = None, timeout: float = 60.0) -> None:
+    docker_api.request("POST", path, body=body, timeout=timeout)
+
+
+def _start_all(ctx: Context) -> None:
+    for name in ctx.touched:
+        _post(f"/containers/{name}/start")
+
+
+def _kill(ctx: Context, short: str) -> None:
+    ctx.touched.append(ctx.container(short))
+    _post(f"/containers/{ctx.container(short)}/kill", timeout=10)
+
+
+def _replica(ctx: Context) -> str:
+    """The synchronous standby when there is one (losing it is what synchronous mode must survive)."""
+    replicas = [m for m in ctx.members if m["role"] != "leader"]
+    sync = [m for m in replicas if m["role"] in ("sync_standby", "quorum_standby")]
+    return (sync or replicas)[0]["name"]
+
+
+def kill_primary(ctx: Context) -> None:
+    _kill(ctx, ctx.primary)
+
+
+def stop_primary(ctx: Context) -> None:
+    ctx.touched.append(ctx.container(ctx.primary))
+    _post(f"/containers/{ctx.container(ctx.primary)}/stop", timeout=60)
+
+
+def switchover(ctx: Context) -> None:
+    ctx.notes.append(patroni_api.switchover(ctx.target.patroni_apis, ctx.target.api_password))
+
+
+def kill_replica(ctx: Context) -> None:
+    _kill(ctx, _replica(ctx))
+
+
+def kill_etcd_member(ctx: Context) -> None:
+    _kill(ctx, "etcd-1")
+
+
+def kill_pgbouncer(ctx: Context) -> None:
+    """A crash, not `docker kill`: SIGKILL its process from the host, so the restart policy applies."""
+    name = ctx.container(ctx.primary.replace("postgres-", "pgbouncer-"))
+    ctx.touched.append(name)
+    os.kill(docker_api.request("GET", f"/containers/{name}/json")["State"]["Pid"], signal.SIGKILL)
+
+
+def restart_haproxy(ctx: Context) -> None:
+    _post(f"/containers/{ctx.container('haproxy')}/restart", timeout=60)
+
+
+def pause_primary(ctx: Context) -> None:
+    """Freeze the primary past the lock's TTL: a new leader must be elected meanwhile."""
+    name = ctx.container(ctx.primary)
+    _post(f"/containers/{name}/pause")
+    ctx.notes.append(f"paused {name}; unpaused after the TTL plus 5 s or a new leader, whichever is later")
+    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx)) if m != ctx.primary]
+    deadline = time.monotonic() + ctx.ttl + 60
+    while time.monotonic() < deadline and _leader_among(others) in (None, ctx.primary):
+        time.sleep(0.5)
+    time.sleep(5)
+    _post(f"/containers/{name}/unpause")
+
+
+def partition_primary(ctx: Context) -> None:
+    """Cut the primary off the stack network past the TTL, then put it back at its own address."""
+    name, network = ctx.container(ctx.primary), f"pgha-{ctx.target.stack}"
+    address = docker_api.request("GET", f"/containers/{name}/json")["NetworkSettings"]["Networks"][network]["IPAddress"]
+    _post(f"/networks/{network}/disconnect", {"Container": name, "Force": True})
+    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx)) if m != ctx.primary]
+    deadline = time.monotonic() + ctx.ttl + 60
+    while time.monotonic() < deadline and _leader_among(others) in (None, ctx.primary):
+        time.sleep(0.5)
+    time.sleep(5)
+    config = {"IPAMConfig": {"IPv4Address": address}, "Aliases": [ctx.primary]}
+    _post(f"/networks/{network}/connect", {"Container": name, "EndpointConfig": config})
+
+
+def etcd_quorum_loss(ctx: Context) -> None:
+    """Stop a majority of etcd for twice the TTL; failsafe mode should keep the primary writable."""
+    etcd = sorted(n for n in ctx.target.containers("etcd"))
+    for short in etcd[: len(etcd) // 2 + 1]:
+        ctx.touched.append(ctx.container(short))
+        _post(f"/containers/{ctx.container(short)}/stop", timeout=30)
+    time.sleep(2 * ctx.ttl)
+    _start_all(ctx)
+
+
+def _member_names(ctx: Context) -> list[str]:
+    return [f"postgres-{i}" for i in range(1, len(ctx.target.patroni_apis) + 1)]
+
+
+def _leader_among(api_urls: list[str]) -> str | None:
+    try:
+        return patroni_api.leader(api_urls)
+    except (ConnectionError, KeyError):
+        return None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    inject: Callable[[Context], None]
+    heal: Callable[[Context], None] = _start_all
+    what_to_expect: str = ""
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("kill-primary", kill_primary, what_to_expect="detected at lock expiry (TTL) with Patroni alone"),
+        Scenario("stop-primary", stop_primary, what_to_expect="Patroni releases the lock on shutdown: seconds"),
+        Scenario("switchover", switchover, what_to_expect="planned: a short write gap"),
+        Scenario("partition-primary", partition_primary, what_to_expect="TTL path; the old primary demotes itself"),
+        Scenario("pause-primary", pause_primary, what_to_expect="TTL path; the frozen primary must not ack after"),
+        Scenario("kill-replica", kill_replica, what_to_expect="writes continue"),
+        Scenario("kill-etcd-member", kill_etcd_member, what_to_expect="quorum kept: no outage"),
+        Scenario("etcd-quorum-loss", etcd_quorum_loss, what_to_expect="failsafe mode keeps the primary"),
+        Scenario("kill-pgbouncer", kill_pgbouncer, what_to_expect="writes fail until Docker restarts it"),
+        Scenario("restart-haproxy", restart_haproxy, what_to_expect="the only entry point restarts: a short gap"),
+    )
+}

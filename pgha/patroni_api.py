@@ -1,0 +1,55 @@
+"""Patroni's REST API, as pgha uses it."""
+from __future__ import annotations
+
+import requests
+
+TIMEOUT = 2.0
+
+
+def cluster(api_urls: list[str]) -> dict:
+    """GET /cluster from the first member that answers; raises ConnectionError when none does."""
+    errors = []
+    for url in api_urls:
+        try:
+            response = requests.get(f"{url}/cluster", timeout=TIMEOUT)
+            response.raise_for_status()
+            return response.json()
+        except requests.RequestException as exc:
+            errors.append(f"{url}: {exc.__class__.__name__}")
+    raise ConnectionError("no Patroni REST API answered: " + "; ".join(errors))
+
+
+def dynamic_config(api_urls: list[str]) -> dict:
+    """GET /config: the cluster-wide settings Patroni keeps in etcd (ttl, loop_wait, ...)."""
+    for url in api_urls:
+        try:
+            response = requests.get(f"{url}/config", timeout=TIMEOUT)
+            response.raise_for_status()
+            return response.json()
+        except requests.RequestException:
+            continue
+    raise ConnectionError("no Patroni REST API answered /config")
+
+
+def leader(api_urls: list[str]) -> str | None:
+    members = cluster(api_urls)["members"]
+    return next((m["name"] for m in members if m["role"] == "leader"), None)
+
+
+def switchover(api_urls: list[str], password: str, candidate: str | None = None) -> str:
+    """Planned switchover through Patroni; returns Patroni's answer. Unsafe: needs the API credentials."""
+    current = leader(api_urls)
+    if current is None:
+        raise RuntimeError("no leader to switch over from")
+    body = {"leader": current} | ({"candidate": candidate} if candidate else {})
+    errors = []
+    for url in api_urls:
+        try:
+            response = requests.post(f"{url}/switchover", json=body, auth=("patroni", password), timeout=30)
+        except requests.RequestException as exc:
+            errors.append(f"{url}: {exc.__class__.__name__}")
+            continue
+        if response.status_code != 200:
+            raise RuntimeError(f"switchover refused: {response.status_code} {response.text.strip()}")
+        return response.text.strip()
+    raise ConnectionError("no Patroni REST API answered: " + "; ".join(errors))

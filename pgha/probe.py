@@ -1,0 +1,90 @@
+"""Client-side probes: a writer committing numbered rows through the read-write endpoint and a
+reader querying the read-only one, each recording every attempt with its outcome and timing."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Optional
+
+import psycopg
+
+from pgha.target import Target
+from pgha.timeline import Attempt
+
+PROBE_TABLE = "pgha_probe"
+CONNECT_TIMEOUT_S = 2  # libpq's smallest useful value
+STATEMENT_TIMEOUT = "2s"
+WRITE = f"INSERT INTO {PROBE_TABLE} (run, seq) VALUES (%s, %s) RETURNING inet_server_addr()::text, pg_walfile_name(pg_current_wal_lsn())"
+READ = "SELECT inet_server_addr()::text, pg_is_in_recovery()"
+
+
+def ensure_table(target: Target) -> None:
+    with _connect(target, target.rw) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (run text, seq int, at timestamptz DEFAULT now(), PRIMARY KEY (run, seq))")
+
+
+def _connect(target: Target, endpoint: tuple[str, int]) -> psycopg.Connection:
+    host, port = endpoint
+    return psycopg.connect(host=host, port=port, dbname=target.database, user=target.user, password=target.password,
+                           connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+
+
+class Probe(threading.Thread):
+    """Runs `attempt(conn, seq)` every `interval` seconds until stopped, at most `max_attempts` times."""
+
+    def __init__(self, target: Target, endpoint: tuple[str, int], attempt: Callable, members_by_address: dict[str, str],
+                 interval: float = 0.02, max_attempts: int = 20000):
+        super().__init__(daemon=True)
+        self.target, self.endpoint, self.attempt = target, endpoint, attempt
+        self.members_by_address, self.interval, self.max_attempts = members_by_address, interval, max_attempts
+        self.attempts: list[Attempt] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        conn: Optional[psycopg.Connection] = None
+        for seq in range(1, self.max_attempts + 1):
+            if self.stopping.is_set():
+                break
+            start = time.monotonic()
+            try:
+                conn = conn or _connect(self.target, self.endpoint)
+                address, timeline = self.attempt(conn, seq)
+                member = self.members_by_address.get(address.split("/")[0], address)
+                self.attempts.append(Attempt(seq, start, time.monotonic(), True, member, timeline))
+            except psycopg.Error as exc:
+                self.attempts.append(Attempt(seq, start, time.monotonic(), False, error=str(exc).strip().splitlines()[0][:160]))
+                conn = _close(conn)
+            self.stopping.wait(max(0.0, self.interval - (time.monotonic() - start)))
+        _close(conn)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopping.set()
+        self.join(timeout)
+        if self.is_alive():
+            raise TimeoutError(f"probe on {self.endpoint} did not stop within {timeout}s")
+
+
+def _close(conn: Optional[psycopg.Connection]) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
+    return None
+
+
+def writer(run: str) -> Callable:
+    def write(conn: psycopg.Connection, seq: int) -> tuple[str, int]:
+        with conn.transaction():
+            conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+            address, walfile = conn.execute(WRITE, (run, seq)).fetchone()
+        return address, int(walfile[:8], 16)
+
+    return write
+
+
+def read(conn: psycopg.Connection, seq: int) -> tuple[str, Optional[int]]:
+    address, in_recovery = conn.execute(READ).fetchone()
+    if not in_recovery:
+        raise psycopg.OperationalError("read-only endpoint answered from a primary")
+    return address, None

@@ -1,0 +1,86 @@
+"""Drill reports for people: a Markdown summary table and, per scenario, a plot of the probes."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+COLUMNS = ("scenario", "trials", "RTO p50 s", "RTO p95 s", "RTO max s", "read outage p50 s",
+           "write gap p50 s", "lost acked", "split brain")
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _cell(values: list, fn) -> str:
+    present = [v for v in values if v is not None]
+    return f"{fn(present):.2f}" if present else "n/a"
+
+
+def summary_rows(report: dict) -> list[tuple[str, ...]]:
+    rows = []
+    for name, trials in report["scenarios"].items():
+        rto = [t["rto_s"] for t in trials]
+        rows.append((
+            name,
+            str(len(trials)),
+            _cell(rto, statistics.median),
+            _cell(rto, lambda v: _percentile(v, 0.95)),
+            _cell(rto, max),
+            _cell([t["read_outage_s"] for t in trials], statistics.median),
+            _cell([t["write_gap_s"] for t in trials], statistics.median),
+            str(sum(t["lost_acked"] for t in trials)),
+            str(sum(1 for t in trials if t["split_brain"])),
+        ))
+    return rows
+
+
+def markdown(report: dict) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, scenario: str, path: Path) -> None:
+    """Each write and read attempt against time from the fault: successes by member, failures in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trial = report["scenarios"][scenario][0]
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    for lane, key in ((1, "writes"), (0, "reads")):
+        attempts = trial[key]
+        members = sorted({a["member"] for a in attempts if a["ok"]})
+        for member in members:
+            xs = [a["end"] for a in attempts if a["ok"] and a["member"] == member]
+            ax.scatter(xs, [lane] * len(xs), s=6, label=f"{key[:-1]} ok on {member}")
+        xs = [a["end"] for a in attempts if not a["ok"]]
+        ax.scatter(xs, [lane] * len(xs), s=6, color="red", label=f"{key[:-1]} failed" if xs else None)
+    ax.axvline(0, color="black", linestyle="--", label="fault")
+    if trial["rto_s"] is not None:
+        ax.axvline(trial["rto_s"], color="green", linestyle=":", label=f"writes back ({trial['rto_s']:.2f} s)")
+    ax.set_yticks([0, 1], ["reads (roEndpoint)", "writes (rwEndpoint)"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlabel("seconds from the fault")
+    ax.set_title(f"{report['stack']}: {scenario}, trial 1")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(report_path: Path) -> Path:
+    """Writes <report>.md and one PNG per scenario beside the JSON report; returns the Markdown path."""
+    report = json.loads(report_path.read_text())
+    md = report_path.with_suffix(".md")
+    text = f"# Drill on stack {report['stack']} (Patroni ttl {report['ttl']} s)\n\n" + markdown(report)
+    for scenario in report["scenarios"]:
+        png = report_path.with_name(f"{report_path.stem}-{scenario}.png")
+        plot(report, scenario, png)
+        text += f"\n![{scenario}]({png.name})\n"
+    md.write_text(text)
+    return md

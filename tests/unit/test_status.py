@@ -1,0 +1,57 @@
+from pgha.status import Status, problems, table
+
+
+def healthy():
+    return Status(
+        members=[
+            {"name": "postgres-1", "role": "leader", "state": "running", "timeline": 2},
+            {"name": "postgres-2", "role": "quorum_standby", "state": "streaming", "timeline": 2, "lag": 0},
+            {"name": "postgres-3", "role": "replica", "state": "streaming", "timeline": 2, "lag": 0},
+        ],
+        etcd={"etcd-1": "healthy", "etcd-2": "healthy", "etcd-3": "healthy"},
+        containers={n: "running" for n in ("etcd-1", "etcd-2", "etcd-3", "postgres-1", "postgres-2", "postgres-3",
+                                          "pgbouncer-1", "pgbouncer-2", "pgbouncer-3", "haproxy")},
+        backends={"read_write": {"postgres-1": "UP", "postgres-2": "DOWN", "postgres-3": "DOWN"},
+                  "read_only": {"postgres-1": "DOWN", "postgres-2": "UP", "postgres-3": "UP"}},
+    )
+
+
+def test_a_whole_cluster_is_healthy():
+    assert problems(healthy()) == []
+
+
+def test_each_fault_is_named():
+    s = healthy()
+    s.members[2].update(state="starting", timeline=1)
+    s.containers["pgbouncer-2"] = "exited"
+    s.etcd["etcd-3"] = "context deadline exceeded"
+    s.backends["read_only"]["postgres-3"] = "DOWN"
+    assert problems(s) == [
+        "container pgbouncer-2 is exited",
+        "etcd etcd-3: context deadline exceeded",
+        "postgres-3 is starting, not streaming",
+        "members are on different timelines",
+        "HAProxy read_only has 1 servers UP, not 2",
+    ]
+
+
+def test_two_leaders_or_none_are_problems():
+    s = healthy()
+    s.members[1]["role"] = "leader"
+    assert "2 Patroni leaders" in problems(s)
+    s.members[0]["role"] = s.members[1]["role"] = "replica"
+    assert "0 Patroni leaders" in problems(s)
+
+
+def test_a_missing_member_and_unreachable_apis_are_problems():
+    s = healthy()
+    s.members.pop()
+    s.errors.append("no Patroni REST API answered")
+    assert problems(s)[:2] == ["no Patroni REST API answered", "postgres-3 is not a Patroni member"]
+
+
+def test_table_lists_members_with_their_haproxy_state():
+    lines = table(healthy()).splitlines()
+    assert lines[0].split() == ["member", "role", "state", "timeline", "lag", "haproxy", "rw/ro"]
+    assert lines[1].split() == ["postgres-1", "leader", "running", "2", "0", "UP/DOWN"]
+    assert any(line.startswith("etcd-3") and "healthy" in line for line in lines)
