@@ -4,7 +4,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from pgha import docker_api
+from pgha import docker_api, patroni_api
 from pgha.settings import HostFacts, Settings
 
 
@@ -18,11 +18,23 @@ def _bind_error(address: str, port: int) -> int:
     return 0
 
 
-def _own_published_ports(stack: str) -> set[int]:
-    ports = set()
-    for container in docker_api.labelled("containers", f"pgha.stack={stack}"):
-        ports.update(p["PublicPort"] for p in container.get("Ports", []) if p.get("PublicPort"))
-    return ports
+def _own_published_ports(containers: list[dict]) -> set[int]:
+    return {p["PublicPort"] for c in containers for p in c.get("Ports", []) if p.get("PublicPort")}
+
+
+def _current_leader(containers: list[dict]) -> str | None:
+    """The running stack's Patroni leader, asked through the REST ports its nodes publish."""
+    urls = [
+        f"http://{p['IP']}:{p['PublicPort']}"
+        for c in containers
+        if c["Labels"].get("pgha.role") == "postgres"
+        for p in c.get("Ports", [])
+        if p.get("PrivatePort") == 8008 and p.get("PublicPort")
+    ]
+    try:
+        return patroni_api.leader(urls) if urls else None
+    except ConnectionError:
+        return None
 
 
 def _other_subnets(own_network: str) -> dict[str, str]:
@@ -39,10 +51,12 @@ def _other_subnets(own_network: str) -> dict[str, str]:
 def gather(settings: Settings) -> HostFacts:
     """Raises docker_api.DockerError when the engine does not answer."""
     local = _bind_error(settings.bind_address, 0) != errno.EADDRNOTAVAIL
-    own = _own_published_ports(settings.stack)
+    containers = docker_api.labelled("containers", f"pgha.stack={settings.stack}")
+    own = _own_published_ports(containers)
     busy = {
         port
         for port in settings.published_ports().values()
         if port not in own and local and _bind_error(settings.bind_address, port) == errno.EADDRINUSE
     }
-    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix))
+    etcd = sum(1 for c in containers if c["Labels"].get("pgha.role") == "etcd")
+    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix), etcd, _current_leader(containers))

@@ -215,6 +215,8 @@ class HostFacts:
     address_is_local: bool
     busy_ports: frozenset[int]  # published ports some other process holds (not this stack's containers)
     other_subnets: Mapping[str, str]  # other Docker networks: name -> subnet
+    running_etcd_members: int = 0  # etcd containers the stack already has (0: not deployed)
+    leader: str | None = None  # the running stack's Patroni leader, e.g. "postgres-2"
 
 
 def host_problems(settings: Settings, facts: HostFacts) -> list[str]:
@@ -229,6 +231,24 @@ def host_problems(settings: Settings, facts: HostFacts) -> list[str]:
     for name, other in sorted(facts.other_subnets.items()):
         if net.overlaps(ipaddress.ip_network(other, strict=False)):
             problems.append(f"{NAMESPACE}:subnet: {settings.subnet} overlaps Docker network {name} ({other}); set another {NAMESPACE}:subnet")
+    return problems + _running_stack_problems(settings, facts)
+
+
+def _running_stack_problems(settings: Settings, facts: HostFacts) -> list[str]:
+    """Changes a running stack cannot take in place; refused before anything is touched."""
+    problems = []
+    running = facts.running_etcd_members
+    if running and running != settings.etcd_nodes:
+        problems.append(
+            f"{NAMESPACE}:etcdNodes: {settings.etcd_nodes} differs from the {running} members the running stack has; "
+            "etcd membership is not changed in place: destroy the stack and deploy it again with the new count"
+        )
+    index = int(facts.leader.rsplit("-", 1)[1]) if facts.leader else 0
+    if index > settings.postgres_nodes:
+        problems.append(
+            f"{NAMESPACE}:postgresNodes: {settings.postgres_nodes} would remove {facts.leader}, the current primary; "
+            f"switch over to a remaining node first (make switchover STACK={settings.stack})"
+        )
     return problems
 
 

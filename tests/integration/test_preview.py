@@ -93,6 +93,23 @@ def test_a_port_another_process_holds_is_refused(stack, free_port):
     assert f"pgha:statsPort: port {free_port} (statsPort) is already bound on this host" in output
 
 
+def test_an_etcd_count_change_on_a_running_stack_is_refused(stack):
+    """Three created (never started) containers labelled as the stack's etcd members stand for a running stack."""
+    name, _ = stack
+    created = [
+        subprocess.run(["docker", "create", "--label", f"pgha.stack={name}", "--label", "pgha.role=etcd",
+                        "--name", f"pgha-{name}-etcd-{i}", "pgha-base:trixie", "true"],
+                       capture_output=True, text=True, check=True).stdout.strip()
+        for i in (1, 2, 3)
+    ]
+    try:
+        code, output = preview(name, etcdNodes=5)
+    finally:
+        subprocess.run(["docker", "rm", "-f", *created], capture_output=True, check=True)
+    assert code != 0
+    assert "pgha:etcdNodes: 5 differs from the 3 members the running stack has" in output
+
+
 def test_missing_passwords_are_named():
     name = f"t-{uuid.uuid4().hex[:8]}"
     pulumi("stack", "init", name)

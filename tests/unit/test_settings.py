@@ -110,3 +110,18 @@ def test_host_problems():
     assert problems[1].startswith("pgha:roPort: port 5001 (roPort) is already bound")
     assert problems[2].startswith("pgha:patroniPort: port 8009 (patroniPort (node 2)) is already bound")
     assert problems[3].startswith("pgha:subnet: 10.213.7.0/24 overlaps Docker network pgha-other")
+
+
+def test_a_running_stack_refuses_an_etcd_count_change():
+    s = parse("dev", {"etcdNodes": "5", "subnet": "10.213.7.0/24"})
+    facts = HostFacts(True, frozenset(), {}, running_etcd_members=3)
+    (problem,) = host_problems(s, facts)
+    assert problem.startswith("pgha:etcdNodes: 5 differs from the 3 members the running stack has")
+    assert host_problems(parse("dev", {"subnet": "10.213.7.0/24"}), facts) == []
+
+
+def test_scaling_in_never_removes_the_primary():
+    s = parse("dev", {"postgresNodes": "3", "subnet": "10.213.7.0/24"})
+    (problem,) = host_problems(s, HostFacts(True, frozenset(), {}, leader="postgres-5"))
+    assert problem.startswith("pgha:postgresNodes: 3 would remove postgres-5, the current primary; switch over")
+    assert host_problems(s, HostFacts(True, frozenset(), {}, leader="postgres-3")) == []
