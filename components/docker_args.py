@@ -1,6 +1,8 @@
 """Small builders for the pulumi-docker arguments every component repeats."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import pulumi
 import pulumi_docker as docker
 
@@ -30,3 +32,27 @@ def network_attachment(network_name: pulumi.Input[str], member: Member) -> docke
 
 def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
     return docker.ContainerUploadArgs(file=path, content=content)
+
+
+def member_container(
+    layout: Layout,
+    member: Member,
+    image: docker.Image,
+    network_name: pulumi.Input[str],
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    **specific,
+) -> docker.Container:
+    """A stack member's container: named, labelled, on the stack network at its fixed address,
+    restarted after a crash. `specific` carries what only this component needs (uploads, ports ...)."""
+    return docker.Container(
+        member.name,
+        name=member.container,
+        hostname=member.name,
+        image=image.image_name,
+        restart="unless-stopped",
+        labels=container_labels(member_labels(layout, member)),
+        networks_advanced=[network_attachment(network_name, member)],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        **specific,
+    )

@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import container_labels, member_labels, network_attachment, upload, volume
+from components.docker_args import member_container, upload, volume
 from components.images import component_image
 from pgha import render
 from pgha.layout import Layout
@@ -30,17 +30,14 @@ class EtcdCluster(pulumi.ComponentResource):
         for member in layout.etcd():
             data = volume(layout, member, self)
             self.containers.append(
-                docker.Container(
-                    member.name,
-                    name=member.container,
-                    hostname=member.name,
-                    image=image.image_name,
-                    restart="unless-stopped",
-                    labels=container_labels(member_labels(layout, member)),
-                    networks_advanced=[network_attachment(args.network_name, member)],
+                member_container(
+                    layout,
+                    member,
+                    image,
+                    args.network_name,
+                    self,
                     volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/etcd/data")],
                     uploads=[upload("/etc/etcd/etcd.yml", render.etcd_config(layout, member))],
-                    opts=pulumi.ResourceOptions(parent=self),
                 )
             )
         self.register_outputs({})

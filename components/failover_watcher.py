@@ -12,7 +12,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import container_labels, member_labels, network_attachment
+from components.docker_args import member_container
 from components.images import component_image
 from pgha import render
 from pgha.layout import Layout
@@ -34,14 +34,13 @@ class FailoverWatcher(pulumi.ComponentResource):
         super().__init__("pgha:failover:FailoverWatcher", name, None, opts)
         layout = args.layout
         member = layout.failover_watcher()
-        self.container = docker.Container(
-            member.name,
-            name=member.container,
-            hostname=member.name,
-            image=component_image("failover-watcher", self).image_name,
-            restart="unless-stopped",
-            labels=container_labels(member_labels(layout, member)),
-            networks_advanced=[network_attachment(args.network_name, member)],
+        self.container = member_container(
+            layout,
+            member,
+            component_image("failover-watcher", self),
+            args.network_name,
+            self,
+            args.depends_on,
             # Read-only: the watcher only listens to the engine's events.
             volumes=[docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET, read_only=True)],
             command=[
@@ -49,6 +48,5 @@ class FailoverWatcher(pulumi.ComponentResource):
                 "--prefix", layout.lock_prefix,
                 "--etcd", render.etcd_client_urls(layout),
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         self.register_outputs({})

@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import container_labels, member_labels, network_attachment, upload
+from components.docker_args import member_container, upload
 from components.images import component_image
 from pgha import render
 from pgha.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT, Layout
@@ -32,19 +32,17 @@ class HAProxy(pulumi.ComponentResource):
             HAPROXY_RO_PORT: settings.ro_port,
             HAPROXY_STATS_PORT: settings.stats_port,
         }
-        self.container = docker.Container(
-            member.name,
-            name=member.container,
-            hostname=member.name,
-            image=component_image("haproxy", self).image_name,
-            restart="unless-stopped",
-            labels=container_labels(member_labels(layout, member)),
-            networks_advanced=[network_attachment(args.network_name, member)],
+        self.container = member_container(
+            layout,
+            member,
+            component_image("haproxy", self),
+            args.network_name,
+            self,
+            args.depends_on,
             ports=[
                 docker.ContainerPortArgs(internal=inside, external=outside, ip=settings.bind_address)
                 for inside, outside in published.items()
             ],
             uploads=[upload("/etc/haproxy/haproxy.cfg", render.haproxy_config(layout))],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         self.register_outputs({})

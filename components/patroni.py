@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import container_labels, member_labels, network_attachment, upload, volume
+from components.docker_args import member_container, upload, volume
 from components.images import component_image
 from pgha import render
 from pgha.layout import PATRONI_API_PORT, Layout
@@ -36,23 +36,21 @@ class PatroniCluster(pulumi.ComponentResource):
             api_port = settings.patroni_api_port(member.index)
             config = args.passwords.apply(lambda p, m=member: render.patroni_config(layout, m, p))
             self.containers.append(
-                docker.Container(
-                    member.name,
-                    name=member.container,
-                    hostname=member.name,
-                    image=image.image_name,
-                    restart="unless-stopped",
+                member_container(
+                    layout,
+                    member,
+                    image,
+                    args.network_name,
+                    self,
+                    args.depends_on,
                     # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
                     destroy_grace_seconds=30,
-                    labels=container_labels(member_labels(layout, member)),
-                    networks_advanced=[network_attachment(args.network_name, member)],
                     ports=[docker.ContainerPortArgs(internal=PATRONI_API_PORT, external=api_port, ip=settings.bind_address)],
                     volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data")],
                     uploads=[
                         upload("/etc/patroni/patroni.yml", config),
                         upload("/etc/patroni/bootstrap.sql", bootstrap_sql),
                     ],
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
                 )
             )
             self.api_urls.append(f"http://{settings.bind_address}:{api_port}")

@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import container_labels, member_labels, network_attachment, upload
+from components.docker_args import member_container, upload
 from components.images import component_image
 from pgha import render
 from pgha.layout import Layout
@@ -32,19 +32,17 @@ class PgBouncerPools(pulumi.ComponentResource):
         self.containers = []
         for postgres, member in zip(layout.postgres(), layout.pgbouncer()):
             self.containers.append(
-                docker.Container(
-                    member.name,
-                    name=member.container,
-                    hostname=member.name,
-                    image=image.image_name,
-                    restart="unless-stopped",
-                    labels=container_labels(member_labels(layout, member)),
-                    networks_advanced=[network_attachment(args.network_name, member)],
+                member_container(
+                    layout,
+                    member,
+                    image,
+                    args.network_name,
+                    self,
+                    args.depends_on,
                     uploads=[
                         upload("/etc/pgbouncer/pgbouncer.ini", render.pgbouncer_config(postgres)),
                         upload("/etc/pgbouncer/auth_user.txt", auth_file),
                     ],
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
                 )
             )
         self.register_outputs({})
