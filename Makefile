@@ -37,7 +37,7 @@ drill:
 	@$(ENV) python -m pgha --stack $(STACK) drill $(SCENARIO) --trials $(TRIALS)
 
 test: setup
-	$(ENV) python -m pytest -q tests
+	$(ENV) python -m pytest -q -rs tests
 
 unit:
 	$(ENV) python -m pytest -q tests/unit

@@ -19,6 +19,7 @@ class Status:
     containers: dict[str, str] = field(default_factory=dict)  # short name -> Docker state
     backends: dict[str, dict[str, str]] = field(default_factory=dict)  # HAProxy backend -> server -> status
     errors: list[str] = field(default_factory=list)  # what could not be asked
+    synchronous_mode: object = False  # Patroni's dynamic setting: False, True or "quorum"
 
 
 def _etcd_health(container: str) -> str:
@@ -43,6 +44,7 @@ def gather(target: Target) -> Status:
     status.containers = {name: c["State"] for name, c in sorted(containers.items())}
     try:
         status.members = patroni_api.cluster(target.patroni_apis)["members"]
+        status.synchronous_mode = patroni_api.dynamic_config(target.patroni_apis).get("synchronous_mode", False)
     except ConnectionError as exc:
         status.errors.append(str(exc))
     for name, container in sorted(containers.items()):
@@ -70,6 +72,9 @@ def problems(status: Status) -> list[str]:
             found.append(f"{m['name']} is {m['state']}, not streaming")
     if status.members and len({m.get('timeline') for m in status.members}) != 1:
         found.append("members are on different timelines")
+    standbys = [m for m in status.members if m["role"] in ("sync_standby", "quorum_standby")]
+    if status.synchronous_mode and len(status.members) > 1 and not standbys:
+        found.append("no synchronous standby yet")
     missing = sorted(set(postgres) - {m["name"] for m in status.members})
     found += [f"{n} is not a Patroni member" for n in missing]
     up = lambda backend: [s for s, st in status.backends.get(backend, {}).items() if st == "UP"]  # noqa: E731
@@ -87,6 +92,6 @@ def table(status: Status) -> str:
         ro = status.backends.get("read_only", {}).get(m["name"], "-")
         rows.append((m["name"], m["role"], m["state"], str(m.get("timeline", "-")), str(m.get("lag", 0)), f"{rw}/{ro}"))
     rows += [(name, "etcd", health, "", "", "") for name, health in status.etcd.items()]
-    rows += [(n, "container", s, "", "", "") for n, s in status.containers.items() if n.startswith(("pgbouncer", "haproxy"))]
+    rows += [(n, "container", s, "", "", "") for n, s in status.containers.items() if not n.startswith(("postgres", "etcd"))]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -8,7 +8,8 @@ import yaml
 from pgha.settings import parse
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_FILES = sorted(p for p in ROOT.glob("Pulumi.*.yaml") if not p.name.startswith("Pulumi.t-"))
+READY_MADE = ("dev", "quorum5", "minimal", "async")  # users' own stack files may share ports: not checked
+STACK_FILES = [ROOT / f"Pulumi.{name}.yaml" for name in READY_MADE]
 
 
 def settings_of(path: Path):
@@ -19,7 +20,7 @@ def settings_of(path: Path):
 
 
 def test_the_ready_made_stacks_are_there():
-    assert {p.name for p in STACK_FILES} >= {"Pulumi.dev.yaml", "Pulumi.quorum5.yaml", "Pulumi.minimal.yaml", "Pulumi.async.yaml"}
+    assert all(p.is_file() for p in STACK_FILES)
 
 
 @pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)

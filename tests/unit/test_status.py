@@ -55,3 +55,13 @@ def test_table_lists_members_with_their_haproxy_state():
     assert lines[0].split() == ["member", "role", "state", "timeline", "lag", "haproxy", "rw/ro"]
     assert lines[1].split() == ["postgres-1", "leader", "running", "2", "0", "UP/DOWN"]
     assert any(line.startswith("etcd-3") and "healthy" in line for line in lines)
+
+
+def test_synchronous_modes_want_a_synchronous_standby():
+    s = healthy()
+    s.synchronous_mode = "quorum"
+    assert problems(s) == []
+    s.members[1]["role"] = "replica"
+    assert problems(s) == ["no synchronous standby yet"]
+    s.synchronous_mode = False
+    assert problems(s) == []

@@ -1,0 +1,75 @@
+"""A deployed stack works end to end and survives its primary being killed."""
+
+import psycopg
+import requests
+
+from pgha import drill, patroni_api, probe
+from pgha.faults import SCENARIOS
+
+CONVERGE_S = 120
+
+
+def connect(t, endpoint):
+    host, port = endpoint
+    return psycopg.connect(host=host, port=port, dbname=t.database, user=t.user, password=t.password,
+                           connect_timeout=3, autocommit=True)
+
+
+def test_cluster_is_whole(deployed):
+    _, t = deployed
+    drill.wait_healthy(t, CONVERGE_S)
+    members = patroni_api.cluster(t.patroni_apis)["members"]
+    assert [m["role"] for m in members].count("leader") == 1
+    assert all(m["state"] == "streaming" for m in members if m["role"] != "leader")
+    assert len(members) == 3
+
+
+def test_a_row_written_through_rw_is_read_through_ro_on_a_replica(deployed):
+    _, t = deployed
+    with connect(t, t.rw) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS deploy_check (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO deploy_check VALUES (1, 'through haproxy and pgbouncer') ON CONFLICT DO NOTHING")
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
+    deadline_rows = []
+    for _ in range(50):
+        with connect(t, t.ro) as conn:
+            in_recovery, rows = conn.execute(
+                "SELECT pg_is_in_recovery(), (SELECT count(*) FROM deploy_check WHERE id = 1)").fetchone()
+        assert in_recovery is True
+        deadline_rows.append(rows)
+        if rows == 1:
+            break
+    assert deadline_rows[-1] == 1, "the row never reached the replica behind roEndpoint"
+
+
+def test_the_read_write_path_goes_through_pgbouncer(deployed):
+    stack, t = deployed
+    pgbouncers = {c["NetworkSettings"]["Networks"][f"pgha-{stack}"]["IPAddress"] for c in t.containers("pgbouncer").values()}
+    with connect(t, t.rw) as conn:
+        client = conn.execute("SELECT host(inet_client_addr())").fetchone()[0]
+    assert client in pgbouncers
+
+
+def test_the_stats_page_lists_every_backend(deployed):
+    _, t = deployed
+    page = requests.get(t.stats_url, timeout=5).text
+    for i in (1, 2, 3):
+        assert f"postgres-{i}" in page
+    assert "haproxy_server_status" in requests.get(t.stats_url.rstrip("/") + "/metrics", timeout=5).text
+
+
+def test_a_killed_primary_fails_over_without_losing_the_row(deployed):
+    stack, t = deployed
+    with connect(t, t.rw) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS deploy_check (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO deploy_check VALUES (2, 'before the kill') ON CONFLICT DO NOTHING")
+    probe.ensure_table(t)
+    ttl = int(patroni_api.dynamic_config(t.patroni_apis)["ttl"])
+    trial = drill.run_trial(t, SCENARIOS["kill-primary"], 1, ttl)
+    print(f"kill-primary: client-side write outage {trial.rto_s} s, lost {trial.lost_acked}")
+    assert trial.new_primary and trial.new_primary != trial.old_primary
+    assert trial.lost_acked == 0 and not trial.split_brain
+    with connect(t, t.rw) as conn:
+        assert conn.execute("SELECT note FROM deploy_check WHERE id = 2").fetchone()[0] == "before the kill"
+    old = patroni_api.cluster(t.patroni_apis)["members"]
+    assert next(m for m in old if m["name"] == trial.old_primary)["state"] == "streaming"
