@@ -33,17 +33,18 @@ class PostgresCluster(pulumi.ComponentResource):
         layout, settings = args.layout, args.layout.settings
         child = pulumi.ResourceOptions(parent=self)
         network = Network("network", NetworkArgs(layout), child)
-        etcd = EtcdCluster("etcd", EtcdClusterArgs(layout, network.name), child)
+        on_network = {"layout": layout, "network_name": network.name}
+        etcd = EtcdCluster("etcd", EtcdClusterArgs(**on_network), child)
         patroni = PatroniCluster(
-            "patroni", PatroniClusterArgs(layout, network.name, args.passwords, depends_on=etcd.containers), child
+            "patroni", PatroniClusterArgs(**on_network, passwords=args.passwords, depends_on=etcd.containers), child
         )
         auth_password = args.passwords.apply(lambda p: p.pgbouncer_auth)
         pools = PgBouncerPools(
-            "pgbouncer", PgBouncerPoolsArgs(layout, network.name, auth_password, depends_on=patroni.containers), child
+            "pgbouncer", PgBouncerPoolsArgs(**on_network, auth_password=auth_password, depends_on=patroni.containers), child
         )
-        HAProxy("haproxy", HAProxyArgs(layout, network.name, depends_on=pools.containers), child)
+        HAProxy("haproxy", HAProxyArgs(**on_network, depends_on=pools.containers), child)
         if settings.fast_failover:
-            FailoverWatcher("failover", FailoverWatcherArgs(layout, network.name, depends_on=etcd.containers), child)
+            FailoverWatcher("failover", FailoverWatcherArgs(**on_network, depends_on=etcd.containers), child)
         self.rw_endpoint = f"{settings.bind_address}:{settings.rw_port}"
         self.ro_endpoint = f"{settings.bind_address}:{settings.ro_port}"
         self.stats_url = f"http://{settings.bind_address}:{settings.stats_port}/"

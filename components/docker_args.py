@@ -1,12 +1,22 @@
 """Small builders for the pulumi-docker arguments every component repeats."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import pulumi
 import pulumi_docker as docker
 
 from pgha.layout import Layout, Member
+
+
+@dataclass(kw_only=True)
+class PlacementArgs:
+    """Where a component's containers go: the stack's layout and network, after what they wait for."""
+
+    layout: Layout
+    network_name: pulumi.Input[str]
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 def container_labels(labels: dict[str, str]) -> list[docker.ContainerLabelArgs]:
@@ -35,13 +45,7 @@ def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
 
 
 def member_container(
-    layout: Layout,
-    member: Member,
-    image: docker.Image,
-    network_name: pulumi.Input[str],
-    parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
-    **specific,
+    args: PlacementArgs, member: Member, image: docker.Image, parent: pulumi.Resource, **specific
 ) -> docker.Container:
     """A stack member's container: named, labelled, on the stack network at its fixed address,
     restarted after a crash. `specific` carries what only this component needs (uploads, ports ...)."""
@@ -51,8 +55,8 @@ def member_container(
         hostname=member.name,
         image=image.image_name,
         restart="unless-stopped",
-        labels=container_labels(member_labels(layout, member)),
-        networks_advanced=[network_attachment(network_name, member)],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        labels=container_labels(member_labels(args.layout, member)),
+        networks_advanced=[network_attachment(args.network_name, member)],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(args.depends_on)),
         **specific,
     )

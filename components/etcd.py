@@ -7,16 +7,14 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import member_container, upload, volume
+from components.docker_args import PlacementArgs, member_container, upload, volume
 from components.images import component_image
 from pgha import render
-from pgha.layout import Layout
 
 
-@dataclass
-class EtcdClusterArgs:
-    layout: Layout
-    network_name: pulumi.Input[str]
+@dataclass(kw_only=True)
+class EtcdClusterArgs(PlacementArgs):
+    """Placement is all it needs."""
 
 
 class EtcdCluster(pulumi.ComponentResource):
@@ -31,10 +29,9 @@ class EtcdCluster(pulumi.ComponentResource):
             data = volume(layout, member, self)
             self.containers.append(
                 member_container(
-                    layout,
+                    args,
                     member,
                     image,
-                    args.network_name,
                     self,
                     volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/etcd/data")],
                     uploads=[upload("/etc/etcd/etcd.yml", render.etcd_config(layout, member))],

@@ -6,25 +6,22 @@ transaction. A paused or partitioned primary is alive, produces no `die` event, 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import member_container
+from components.docker_args import PlacementArgs, member_container
 from components.images import component_image
 from pgha import render
-from pgha.layout import Layout
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-@dataclass
-class FailoverWatcherArgs:
-    layout: Layout
-    network_name: pulumi.Input[str]
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
+@dataclass(kw_only=True)
+class FailoverWatcherArgs(PlacementArgs):
+    """Placement is all it needs."""
 
 
 class FailoverWatcher(pulumi.ComponentResource):
@@ -35,12 +32,10 @@ class FailoverWatcher(pulumi.ComponentResource):
         layout = args.layout
         member = layout.failover_watcher()
         self.container = member_container(
-            layout,
+            args,
             member,
             component_image("failover-watcher", self),
-            args.network_name,
             self,
-            args.depends_on,
             # Read-only: the watcher only listens to the engine's events.
             volumes=[docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET, read_only=True)],
             command=[

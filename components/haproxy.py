@@ -1,23 +1,21 @@
 """HAProxy: the stack's only client entry, routing by each node's Patroni health endpoints."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import member_container, upload
+from components.docker_args import PlacementArgs, member_container, upload
 from components.images import component_image
 from pgha import render
-from pgha.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT, Layout
+from pgha.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT
 
 
-@dataclass
-class HAProxyArgs:
-    layout: Layout
-    network_name: pulumi.Input[str]
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
+@dataclass(kw_only=True)
+class HAProxyArgs(PlacementArgs):
+    """Placement is all it needs."""
 
 
 class HAProxy(pulumi.ComponentResource):
@@ -33,12 +31,10 @@ class HAProxy(pulumi.ComponentResource):
             HAPROXY_STATS_PORT: settings.stats_port,
         }
         self.container = member_container(
-            layout,
+            args,
             member,
             component_image("haproxy", self),
-            args.network_name,
             self,
-            args.depends_on,
             ports=[
                 docker.ContainerPortArgs(internal=inside, external=outside, ip=settings.bind_address)
                 for inside, outside in published.items()

@@ -1,24 +1,21 @@
 """PostgreSQL 17 nodes run by Patroni, each with its data on its own volume."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import member_container, upload, volume
+from components.docker_args import PlacementArgs, member_container, upload, volume
 from components.images import component_image
 from pgha import render
-from pgha.layout import PATRONI_API_PORT, Layout
+from pgha.layout import PATRONI_API_PORT
 
 
-@dataclass
-class PatroniClusterArgs:
-    layout: Layout
-    network_name: pulumi.Input[str]
+@dataclass(kw_only=True)
+class PatroniClusterArgs(PlacementArgs):
     passwords: pulumi.Output[render.Passwords]
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 class PatroniCluster(pulumi.ComponentResource):
@@ -37,12 +34,10 @@ class PatroniCluster(pulumi.ComponentResource):
             config = args.passwords.apply(lambda p, m=member: render.patroni_config(layout, m, p))
             self.containers.append(
                 member_container(
-                    layout,
+                    args,
                     member,
                     image,
-                    args.network_name,
                     self,
-                    args.depends_on,
                     # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
                     destroy_grace_seconds=30,
                     ports=[docker.ContainerPortArgs(internal=PATRONI_API_PORT, external=api_port, ip=settings.bind_address)],

@@ -1,24 +1,20 @@
 """One PgBouncer per PostgreSQL node, in front of that node only: HAProxy picks the node."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import member_container, upload
+from components.docker_args import PlacementArgs, member_container, upload
 from components.images import component_image
 from pgha import render
-from pgha.layout import Layout
 
 
-@dataclass
-class PgBouncerPoolsArgs:
-    layout: Layout
-    network_name: pulumi.Input[str]
+@dataclass(kw_only=True)
+class PgBouncerPoolsArgs(PlacementArgs):
     auth_password: pulumi.Output[str]
-    depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
 class PgBouncerPools(pulumi.ComponentResource):
@@ -33,12 +29,10 @@ class PgBouncerPools(pulumi.ComponentResource):
         for postgres, member in zip(layout.postgres(), layout.pgbouncer()):
             self.containers.append(
                 member_container(
-                    layout,
+                    args,
                     member,
                     image,
-                    args.network_name,
                     self,
-                    args.depends_on,
                     uploads=[
                         upload("/etc/pgbouncer/pgbouncer.ini", render.pgbouncer_config(postgres)),
                         upload("/etc/pgbouncer/auth_user.txt", auth_file),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from pgha.settings import Settings
+from pgha.settings import MAX_POSTGRES_NODES, Settings
 
 PATRONI_API_PORT = 8008
 POSTGRES_PORT = 5432
@@ -51,11 +51,16 @@ class Layout:
     def etcd(self) -> list[Member]:
         return [self._member("etcd", i, 10) for i in range(1, self.settings.etcd_nodes + 1)]
 
-    def postgres(self) -> list[Member]:
-        return [self._member("postgres", i, 20) for i in range(1, self.settings.postgres_nodes + 1)]
+    def postgres(self, count: int | None = None) -> list[Member]:
+        return [self._member("postgres", i, 20) for i in range(1, (count or self.settings.postgres_nodes) + 1)]
 
-    def pgbouncer(self) -> list[Member]:
-        return [self._member("pgbouncer", i, 40) for i in range(1, self.settings.postgres_nodes + 1)]
+    def pgbouncer(self, count: int | None = None) -> list[Member]:
+        return [self._member("pgbouncer", i, 40) for i in range(1, (count or self.settings.postgres_nodes) + 1)]
+
+    def node_slots(self) -> list[tuple[Member, Member]]:
+        """(postgres, pgbouncer) for every node the stack could ever have. HAProxy lists them all, so
+        scaling in or out never changes its configuration, and it is never restarted for that."""
+        return list(zip(self.postgres(MAX_POSTGRES_NODES), self.pgbouncer(MAX_POSTGRES_NODES)))
 
     def haproxy(self) -> Member:
         return self._member("haproxy", 0, 2)

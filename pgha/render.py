@@ -89,7 +89,7 @@ def pgbouncer_auth_file(password: str) -> str:
 
 def _servers(layout: Layout) -> str:
     lines = []
-    for postgres, pgbouncer in zip(layout.postgres(), layout.pgbouncer()):
+    for postgres, pgbouncer in layout.node_slots():
         lines.append(
             f"    server {postgres.name} {pgbouncer.address}:{PGBOUNCER_PORT} "
             f"check addr {postgres.address} port {PATRONI_API_PORT}"

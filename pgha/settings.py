@@ -22,6 +22,7 @@ PASSWORD_KEYS = (
     "patroniApiPassword",
 )
 SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
+MAX_POSTGRES_NODES = 9
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
 
@@ -87,7 +88,7 @@ def default_subnet(stack: str) -> str:
 
 OPTIONS = (
     Option("etcdNodes", 3, _int, lambda v: 1 <= v <= 7 and v % 2 == 1, "an odd whole number from 1 to 7"),
-    Option("postgresNodes", 3, _int, lambda v: 1 <= v <= 9, "a whole number from 1 to 9"),
+    Option("postgresNodes", 3, _int, lambda v: 1 <= v <= MAX_POSTGRES_NODES, f"a whole number from 1 to {MAX_POSTGRES_NODES}"),
     Option("synchronousMode", "quorum", _str, lambda v: v in SYNCHRONOUS_MODES, " | ".join(SYNCHRONOUS_MODES)),
     Option("bindAddress", "127.0.0.1", _str, _is_ip, "an IP address of this host"),
     Option("subnet", None, _str, _is_subnet, "an IPv4 network from /16 to /26 such as 10.213.7.0/24"),

@@ -80,9 +80,10 @@ def test_haproxy_routes_to_pgbouncer_and_checks_patroni():
     rw = cfg.split("listen read_write")[1].split("listen read_only")[0]
     ro = cfg.split("listen read_only")[1]
     assert "option httpchk OPTIONS /primary" in rw and "option httpchk OPTIONS /replica" in ro
-    for i in (1, 2, 3):
+    for i in range(1, 10):  # every slot, whatever postgresNodes is: scaling never restarts HAProxy
         line = f"server postgres-{i} 10.213.7.4{i}:6432 check addr 10.213.7.2{i} port 8008"
         assert line in rw and line in ro
+    assert render.haproxy_config(layout(postgresNodes=5)) == cfg
     assert "on-marked-down shutdown-sessions" in cfg
     assert "prometheus-exporter" in cfg
     assert "${" not in cfg
