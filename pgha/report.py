@@ -5,6 +5,9 @@ import json
 import statistics
 from pathlib import Path
 
+# One colour per member, none of them red: red is for failures.
+MEMBER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
+                  "tab:cyan", "tab:gray")
 COLUMNS = ("scenario", "trials", "RTO p50 s", "RTO p95 s", "RTO max s", "read outage p50 s",
            "write gap p50 s", "lost acked", "split brain")
 
@@ -57,9 +60,10 @@ def plot(report: dict, scenario: str, path: Path) -> None:
         members = sorted({a["member"] for a in attempts if a["ok"]})
         for member in members:
             xs = [a["end"] for a in attempts if a["ok"] and a["member"] == member]
-            ax.scatter(xs, [lane] * len(xs), s=6, label=f"{key[:-1]} ok on {member}")
+            colour = MEMBER_COLOURS[(int(member.rsplit("-", 1)[-1]) - 1) % len(MEMBER_COLOURS)]
+            ax.scatter(xs, [lane] * len(xs), s=6, color=colour, label=f"{key[:-1]} ok on {member}")
         xs = [a["end"] for a in attempts if not a["ok"]]
-        ax.scatter(xs, [lane] * len(xs), s=6, color="red", label=f"{key[:-1]} failed" if xs else None)
+        ax.scatter(xs, [lane] * len(xs), s=18, color="red", marker="x", label=f"{key[:-1]} failed" if xs else None)
     ax.axvline(0, color="black", linestyle="--", label="fault")
     if trial["rto_s"] is not None:
         ax.axvline(trial["rto_s"], color="green", linestyle=":", label=f"writes back ({trial['rto_s']:.2f} s)")
