@@ -125,3 +125,13 @@ def test_scaling_in_never_removes_the_primary():
     (problem,) = host_problems(s, HostFacts(True, frozenset(), {}, leader="postgres-5"))
     assert problem.startswith("pgha:postgresNodes: 3 would remove postgres-5, the current primary; switch over")
     assert host_problems(s, HostFacts(True, frozenset(), {}, leader="postgres-3")) == []
+
+
+def test_dynamic_settings_of_a_running_cluster_are_not_changed_in_place():
+    s = parse("dev", {"synchronousMode": "on", "ttl": "30", "subnet": "10.213.7.0/24"})
+    running = {"synchronous_mode": "quorum", "ttl": 20, "loop_wait": 2, "retry_timeout": 4, "failsafe_mode": True}
+    problems = host_problems(s, HostFacts(True, frozenset(), {}, patroni_config=running))
+    assert [p.split(":")[1] for p in problems] == ["synchronousMode", "ttl"]
+    assert problems[0].startswith("pgha:synchronousMode: True differs from 'quorum' in the running cluster")
+    same = {"synchronous_mode": True, "ttl": 30, "loop_wait": 2, "retry_timeout": 4}
+    assert host_problems(s, HostFacts(True, frozenset(), {}, patroni_config=same)) == []
