@@ -11,6 +11,8 @@ from components.docker_args import PlacementArgs, member_container, upload, volu
 from components.images import component_image
 from pgha import render
 from pgha.layout import PATRONI_API_PORT
+from pgha.patroni_config import PatroniDynamicConfig
+from pgha.settings import patroni_dynamic_config
 
 
 @dataclass(kw_only=True)
@@ -49,4 +51,11 @@ class PatroniCluster(pulumi.ComponentResource):
                 )
             )
             self.api_urls.append(f"http://{settings.bind_address}:{api_port}")
+        PatroniDynamicConfig(
+            "dynamic-config",
+            self.api_urls,
+            args.passwords.apply(lambda p: p.patroni_api),
+            patroni_dynamic_config(settings),
+            pulumi.ResourceOptions(parent=self, depends_on=self.containers),
+        )
         self.register_outputs({"apiUrls": self.api_urls})

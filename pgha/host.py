@@ -24,8 +24,8 @@ def _own_published_ports(containers: list[dict]) -> set[int]:
     return {p["PublicPort"] for c in containers for p in c.get("Ports", []) if p.get("PublicPort")}
 
 
-def _running_patroni(containers: list[dict]) -> tuple[str | None, dict]:
-    """The running stack's Patroni leader and dynamic configuration, asked through its published REST ports."""
+def _current_leader(containers: list[dict]) -> str | None:
+    """The running stack's Patroni leader, asked through the REST ports its nodes publish."""
     urls = [
         f"http://{p['IP']}:{p['PublicPort']}"
         for c in containers
@@ -34,9 +34,9 @@ def _running_patroni(containers: list[dict]) -> tuple[str | None, dict]:
         if p.get("PrivatePort") == 8008 and p.get("PublicPort")
     ]
     try:
-        return (patroni_api.leader(urls), patroni_api.dynamic_config(urls)) if urls else (None, {})
+        return patroni_api.leader(urls) if urls else None
     except ConnectionError:
-        return None, {}
+        return None
 
 
 def _other_subnets(own_network: str) -> dict[str, str]:
@@ -61,5 +61,4 @@ def gather(settings: Settings) -> HostFacts:
         if port not in own and local and _bind_error(settings.bind_address, port) == errno.EADDRINUSE
     }
     etcd = sum(1 for c in containers if c["Labels"].get("pgha.role") == "etcd")
-    leader, dynamic = _running_patroni(containers)
-    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix), etcd, leader, dynamic)
+    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix), etcd, _current_leader(containers))

@@ -24,7 +24,9 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 APP_USER = "app"
 APP_DATABASE = "app"
 SCRAM_ITERATIONS = 4096
-SYNCHRONOUS_MODE_VALUES = {"off": "false", "on": "true", "quorum": "quorum"}
+# What a new cluster starts with; the stack's own values follow at once through Patroni's dynamic
+# configuration (pgha.patroni_config), so changing them never re-renders a node's file.
+BOOTSTRAP_DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 4, "synchronous_mode": "quorum"}
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,13 @@ def etcd_config(layout: Layout, member: Member) -> str:
 
 
 def patroni_config(layout: Layout, member: Member, passwords: Passwords) -> str:
-    settings = layout.settings
     return _template("patroni.yml").substitute(
         scope=layout.scope,
         namespace=PATRONI_NAMESPACE,
         member=member.name,
         address=member.address,
         etcd_hosts=",".join(f"{m.address}:2379" for m in layout.etcd()),
-        ttl=settings.ttl,
-        loop_wait=settings.loop_wait,
-        retry_timeout=settings.retry_timeout,
-        synchronous_mode=SYNCHRONOUS_MODE_VALUES[settings.synchronous_mode],
+        **BOOTSTRAP_DCS,
         superuser_password=_yaml_string(passwords.superuser),
         replication_password=_yaml_string(passwords.replication),
         patroni_api_password=_yaml_string(passwords.patroni_api),

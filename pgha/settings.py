@@ -9,7 +9,7 @@ import difflib
 import ipaddress
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 NAMESPACE = "pgha"
@@ -218,7 +218,6 @@ class HostFacts:
     other_subnets: Mapping[str, str]  # other Docker networks: name -> subnet
     running_etcd_members: int = 0  # etcd containers the stack already has (0: not deployed)
     leader: str | None = None  # the running stack's Patroni leader, e.g. "postgres-2"
-    patroni_config: Mapping[str, object] = field(default_factory=dict)  # its dynamic configuration (GET /config)
 
 
 def host_problems(settings: Settings, facts: HostFacts) -> list[str]:
@@ -245,7 +244,6 @@ def _running_stack_problems(settings: Settings, facts: HostFacts) -> list[str]:
             f"{NAMESPACE}:etcdNodes: {settings.etcd_nodes} differs from the {running} members the running stack has; "
             "etcd membership is not changed in place: destroy the stack and deploy it again with the new count"
         )
-    problems += _dynamic_change_problems(settings, facts.patroni_config)
     index = int(facts.leader.rsplit("-", 1)[1]) if facts.leader else 0
     if index > settings.postgres_nodes:
         problems.append(
@@ -255,7 +253,8 @@ def _running_stack_problems(settings: Settings, facts: HostFacts) -> list[str]:
     return problems
 
 
-# Settings Patroni keeps in etcd once the cluster exists, with the value each takes there.
+# Settings Patroni keeps in etcd once the cluster exists, with the value each takes there; they are
+# applied live through Patroni's REST API (pgha.patroni_config), never by re-rendering a node's file.
 DYNAMIC_SETTINGS = {
     "synchronousMode": ("synchronous_mode", lambda s: {"off": False, "on": True, "quorum": "quorum"}[s.synchronous_mode]),
     "ttl": ("ttl", lambda s: s.ttl),
@@ -264,18 +263,8 @@ DYNAMIC_SETTINGS = {
 }
 
 
-def _dynamic_change_problems(settings: Settings, running: Mapping[str, object]) -> list[str]:
-    """Changing these would re-render every node's configuration and so replace every PostgreSQL
-    container at once; until they are applied through Patroni's dynamic configuration, refuse."""
-    problems = []
-    for key, (patroni_key, wanted) in DYNAMIC_SETTINGS.items():
-        if patroni_key in running and running[patroni_key] != wanted(settings):
-            problems.append(
-                f"{NAMESPACE}:{key}: {wanted(settings)!r} differs from {running[patroni_key]!r} in the running cluster; "
-                "changing it in place is not supported yet (it would replace every PostgreSQL node at once): "
-                "set it back, or destroy and deploy again"
-            )
-    return problems
+def patroni_dynamic_config(settings: Settings) -> dict:
+    return {patroni_key: value(settings) for patroni_key, value in DYNAMIC_SETTINGS.values()}
 
 
 def missing_passwords(present_keys: Iterable[str]) -> list[str]:

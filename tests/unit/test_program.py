@@ -169,3 +169,13 @@ def test_the_failover_watcher_listens_read_only_and_can_be_switched_off():
     assert "ports" not in watcher.inputs
     resources, _ = deploy(fastFailover="false")
     assert "failover-watcher" not in {r.name for r in resources}
+
+
+def test_patroni_dynamic_settings_are_a_resource_applied_through_the_api():
+    resources, parents = deploy(synchronousMode="on", ttl=30)
+    (config,) = [r for r in resources if r.name == "dynamic-config"]
+    assert parents[(config.typ, "dynamic-config")] == "patroni"
+    assert config.inputs["config"] == {"synchronous_mode": True, "ttl": 30, "loop_wait": 2, "retry_timeout": 4}
+    assert config.inputs["api_urls"] == ["http://127.0.0.1:8008", "http://127.0.0.1:8009", "http://127.0.0.1:8010"]
+    secret, password = unwrap_secret(config.inputs["password"])
+    assert secret and password == "api-pw"

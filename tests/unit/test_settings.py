@@ -1,6 +1,15 @@
 import pytest
 
-from pgha.settings import PASSWORD_KEYS, HostFacts, SettingsError, default_subnet, host_problems, missing_passwords, parse
+from pgha.settings import (
+    PASSWORD_KEYS,
+    HostFacts,
+    SettingsError,
+    default_subnet,
+    host_problems,
+    missing_passwords,
+    parse,
+    patroni_dynamic_config,
+)
 
 
 def problems_for(raw, stack="dev"):
@@ -127,11 +136,7 @@ def test_scaling_in_never_removes_the_primary():
     assert host_problems(s, HostFacts(True, frozenset(), {}, leader="postgres-3")) == []
 
 
-def test_dynamic_settings_of_a_running_cluster_are_not_changed_in_place():
-    s = parse("dev", {"synchronousMode": "on", "ttl": "30", "subnet": "10.213.7.0/24"})
-    running = {"synchronous_mode": "quorum", "ttl": 20, "loop_wait": 2, "retry_timeout": 4, "failsafe_mode": True}
-    problems = host_problems(s, HostFacts(True, frozenset(), {}, patroni_config=running))
-    assert [p.split(":")[1] for p in problems] == ["synchronousMode", "ttl"]
-    assert problems[0].startswith("pgha:synchronousMode: True differs from 'quorum' in the running cluster")
-    same = {"synchronous_mode": True, "ttl": 30, "loop_wait": 2, "retry_timeout": 4}
-    assert host_problems(s, HostFacts(True, frozenset(), {}, patroni_config=same)) == []
+def test_dynamic_settings_map_to_patroni_values():
+    for mode, expected in (("off", False), ("on", True), ("quorum", "quorum")):
+        s = parse("dev", {"synchronousMode": mode, "ttl": "30", "loopWait": "5", "retryTimeout": "5"})
+        assert patroni_dynamic_config(s) == {"synchronous_mode": expected, "ttl": 30, "loop_wait": 5, "retry_timeout": 5}
