@@ -97,6 +97,10 @@ OPTIONS = (
     Option("statsPort", 7000, _int, _is_port, "a port from 1024 to 65535"),
     Option("patroniPort", 8008, _int, _is_port, "a port from 1024 to 65535"),
     Option("fastFailover", True, _bool, lambda v: isinstance(v, bool), "true | false"),
+    Option("strictMode", False, _bool, lambda v: isinstance(v, bool), "true | false (Patroni's synchronous_mode_strict)"),
+    Option("synchronousNodeCount", 1, _int, lambda v: v >= 1, "a whole number, at least 1, below postgresNodes"),
+    Option("failsafeMode", True, _bool, lambda v: isinstance(v, bool), "true | false"),
+    Option("maximumLagOnFailover", 1048576, _int, lambda v: v >= 0, "a whole number of bytes, 0 or more"),
     Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
     Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
     Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
@@ -120,6 +124,10 @@ class Settings:
     loop_wait: int
     retry_timeout: int
     fast_failover: bool
+    strict_mode: bool
+    synchronous_node_count: int
+    failsafe_mode: bool
+    maximum_lag_on_failover: int
 
     @property
     def prefix(self) -> str:
@@ -179,6 +187,16 @@ def _port_clash_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def _synchronous_problems(settings: Settings) -> list[str]:
+    standbys = settings.postgres_nodes - 1
+    if settings.synchronous_mode != "off" and standbys and settings.synchronous_node_count > standbys:
+        return [
+            f"{NAMESPACE}:synchronousNodeCount: {settings.synchronous_node_count} is more than the {standbys} "
+            f"standbys that postgresNodes = {settings.postgres_nodes} gives; expected 1 to {standbys}"
+        ]
+    return []
+
+
 def _timing_problems(settings: Settings) -> list[str]:
     need = settings.loop_wait + 2 * settings.retry_timeout
     if need <= settings.ttl:
@@ -203,7 +221,7 @@ def parse(stack: str, raw: Mapping[str, str]) -> Settings:
     if option_problems:
         raise SettingsError(problems)
     settings = Settings(stack=stack, **values)
-    problems += _port_clash_problems(settings) + _timing_problems(settings)
+    problems += _port_clash_problems(settings) + _timing_problems(settings) + _synchronous_problems(settings)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -260,6 +278,10 @@ DYNAMIC_SETTINGS = {
     "ttl": ("ttl", lambda s: s.ttl),
     "loopWait": ("loop_wait", lambda s: s.loop_wait),
     "retryTimeout": ("retry_timeout", lambda s: s.retry_timeout),
+    "strictMode": ("synchronous_mode_strict", lambda s: s.strict_mode),
+    "synchronousNodeCount": ("synchronous_node_count", lambda s: s.synchronous_node_count),
+    "failsafeMode": ("failsafe_mode", lambda s: s.failsafe_mode),
+    "maximumLagOnFailover": ("maximum_lag_on_failover", lambda s: s.maximum_lag_on_failover),
 }
 
 

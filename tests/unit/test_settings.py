@@ -54,6 +54,9 @@ def test_patroni_api_ports_follow_the_node_index():
         ({"ttl": "10"}, "ttl", "at least 20"),
         ({"retryTimeout": "2"}, "retryTimeout", "at least 3"),
         ({"loopWait": "0"}, "loopWait", "at least 1"),
+        ({"strictMode": "yes"}, "strictMode", "true | false"),
+        ({"synchronousNodeCount": "0"}, "synchronousNodeCount", "at least 1"),
+        ({"maximumLagOnFailover": "-1"}, "maximumLagOnFailover", "0 or more"),
     ],
 )
 def test_each_bad_value_names_key_value_and_what_is_allowed(raw, key, fragment):
@@ -139,4 +142,22 @@ def test_scaling_in_never_removes_the_primary():
 def test_dynamic_settings_map_to_patroni_values():
     for mode, expected in (("off", False), ("on", True), ("quorum", "quorum")):
         s = parse("dev", {"synchronousMode": mode, "ttl": "30", "loopWait": "5", "retryTimeout": "5"})
-        assert patroni_dynamic_config(s) == {"synchronous_mode": expected, "ttl": 30, "loop_wait": 5, "retry_timeout": 5}
+        assert patroni_dynamic_config(s) == {
+            "synchronous_mode": expected, "ttl": 30, "loop_wait": 5, "retry_timeout": 5,
+            "synchronous_mode_strict": False, "synchronous_node_count": 1, "failsafe_mode": True,
+            "maximum_lag_on_failover": 1048576,
+        }
+
+
+def test_strict_mode_node_count_failsafe_and_lag_are_dynamic_settings_too():
+    s = parse("dev", {"strictMode": "true", "synchronousNodeCount": "2", "failsafeMode": "false",
+                      "maximumLagOnFailover": "0"})
+    config = patroni_dynamic_config(s)
+    assert (config["synchronous_mode_strict"], config["synchronous_node_count"]) == (True, 2)
+    assert (config["failsafe_mode"], config["maximum_lag_on_failover"]) == (False, 0)
+
+
+def test_synchronous_node_count_must_leave_a_standby_to_count():
+    (problem,) = problems_for({"postgresNodes": "3", "synchronousNodeCount": "3"})
+    assert problem.startswith("pgha:synchronousNodeCount: 3 is more than the 2 standbys")
+    assert parse("dev", {"postgresNodes": "1", "synchronousNodeCount": "1"}).synchronous_node_count == 1
