@@ -28,9 +28,25 @@ def _request(url: str, method: str = "GET", body: dict | None = None, password: 
         return json.loads(r.read() or b"{}")
 
 
-def _apply(props: dict) -> None:
-    """PATCH the wanted settings once the cluster has a leader, and check etcd took them."""
+def _with_removals(wanted: dict, old: dict | None) -> dict:
+    """PATCH merges: a PostgreSQL parameter dropped from the stack must be sent as null to be removed."""
+    old_parameters = ((old or {}).get("postgresql") or {}).get("parameters") or {}
+    parameters = dict(wanted["postgresql"]["parameters"])
+    parameters.update({name: None for name in old_parameters if name not in parameters})
+    return wanted | {"postgresql": {"parameters": parameters}}
+
+
+def _took(current: dict, wanted: dict) -> bool:
+    current_parameters = (current.get("postgresql") or {}).get("parameters") or {}
+    flat = all(current.get(k) == v for k, v in wanted.items() if k != "postgresql")
+    return flat and all(str(current_parameters.get(k)) == v for k, v in wanted["postgresql"]["parameters"].items())
+
+
+def _apply(props: dict, old: dict | None = None) -> None:
+    """PATCH the wanted settings once the cluster has a leader, check etcd took them, then restart
+    the nodes a changed parameter needs restarted, one at a time."""
     wanted, deadline, last_error = props["config"], time.monotonic() + DEADLINE_S, "no answer yet"
+    patch = _with_removals(wanted, old)
     while time.monotonic() < deadline:
         for url in props["api_urls"]:
             try:
@@ -38,15 +54,57 @@ def _apply(props: dict) -> None:
                 if not any(m["role"] == "leader" for m in members):
                     last_error = "no leader yet"
                     continue
-                _request(f"{url}/config", "PATCH", wanted, props["password"])
+                _request(f"{url}/config", "PATCH", patch, props["password"])
                 current = _request(f"{url}/config")
-                if all(current.get(k) == v for k, v in wanted.items()):
+                if _took(current, wanted):
+                    _rolling_restart(props["api_urls"], props["password"])
                     return
                 last_error = f"Patroni answered {current}"
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 last_error = f"{url}: {exc}"
         time.sleep(1)
     raise RuntimeError(f"Patroni's dynamic configuration not applied within {DEADLINE_S:.0f}s: {last_error}")
+
+
+def _members(api_urls: list[str]) -> dict[str, dict]:
+    """Members by name, each with the published URL of its REST API (node i publishes api_urls[i-1])."""
+    for url in api_urls:
+        try:
+            members = _request(f"{url}/cluster")["members"]
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
+            continue
+        return {m["name"]: m | {"url": api_urls[int(m["name"].rsplit("-", 1)[1]) - 1]} for m in members}
+    raise RuntimeError("no Patroni REST API answered")
+
+
+def _wait_member(api_urls: list[str], name: str, ready) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        member = _members(api_urls).get(name, {})
+        if ready(member):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"{name} did not come back within {DEADLINE_S:.0f}s")
+
+
+def _restart(api_urls: list[str], password: str, name: str) -> None:
+    member = _members(api_urls)[name]
+    _request(f"{member['url']}/restart", "POST", {}, password)
+    _wait_member(api_urls, name, lambda m: m.get("state") in ("running", "streaming") and not m.get("pending_restart"))
+
+
+def _rolling_restart(api_urls: list[str], password: str) -> None:
+    """Replicas first, then a switchover, then the old primary: never every node at once."""
+    time.sleep(3)  # Patroni flags pending_restart on its next HA loop after the change
+    members = _members(api_urls)
+    leader = next(n for n, m in members.items() if m["role"] == "leader")
+    for name, member in sorted(members.items()):
+        if name != leader and member.get("pending_restart"):
+            _restart(api_urls, password, name)
+    if members[leader].get("pending_restart"):
+        _request(f"{members[leader]['url']}/switchover", "POST", {"leader": leader}, password)
+        _wait_member(api_urls, leader, lambda m: m.get("role") != "leader" and m.get("state") in ("running", "streaming"))
+        _restart(api_urls, password, leader)
 
 
 class _Provider(dynamic.ResourceProvider):
@@ -58,8 +116,8 @@ class _Provider(dynamic.ResourceProvider):
         changed = olds.get("config") != news.get("config") or olds.get("api_urls") != news.get("api_urls")
         return dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
-    def update(self, _id: str, _olds: dict, news: dict) -> dynamic.UpdateResult:
-        _apply(news)
+    def update(self, _id: str, olds: dict, news: dict) -> dynamic.UpdateResult:
+        _apply(news, olds.get("config"))
         return dynamic.UpdateResult(outs=news)
 
 

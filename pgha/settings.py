@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -56,6 +57,15 @@ def _bool(text: str) -> bool:
     return words[str(text).strip().lower()]
 
 
+def _parameters(text: str) -> dict[str, str]:
+    """A map of PostgreSQL parameter names to values (Pulumi hands an object over as JSON)."""
+    value = json.loads(text) if isinstance(text, str) else text
+    if not isinstance(value, dict) or not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
+        raise ValueError
+    spelled = lambda v: ("on" if v else "off") if isinstance(v, bool) else str(v)  # noqa: E731
+    return {str(k): spelled(v) for k, v in value.items()}
+
+
 def _str(text: str) -> str:
     return str(text).strip()
 
@@ -101,6 +111,8 @@ OPTIONS = (
     Option("synchronousNodeCount", 1, _int, lambda v: v >= 1, "a whole number, at least 1, below postgresNodes"),
     Option("failsafeMode", True, _bool, lambda v: isinstance(v, bool), "true | false"),
     Option("maximumLagOnFailover", 1048576, _int, lambda v: v >= 0, "a whole number of bytes, 0 or more"),
+    Option("postgresParameters", {}, _parameters, lambda v: isinstance(v, dict),
+           "a map of PostgreSQL parameter names to values, e.g. {work_mem: 64MB}"),
     Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
     Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
     Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
@@ -128,6 +140,7 @@ class Settings:
     synchronous_node_count: int
     failsafe_mode: bool
     maximum_lag_on_failover: int
+    postgres_parameters: dict
 
     @property
     def prefix(self) -> str:
@@ -286,7 +299,8 @@ DYNAMIC_SETTINGS = {
 
 
 def patroni_dynamic_config(settings: Settings) -> dict:
-    return {patroni_key: value(settings) for patroni_key, value in DYNAMIC_SETTINGS.values()}
+    config = {patroni_key: value(settings) for patroni_key, value in DYNAMIC_SETTINGS.values()}
+    return config | {"postgresql": {"parameters": dict(settings.postgres_parameters)}}
 
 
 def missing_passwords(present_keys: Iterable[str]) -> list[str]:

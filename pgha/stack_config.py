@@ -4,7 +4,9 @@ from __future__ import annotations
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from pgha import docker_api, host
+import subprocess
+
+from pgha import docker_api, host, postgres_check
 from pgha.render import Passwords
 from pgha.settings import NAMESPACE, PASSWORD_KEYS, Settings, SettingsError, host_problems, missing_passwords, parse
 
@@ -28,10 +30,14 @@ def load() -> tuple[Settings, pulumi.Output[Passwords]]:
     try:
         settings = parse(pulumi.get_stack(), raw)
         problems += host_problems(settings, host.gather(settings))
+        if settings.postgres_parameters:
+            problems += postgres_check.problems(settings.postgres_parameters)
     except SettingsError as exc:
         problems = exc.problems + problems
     except docker_api.DockerError as exc:
         problems.append(f"{exc}; run `make setup` to start it")
+    except subprocess.SubprocessError as exc:
+        problems.append(f"pgha:postgresParameters: could not run PostgreSQL to check them ({exc}); run `make setup`")
     if problems:
         raise pulumi.RunError("invalid stack configuration:\n" + "\n".join(problems))
     return settings, _passwords(pulumi.Config(NAMESPACE))

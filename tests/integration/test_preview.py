@@ -13,7 +13,7 @@ from pgha.settings import PASSWORD_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "synchronousMode", "bindAddress", "subnet", "rwPort", "roPort",
-               "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour")
+               "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour", "postgresParameters")
 
 
 def pulumi(*args, stdin=None, check=True):
@@ -68,6 +68,11 @@ CASES = [
     ({"colour": "blue"}, "pgha:colour: unknown key"),
     ({"bindAddress": "192.0.2.1"}, "pgha:bindAddress: '192.0.2.1' is not an address of this host"),
     ({"subnet": "172.17.5.0/24"}, "pgha:subnet: 172.17.5.0/24 overlaps Docker network bridge"),
+    ({"postgresParameters": '{"work_mem": "1kB"}'},
+     "pgha:postgresParameters: work_mem='1kB' refused by PostgreSQL 17: 1 kB is outside the valid range"),
+    ({"postgresParameters": '{"wal_compresion": "on"}'},
+     "pgha:postgresParameters: wal_compresion='on' refused by PostgreSQL 17: unrecognized configuration parameter"),
+    ({"postgresParameters": '{"port": "6543"}'}, "pgha:postgresParameters: port is set by Patroni itself"),
 ]
 
 

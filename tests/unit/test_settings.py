@@ -145,7 +145,7 @@ def test_dynamic_settings_map_to_patroni_values():
         assert patroni_dynamic_config(s) == {
             "synchronous_mode": expected, "ttl": 30, "loop_wait": 5, "retry_timeout": 5,
             "synchronous_mode_strict": False, "synchronous_node_count": 1, "failsafe_mode": True,
-            "maximum_lag_on_failover": 1048576,
+            "maximum_lag_on_failover": 1048576, "postgresql": {"parameters": {}},
         }
 
 
@@ -161,3 +161,11 @@ def test_synchronous_node_count_must_leave_a_standby_to_count():
     (problem,) = problems_for({"postgresNodes": "3", "synchronousNodeCount": "3"})
     assert problem.startswith("pgha:synchronousNodeCount: 3 is more than the 2 standbys")
     assert parse("dev", {"postgresNodes": "1", "synchronousNodeCount": "1"}).synchronous_node_count == 1
+
+
+def test_postgres_parameters_are_a_map_of_strings():
+    s = parse("dev", {"postgresParameters": '{"work_mem": "64MB", "max_connections": 300, "jit": false}'})
+    assert s.postgres_parameters == {"work_mem": "64MB", "max_connections": "300", "jit": "off"}
+    assert patroni_dynamic_config(s)["postgresql"] == {"parameters": s.postgres_parameters}
+    (problem,) = problems_for({"postgresParameters": '["work_mem"]'})
+    assert problem.startswith("pgha:postgresParameters: ")

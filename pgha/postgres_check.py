@@ -1,0 +1,54 @@
+"""PostgreSQL parameters checked by PostgreSQL itself, before any container is touched.
+
+`postgres -C name -c name=value` parses the value as the server would, with the server's own messages
+(unknown name, bad value, out of range). It runs in a throwaway, network-less container of the very image
+the stack's nodes run, which is built first when missing.
+"""
+from __future__ import annotations
+
+import subprocess
+
+from components.images import BASE_IMAGE, DOCKER_DIR, context_digest
+
+# Patroni sets these itself; a stack must not override them.
+PATRONI_MANAGED = frozenset({
+    "listen_addresses", "port", "cluster_name", "data_directory", "hba_file", "ident_file", "config_file",
+    "hot_standby", "wal_level", "primary_conninfo", "primary_slot_name", "synchronous_standby_names",
+    "recovery_target", "recovery_target_lsn", "recovery_target_name", "recovery_target_time", "recovery_target_xid",
+    "restore_command", "unix_socket_directories",
+})
+CHECK_EACH = r"""
+mkdir -p /tmp/d && touch /tmp/d/postgresql.conf
+while IFS="$(printf '\t')" read -r name value; do
+  if ! out=$(postgres -D /tmp/d -c "$name=$value" -C "$name" 2>&1); then
+    printf '%s\t%s\n' "$name" "$(printf '%s' "$out" | grep -E 'FATAL|HINT' | sed 's/^.*\(FATAL\|HINT\): *//' | tr '\n' ' ')"
+  fi
+done
+"""
+
+
+def patroni_image() -> str:
+    """The tag the program gives the node image; built here when it does not exist yet."""
+    tag = f"pgha-patroni:{context_digest('patroni')}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+        subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag,
+                        str(DOCKER_DIR / "patroni")], capture_output=True, check=True, timeout=900)
+    return tag
+
+
+def problems(parameters: dict[str, str]) -> list[str]:
+    """One line per parameter PostgreSQL 17 (or Patroni) would not take."""
+    found = [
+        f"pgha:postgresParameters: {name} is set by Patroni itself and cannot be overridden"
+        for name in sorted(parameters) if name in PATRONI_MANAGED
+    ]
+    rest = {k: v for k, v in parameters.items() if k not in PATRONI_MANAGED}
+    if not rest:
+        return found
+    lines = "".join(f"{name}\t{value}\n" for name, value in sorted(rest.items()))
+    result = subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", patroni_image(),
+                             "-c", CHECK_EACH], input=lines, capture_output=True, text=True, timeout=120)
+    for line in result.stdout.splitlines():
+        name, _, message = line.partition("\t")
+        found.append(f"pgha:postgresParameters: {name}={rest[name]!r} refused by PostgreSQL 17: {message.strip()}")
+    return found
