@@ -73,7 +73,9 @@ def _members(api_urls: list[str]) -> dict[str, dict]:
             members = _request(f"{url}/cluster")["members"]
         except (urllib.error.URLError, OSError, ValueError, KeyError):
             continue
-        return {m["name"]: m | {"url": api_urls[int(m["name"].rsplit("-", 1)[1]) - 1]} for m in members}
+        index = lambda m: int(m["name"].rsplit("-", 1)[1])  # noqa: E731
+        # Members of removed nodes linger until their keys expire: they have no URL here, and no say.
+        return {m["name"]: m | {"url": api_urls[index(m) - 1]} for m in members if index(m) <= len(api_urls)}
     raise RuntimeError("no Patroni REST API answered")
 
 
