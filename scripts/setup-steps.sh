@@ -114,7 +114,7 @@ base_image() {
 debootstrap_rootfs() {
   local tarball=$1 mirror rootfs
   mirror=${PGHA_DEBIAN_MIRROR:-$(debian_mirror)}
-  mirror=${mirror:-http://deb.debian.org/debian/}
+  [ -n "$mirror" ] || { echo "    no Debian mirror found in apt's sources: set PGHA_DEBIAN_MIRROR" >&2; return 1; }
   command -v debootstrap >/dev/null || apt_install debootstrap
   rootfs=$(mktemp -d "$PGHA_CACHE/rootfs.XXXXXX")
   echo "    no registry answers: debootstrap trixie from $mirror"
