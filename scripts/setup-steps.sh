@@ -40,7 +40,7 @@ apt_install() {
 
 # Whether the official Pulumi download site answers (machines with internet take the normal route).
 official_pulumi_reachable() {
-  curl -fsS --max-time 5 -o /dev/null "$PULUMI_INSTALL_URL/latest-version" 2>/dev/null
+  curl -fsS --max-time 5 -o /dev/null "$PULUMI_INSTALL_URL" 2>/dev/null
 }
 
 docker_engine() {
