@@ -81,12 +81,8 @@ def pause_primary(ctx: Context) -> None:
     """Freeze the primary past the lock's TTL: a new leader must be elected meanwhile."""
     name = ctx.container(ctx.primary)
     _post(f"/containers/{name}/pause")
-    ctx.notes.append(f"paused {name}; unpaused after the TTL plus 5 s or a new leader, whichever is later")
-    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx)) if m != ctx.primary]
-    deadline = time.monotonic() + ctx.ttl + 60
-    while time.monotonic() < deadline and _leader_among(others) in (None, ctx.primary):
-        time.sleep(0.5)
-    time.sleep(5)
+    ctx.notes.append(f"paused {name}; unpaused 5 s after another member became leader")
+    _until_another_leader(ctx)
     _post(f"/containers/{name}/unpause")
 
 
@@ -95,11 +91,7 @@ def partition_primary(ctx: Context) -> None:
     name, network = ctx.container(ctx.primary), f"pgha-{ctx.target.stack}"
     address = docker_api.request("GET", f"/containers/{name}/json")["NetworkSettings"]["Networks"][network]["IPAddress"]
     _post(f"/networks/{network}/disconnect", {"Container": name, "Force": True})
-    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx)) if m != ctx.primary]
-    deadline = time.monotonic() + ctx.ttl + 60
-    while time.monotonic() < deadline and _leader_among(others) in (None, ctx.primary):
-        time.sleep(0.5)
-    time.sleep(5)
+    _until_another_leader(ctx)
     config = {"IPAMConfig": {"IPv4Address": address}, "Aliases": [ctx.primary]}
     _post(f"/networks/{network}/connect", {"Container": name, "EndpointConfig": config})
 
@@ -112,6 +104,15 @@ def etcd_quorum_loss(ctx: Context) -> None:
         _post(f"/containers/{ctx.container(short)}/stop", timeout=30)
     time.sleep(2 * ctx.ttl)
     _start_all(ctx)
+
+
+def _until_another_leader(ctx: Context) -> None:
+    """Waits (TTL + 60 s at most) until a member other than the cut-off primary leads, then 5 s more."""
+    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx)) if m != ctx.primary]
+    deadline = time.monotonic() + ctx.ttl + 60
+    while time.monotonic() < deadline and _leader_among(others) in (None, ctx.primary):
+        time.sleep(0.5)
+    time.sleep(5)
 
 
 def _member_names(ctx: Context) -> list[str]:

@@ -6,29 +6,26 @@ import requests
 TIMEOUT = 2.0
 
 
-def cluster(api_urls: list[str]) -> dict:
-    """GET /cluster from the first member that answers; raises ConnectionError when none does."""
+def _first_answer(api_urls: list[str], path: str) -> dict:
+    """GET `path` from the first member that answers; raises ConnectionError when none does."""
     errors = []
     for url in api_urls:
         try:
-            response = requests.get(f"{url}/cluster", timeout=TIMEOUT)
+            response = requests.get(f"{url}{path}", timeout=TIMEOUT)
             response.raise_for_status()
             return response.json()
         except requests.RequestException as exc:
             errors.append(f"{url}: {exc.__class__.__name__}")
-    raise ConnectionError("no Patroni REST API answered: " + "; ".join(errors))
+    raise ConnectionError(f"no Patroni REST API answered {path}: " + "; ".join(errors))
+
+
+def cluster(api_urls: list[str]) -> dict:
+    return _first_answer(api_urls, "/cluster")
 
 
 def dynamic_config(api_urls: list[str]) -> dict:
-    """GET /config: the cluster-wide settings Patroni keeps in etcd (ttl, loop_wait, ...)."""
-    for url in api_urls:
-        try:
-            response = requests.get(f"{url}/config", timeout=TIMEOUT)
-            response.raise_for_status()
-            return response.json()
-        except requests.RequestException:
-            continue
-    raise ConnectionError("no Patroni REST API answered /config")
+    """The cluster-wide settings Patroni keeps in etcd (ttl, loop_wait, ...)."""
+    return _first_answer(api_urls, "/config")
 
 
 def leader(api_urls: list[str]) -> str | None:
