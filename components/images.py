@@ -28,8 +28,9 @@ def component_image(component: str, parent: pulumi.Resource) -> docker.Image:
         build=docker.DockerBuildArgs(
             context=str(DOCKER_DIR / component),
             args={"BASE_IMAGE": BASE_IMAGE},
-            # The classic builder uses the local base image as is; nothing is pulled.
-            builder_version=docker.BuilderVersion.BUILDER_V1,
+            # BuildKit leaves no intermediate containers behind (the classic builder, as this provider
+            # drives it, keeps one per instruction); the local base image is used as is, nothing is pulled.
+            builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
         ),
         skip_push=True,
         opts=pulumi.ResourceOptions(parent=parent),

@@ -1,27 +1,25 @@
 #!/usr/bin/env bash
-# The docker resource plugin, from Go module sources: the route where no Pulumi download site answers.
-# It needs the pulumi-docker provider module and the Terraform provider it bridges
-# (kreuzwerker/terraform-provider-docker), both at the commits of pulumi-docker v$PULUMI_DOCKER_VERSION.
-# The module proxy here refuses both (403), so this step stops with that answer instead of
-# substituting anything; see README, "Toolchain".
+# Builds the docker resource plugin from the vendored pulumi-docker and kreuzwerker sources (no registry
+# here serves them) into $1, following shared/vendor/README.md: the Terraform provider becomes the
+# `upstream` the provider module replaces, with pulumi-docker's patches applied, and the schema is embedded.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
+. "$PGHA_ROOT/scripts/go-build.sh"
+require_go
+out=$1
 
-modules=(
-  "github.com/pulumi/pulumi-docker/provider/v5@v5.0.0-20260626165050-e944612c4c97"
-  "github.com/kreuzwerker/terraform-provider-docker@v0.0.0-20260618190003-5074970c71ce"
-)
-missing=0
-for module in "${modules[@]}"; do
-  if ! answer=$(cd /tmp && GOFLAGS=-mod=mod go mod download -json "$module" 2>&1); then
-    echo "    not served by the Go module proxy: $module" >&2
-    echo "$answer" | grep -m1 -E 'Error|server response|403|404' | sed 's/^/      /' >&2
-    missing=1
-  fi
-done
-if [ $missing -eq 1 ]; then
-  echo "    BLOCKED: the docker resource plugin cannot be built on this machine; \`make up\` needs it." >&2
-  exit 1
-fi
-echo "    both modules are served now: the build from them is not written yet (see README, Toolchain)." >&2
-exit 1
+provider_archive=$(vendored "pulumi-docker-v$PULUMI_DOCKER_VERSION.tar.gz")
+upstream_archive=$(vendored "terraform-provider-docker-v$KREUZWERKER_DOCKER_VERSION.tar.gz")
+dir="$PGHA_CACHE/build/docker-$PULUMI_DOCKER_VERSION"
+rm -rf "$dir" && mkdir -p "$dir"
+tar -xzf "$provider_archive" -C "$dir"
+tar -xzf "$upstream_archive" -C "$dir"
+mv "$dir/terraform-provider-docker" "$dir/pulumi-docker/upstream"
+
+cd "$dir/pulumi-docker/upstream"
+for patch in ../patches/*.patch; do git apply "$patch"; done
+cd ../provider/cmd/pulumi-resource-docker
+VERSION=$PULUMI_DOCKER_VERSION go run ./generate.go
+cd ../..
+go_build "$out" ./cmd/pulumi-resource-docker \
+  "github.com/pulumi/pulumi-docker/provider/v5/pkg/version.Version=$PULUMI_DOCKER_VERSION"

@@ -4,13 +4,14 @@ PGHA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)
 export PGHA_ROOT
 export PGHA_CACHE="${PGHA_CACHE:-$HOME/.cache/pgha}"   # built toolchain, venvs, base rootfs
 export PGHA_HOME="${PGHA_HOME:-$HOME/.pgha}"           # stack state and its passphrase
+# Public sources that no registry here serves (checked against scripts/vendor.sha256).
+export PGHA_VENDOR_DIR="${PGHA_VENDOR_DIR:-$(dirname "$PGHA_ROOT")/shared/vendor}"
 
 export PULUMI_VERSION=3.274.1
-# The newest Python language host is its own Go module, which the module proxy here does not serve;
-# sdk v3.79.0 is the last release whose sdk module still carried it (see README, "Toolchain").
-export PULUMI_PYTHON_HOST_SDK_VERSION=3.79.0
+export PULUMI_PYTHON_HOST_VERSION=3.259.0
 export PULUMI_DOCKER_VERSION=5.1.0
-export PGHA_TOOLCHAIN="$PGHA_CACHE/toolchain/pulumi-$PULUMI_VERSION-host-$PULUMI_PYTHON_HOST_SDK_VERSION"
+export KREUZWERKER_DOCKER_VERSION=4.5.0   # the Terraform provider pulumi-docker 5.1.0 bridges
+export PGHA_TOOLCHAIN="$PGHA_CACHE/toolchain/pulumi-$PULUMI_VERSION-python-$PULUMI_PYTHON_HOST_VERSION"
 export PGHA_VENV="$PGHA_ROOT/venv"
 
 export PULUMI_HOME="$PGHA_CACHE/pulumi-home"
@@ -19,7 +20,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE="$PGHA_HOME/passphrase"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 
-# The venv first: the language host runs the `python` it finds on PATH.
+# The venv first, so that `python -m pgha` and pytest in a shell that sourced this run pgha's Python.
 export VIRTUAL_ENV="$PGHA_VENV"
 case ":$PATH:" in
   *":$PGHA_TOOLCHAIN/bin:"*) ;;

@@ -125,15 +125,36 @@ debootstrap_rootfs() {
   rm -rf "$rootfs"
 }
 
+# Where a plugin built from the vendored archives is kept: keyed by its version and the archives' checksums.
+docker_plugin_build_dir() {
+  local key
+  key=$(grep -E "(pulumi-docker-v$PULUMI_DOCKER_VERSION|terraform-provider-docker-v$KREUZWERKER_DOCKER_VERSION)\.tar\.gz" \
+    "$PGHA_ROOT/scripts/vendor.sha256" | sha256sum | cut -c1-12)
+  echo "$PGHA_CACHE/plugins/docker-$PULUMI_DOCKER_VERSION-$key"
+}
+
+# Routes in order: the cached build, the normal download, a build from the vendored sources.
 docker_plugin() {
   local installed="$PULUMI_HOME/plugins/resource-docker-v$PULUMI_DOCKER_VERSION/pulumi-resource-docker"
+  local built
+  built="$(docker_plugin_build_dir)/pulumi-resource-docker"
   if [ -x "$installed" ]; then
-    echo "    cached: $installed"
+    echo "    installed: $installed"
     return
   fi
-  if official_pulumi_reachable; then
+  if [ -x "$built" ]; then
+    echo "    cached build: $built"
+  elif official_pulumi_reachable; then
     pulumi plugin install resource docker "$PULUMI_DOCKER_VERSION"
+    return
+  elif [ -d "$PGHA_VENDOR_DIR" ]; then
+    echo "    $PULUMI_INSTALL_URL does not answer: building from the sources in $PGHA_VENDOR_DIR (about 8 minutes)"
+    mkdir -p "$(dirname "$built")"
+    "$PGHA_ROOT/scripts/build-docker-plugin.sh" "$built.tmp" && mv "$built.tmp" "$built"
   else
-    "$PGHA_ROOT/scripts/build-docker-plugin.sh"
+    echo "    no route to the docker resource plugin $PULUMI_DOCKER_VERSION: no cached build in $(dirname "$built")," >&2
+    echo "    $PULUMI_INSTALL_URL does not answer, and PGHA_VENDOR_DIR=$PGHA_VENDOR_DIR has no vendored sources" >&2
+    return 1
   fi
+  pulumi plugin install resource docker "$PULUMI_DOCKER_VERSION" --file "$built"
 }
