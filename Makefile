@@ -10,12 +10,10 @@ TRIALS ?= 3
 setup:
 	scripts/setup.sh
 
-up:
-	scripts/setup.sh --require-provider
+up: setup
 	$(ENV) python -m pgha.stacks prepare $(STACK) && pulumi up --yes --stack $(STACK)
 
-preview:
-	scripts/setup.sh --require-provider
+preview: setup
 	$(ENV) python -m pgha.stacks prepare $(STACK) && pulumi preview --stack $(STACK)
 
 down:

@@ -2,11 +2,13 @@
 import pulumi
 
 from components.cluster import PostgresCluster, PostgresClusterArgs
+from components.credentials import Credentials
 from pgha import stack_config
 from pgha.layout import Layout
 from pgha.render import APP_DATABASE, APP_USER
 
-settings, passwords = stack_config.load()
+settings, configured_passwords = stack_config.load()
+passwords = Credentials("credentials", configured_passwords).passwords
 cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), passwords))
 
 pulumi.export("rwEndpoint", cluster.rw_endpoint)
@@ -17,3 +19,4 @@ pulumi.export("database", APP_DATABASE)
 pulumi.export("user", APP_USER)
 pulumi.export("password", passwords.apply(lambda p: p.app))
 pulumi.export("superuserPassword", passwords.apply(lambda p: p.superuser))
+pulumi.export("patroniApiPassword", passwords.apply(lambda p: p.patroni_api))

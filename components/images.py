@@ -26,7 +26,9 @@ def component_image(component: str, parent: pulumi.Resource) -> docker.Image:
         f"{component}-image",
         image_name=f"pgha-{component}:{context_digest(component)}",
         build=docker.DockerBuildArgs(
-            context=str(DOCKER_DIR / component),
+            # Relative to the project (the program's working directory), so that the same stack previewed
+            # from another checkout sees no change.
+            context=f"docker/{component}",
             args={"BASE_IMAGE": BASE_IMAGE},
             # BuildKit leaves no intermediate containers behind (the classic builder, as this provider
             # drives it, keeps one per instruction); the local base image is used as is, nothing is pulled.

@@ -23,6 +23,8 @@ PASSWORD_KEYS = (
     "patroniApiPassword",
 )
 SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+MIN_PASSWORD_LENGTH = 12
 MAX_POSTGRES_NODES = 9
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
@@ -210,6 +212,17 @@ def _synchronous_problems(settings: Settings) -> list[str]:
     return []
 
 
+def _subnet_problems(settings: Settings) -> list[str]:
+    net = ipaddress.ip_network(settings.subnet)
+    if any(net.subnet_of(private) for private in PRIVATE_NETWORKS):
+        return []
+    ranges = ", ".join(map(str, PRIVATE_NETWORKS))
+    return [
+        f"{NAMESPACE}:subnet: {settings.subnet} is outside the private IPv4 ranges ({ranges}); "
+        "this host would route those addresses into the stack instead of to their owners"
+    ]
+
+
 def _timing_problems(settings: Settings) -> list[str]:
     need = settings.loop_wait + 2 * settings.retry_timeout
     if need <= settings.ttl:
@@ -234,7 +247,8 @@ def parse(stack: str, raw: Mapping[str, str]) -> Settings:
     if option_problems:
         raise SettingsError(problems)
     settings = Settings(stack=stack, **values)
-    problems += _port_clash_problems(settings) + _timing_problems(settings) + _synchronous_problems(settings)
+    problems += _port_clash_problems(settings) + _subnet_problems(settings)
+    problems += _timing_problems(settings) + _synchronous_problems(settings)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -303,11 +317,33 @@ def patroni_dynamic_config(settings: Settings) -> dict:
     return config | {"postgresql": {"parameters": dict(settings.postgres_parameters)}}
 
 
-def missing_passwords(present_keys: Iterable[str]) -> list[str]:
-    present = set(present_keys)
-    return [
-        f"{NAMESPACE}:{key}: not set; set it with `pulumi config set --secret {NAMESPACE}:{key} ...` "
-        "(make up generates missing ones)"
-        for key in PASSWORD_KEYS
-        if key not in present
-    ]
+def password_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> list[str]:
+    """A password the stack's config sets (instead of the generated one) must be a secret and long enough.
+
+    `secret_keys` are the keys set with --secret, namespace stripped. Values are never printed.
+    """
+    secret, problems = set(secret_keys), []
+    for key in (k for k in PASSWORD_KEYS if k in raw):
+        fix = f"`pulumi config set --secret {NAMESPACE}:{key}` (it prompts for the value)"
+        use_generated = f"or `pulumi config rm {NAMESPACE}:{key}` to use the generated one"
+        if key not in secret:
+            problems.append(f"{NAMESPACE}:{key}: set in plain text; set it as a secret with {fix}, {use_generated}")
+        if len(str(raw[key])) < MIN_PASSWORD_LENGTH:
+            problems.append(
+                f"{NAMESPACE}:{key}: shorter than {MIN_PASSWORD_LENGTH} characters; set a longer one with {fix}, {use_generated}"
+            )
+    return problems
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """What other machines can reach when the ports are published on an address that is not loopback."""
+    address = ipaddress.ip_address(settings.bind_address)
+    if address.is_loopback:
+        return None
+    where = "every address of this host" if address.is_unspecified else settings.bind_address
+    nodes = ", ".join(f"{settings.patroni_api_port(i)} (postgres-{i})" for i in range(1, settings.postgres_nodes + 1))
+    return (
+        f"{NAMESPACE}:bindAddress: {settings.bind_address} is not a loopback address: other machines can reach, "
+        f"on {where}, HAProxy's read-write port {settings.rw_port}, read-only port {settings.ro_port} and stats "
+        f"port {settings.stats_port}, and every node's Patroni REST API: {nodes}"
+    )

@@ -7,8 +7,16 @@ from pulumi.runtime import config as runtime_config
 import subprocess
 
 from pgha import docker_api, host, postgres_check
-from pgha.render import Passwords
-from pgha.settings import NAMESPACE, PASSWORD_KEYS, Settings, SettingsError, host_problems, missing_passwords, parse
+from pgha.settings import (
+    NAMESPACE,
+    PASSWORD_KEYS,
+    Settings,
+    SettingsError,
+    exposure_warning,
+    host_problems,
+    parse,
+    password_problems,
+)
 
 
 def _raw_config() -> dict[str, str]:
@@ -18,15 +26,25 @@ def _raw_config() -> dict[str, str]:
     return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
 
 
-def _passwords(config: pulumi.Config) -> pulumi.Output[Passwords]:
-    values = [config.require_secret(key) for key in PASSWORD_KEYS]
-    return pulumi.Output.all(*values).apply(lambda v: Passwords(*v))
+def _secret_keys(raw: dict[str, str]) -> list[str]:
+    """The keys of `raw` the stack sets with --secret (the language host lists them for the program)."""
+    listed = set(runtime_config.get_config_secret_keys_env())
+    full = lambda key: f"{NAMESPACE}:{key}"  # noqa: E731
+    return [k for k in raw if full(k) in listed or runtime_config.is_config_secret(full(k))]
 
 
-def load() -> tuple[Settings, pulumi.Output[Passwords]]:
-    """Raises pulumi.RunError with one line per problem: the engine prints them without a traceback."""
+def _configured_passwords(raw: dict[str, str]) -> dict[str, pulumi.Output[str]]:
+    config = pulumi.Config(NAMESPACE)
+    return {key: config.require_secret(key) for key in PASSWORD_KEYS if key in raw}
+
+
+def load() -> tuple[Settings, dict[str, pulumi.Output[str]]]:
+    """The settings, and the passwords the stack's config sets (the others are generated).
+
+    Raises pulumi.RunError with one line per problem: the engine prints them without a traceback.
+    """
     raw = _raw_config()
-    problems = missing_passwords(raw)
+    problems = password_problems(raw, _secret_keys(raw))
     try:
         settings = parse(pulumi.get_stack(), raw)
         problems += host_problems(settings, host.gather(settings))
@@ -40,4 +58,7 @@ def load() -> tuple[Settings, pulumi.Output[Passwords]]:
         problems.append(f"pgha:postgresParameters: could not run PostgreSQL to check them ({exc}); run `make setup`")
     if problems:
         raise pulumi.RunError("invalid stack configuration:\n" + "\n".join(problems))
-    return settings, _passwords(pulumi.Config(NAMESPACE))
+    warning = exposure_warning(settings)
+    if warning:
+        pulumi.log.warn(warning)
+    return settings, _configured_passwords(raw)

@@ -5,9 +5,9 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from pgha import docker_api
-from pgha.settings import NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,26 @@ class Target:
         prefix = f"/pgha-{self.stack}-"
         return {c["Names"][0][len(prefix):]: c for c in found if c["Names"][0].startswith(prefix)}
 
+    def container(self, short: str) -> str:
+        return f"pgha-{self.stack}-{short}"
+
+    def psql(self, member: str, sql: str, database: Optional[str] = None, timeout: float = 30.0) -> str:
+        """One statement inside a member's own container, as the local superuser (peer authentication):
+        it reaches replicas as they are, not through a router. Returns psql's unaligned output."""
+        command = ["docker", "exec", self.container(member), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
+                   "-d", database or self.database, "-c", sql]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"{member}: {sql[:60]}: {(result.stderr.strip().splitlines() or ['psql failed'])[-1]}")
+        return result.stdout.strip()
+
 
 def _endpoint(text: str) -> tuple[str, int]:
     host, port = text.rsplit(":", 1)
     return host, int(port)
 
 
-def from_outputs(stack: str, outputs: dict, api_password: str) -> Target:
+def from_outputs(stack: str, outputs: dict) -> Target:
     return Target(
         stack=stack,
         rw=_endpoint(outputs["rwEndpoint"]),
@@ -45,20 +58,17 @@ def from_outputs(stack: str, outputs: dict, api_password: str) -> Target:
         database=outputs["database"],
         user=outputs["user"],
         password=outputs["password"],
-        api_password=api_password,
+        api_password=outputs["patroniApiPassword"],
     )
 
 
 def from_pulumi(stack: str) -> Target:
-    """Reads a deployed stack's outputs and its Patroni API password through the Pulumi CLI."""
-    def pulumi(*args: str) -> str:
-        return subprocess.run(["pulumi", *args, "--stack", stack], capture_output=True, text=True, check=True).stdout
-
-    outputs = json.loads(pulumi("stack", "output", "--json", "--show-secrets"))
-    return from_outputs(stack, outputs, pulumi("config", "get", f"{NAMESPACE}:patroniApiPassword").strip())
+    """Reads a deployed stack's outputs, secrets shown, through the Pulumi CLI."""
+    command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
+    return from_outputs(stack, json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
 
 
 def from_file(path: Path) -> Target:
-    """The same, from a JSON file holding the outputs plus `stack` and `patroniApiPassword`."""
+    """The same, from a JSON file holding the outputs (`make outputs`) plus `stack`."""
     data = json.loads(Path(path).read_text())
-    return from_outputs(data["stack"], data, data["patroniApiPassword"])
+    return from_outputs(data["stack"], data)

@@ -19,6 +19,9 @@ export PULUMI_BACKEND_URL="file://$PGHA_HOME/state"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$PGHA_HOME/passphrase"
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+# A stack file without `encryptionsalt` (a fresh checkout: the salt belongs to this machine's passphrase, so it
+# is never committed) takes the salt the stack's state already has, instead of minting a new one.
+export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true
 
 # The venv first, so that `python -m pgha` and pytest in a shell that sourced this run pgha's Python.
 export VIRTUAL_ENV="$PGHA_VENV"

@@ -92,6 +92,18 @@ pulumi_backend() {
   echo "    backend: $PULUMI_BACKEND_URL"
 }
 
+# Pulumi writes this machine's `encryptionsalt` into a stack file on first use; git leaves it out of what it
+# tracks (.gitattributes), so deploying leaves tracked files unchanged.
+stack_file_filter() {
+  if ! git -C "$PGHA_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    echo "    not a git checkout: nothing to do"
+    return
+  fi
+  git -C "$PGHA_ROOT" config filter.pulumi-stack-salt.clean "sed '/^encryptionsalt:/d'"
+  git -C "$PGHA_ROOT" config filter.pulumi-stack-salt.smudge cat
+  echo "    git leaves encryptionsalt lines of Pulumi.*.yaml out of the index"
+}
+
 debian_mirror() {
   apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(LABEL)' 2>/dev/null |
     awk '$3 == "Debian" && $2 !~ /-/ { print $1; exit }'

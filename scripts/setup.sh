@@ -16,6 +16,7 @@ go_builds=$!
 step "Docker engine" docker_engine
 step "Python venv" python_venv
 step "Pulumi file backend and passphrase" pulumi_backend
+step "Stack files keep this machine's salt out of git" stack_file_filter
 step "Debian trixie base image" base_image
 
 rc=0

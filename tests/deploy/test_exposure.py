@@ -5,14 +5,20 @@ import psycopg
 import pytest
 import requests
 
-from pgha.settings import PASSWORD_KEYS
-from tests.deploy.conftest import ROOT, pulumi
+from tests.deploy.conftest import CONFIGURED_PASSWORD, ROOT, generated_passwords, pulumi
 
 
 @pytest.fixture(scope="module")
-def passwords(deployed):
+def generated(deployed):
     stack, _ = deployed
-    return {key: pulumi("config", "get", f"pgha:{key}", stack=stack).stdout.strip() for key in PASSWORD_KEYS}
+    return generated_passwords(stack)
+
+
+@pytest.fixture(scope="module")
+def passwords(generated):
+    """The passwords in use: the generated ones, but the one the stack's config sets."""
+    key, value = CONFIGURED_PASSWORD
+    return generated | {key.split(":", 1)[1]: value}
 
 
 def places(stack, t):
@@ -30,10 +36,11 @@ def places(stack, t):
     }
 
 
-def test_no_password_in_plain_text(deployed, passwords):
+def test_no_password_in_plain_text(deployed, generated, passwords):
     stack, t = deployed
+    every = [(f"generated {key}", value) for key, value in generated.items()] + list(passwords.items())
     for where, text in places(stack, t).items():
-        for key, value in passwords.items():
+        for key, value in every:
             assert value not in text, f"{key} found in {where}"
 
 

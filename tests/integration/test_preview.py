@@ -1,4 +1,5 @@
 """Bad stack configuration fails `pulumi preview` in the real engine, before any Docker object exists."""
+import re
 import secrets
 import shutil
 import socket
@@ -13,7 +14,10 @@ from pgha.settings import PASSWORD_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "synchronousMode", "bindAddress", "subnet", "rwPort", "roPort",
-               "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour", "postgresParameters")
+               "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour", "postgresParameters",
+               *PASSWORD_KEYS)
+LONG_PASSWORD = secrets.token_urlsafe(18)
+SHORT_PASSWORD = secrets.token_urlsafe(6)  # 8 characters
 
 
 def pulumi(*args, stdin=None, check=True):
@@ -23,37 +27,59 @@ def pulumi(*args, stdin=None, check=True):
                           timeout=180)
 
 
-@pytest.fixture(scope="module")
-def stack():
+def new_stack() -> str:
     name = f"t-{uuid.uuid4().hex[:8]}"
     pulumi("stack", "init", name)
-    passwords = {key: secrets.token_urlsafe(16) for key in PASSWORD_KEYS}
-    pulumi("config", "set-all", "--stack", name, *[a for k, v in passwords.items() for a in ("--secret", f"pgha:{k}={v}")])
+    return name
+
+
+def remove_stack(name):
+    pulumi("stack", "rm", "--yes", "--force", name, check=False)
+    (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """A throwaway stack with no password set: the program generates them."""
+    name = new_stack()
     try:
-        yield name, passwords
+        yield name
     finally:
-        pulumi("stack", "rm", "--yes", "--force", name, check=False)
-        (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+        remove_stack(name)
 
 
-def preview(stack_name, **config):
-    """Sets exactly `config` among the non-secret keys, then previews; returns the combined output."""
+def preview(stack_name, secret=None, **config):
+    """Sets exactly `config` (plain text) and `secret` (as secrets) among the chosen keys, then previews;
+    returns the exit code and the combined output."""
     pulumi("config", "rm-all", "--stack", stack_name, *[f"pgha:{k}" for k in CHOSEN_KEYS], check=False)
-    if config:
-        pulumi("config", "set-all", "--stack", stack_name, *[a for k, v in config.items() for a in ("--plaintext", f"pgha:{k}={v}")])
+    values = [a for k, v in config.items() for a in ("--plaintext", f"pgha:{k}={v}")]
+    values += [a for k, v in (secret or {}).items() for a in ("--secret", f"pgha:{k}={v}")]
+    if values:
+        pulumi("config", "set-all", "--stack", stack_name, *values)
     result = pulumi("preview", "--stack", stack_name, "--non-interactive", check=False)
     return result.returncode, result.stdout + result.stderr
 
 
 def error_lines(output):
-    return [line.strip() for line in output.splitlines() if line.strip().startswith("pgha:")]
+    """Lines naming a key, `pgha:<key>: ...` (not resource types such as pgha:cluster:PostgresCluster)."""
+    return [line.strip() for line in output.splitlines() if re.match(r"pgha:\w+: ", line.strip())]
+
+
+def free_ports(count):
+    """Ports no process holds on any address; the kernel picks them."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("0.0.0.0", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @pytest.fixture
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 CASES = [
@@ -73,56 +99,89 @@ CASES = [
     ({"postgresParameters": '{"wal_compresion": "on"}'},
      "pgha:postgresParameters: wal_compresion='on' refused by PostgreSQL 17: unrecognized configuration parameter"),
     ({"postgresParameters": '{"port": "6543"}'}, "pgha:postgresParameters: port is set by Patroni itself"),
+    ({"subnet": "8.8.8.0/24"}, "pgha:subnet: 8.8.8.0/24 is outside the private IPv4 ranges (10.0.0.0/8, "),
+    ({"appPassword": LONG_PASSWORD},
+     "pgha:appPassword: set in plain text; set it as a secret with `pulumi config set --secret pgha:appPassword`"),
 ]
 
 
-@pytest.mark.parametrize("config, expected", CASES, ids=[e.split(":")[1] + "-" + str(i) for i, (_, e) in enumerate(CASES)])
-def test_bad_config_fails_preview_with_one_clear_line(stack, config, expected):
-    name, passwords = stack
-    code, output = preview(name, **config)
+def assert_refused(name, code, output, expected):
     assert code != 0, output
     assert any(line.startswith(expected) for line in error_lines(output)), output
     assert "Traceback" not in output
-    assert not any(p in output for p in passwords.values()), "a password was printed"
+    assert LONG_PASSWORD not in output and SHORT_PASSWORD not in output, "a password was printed"
     assert docker_api.labelled("containers", f"pgha.stack={name}") == []
     assert docker_api.labelled("networks", f"pgha.stack={name}") == []
 
 
+@pytest.mark.parametrize("config, expected", CASES, ids=[e.split(":")[1] + "-" + str(i) for i, (_, e) in enumerate(CASES)])
+def test_bad_config_fails_preview_with_one_clear_line(stack, config, expected):
+    code, output = preview(stack, **config)
+    assert_refused(stack, code, output, expected)
+
+
+def test_a_short_password_is_refused_even_as_a_secret(stack):
+    code, output = preview(stack, secret={"superuserPassword": SHORT_PASSWORD})
+    assert_refused(stack, code, output, "pgha:superuserPassword: shorter than 12 characters")
+
+
+def passed(code, output):
+    assert code == 0, output
+    assert error_lines(output) == [] and "Traceback" not in output, output
+
+
+PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort")
+
+
+def free_port_config():
+    """Ports of a one-node stack that no process holds (the default ones may be a running stack's)."""
+    return dict(zip(PORT_KEYS, free_ports(4)), postgresNodes=1)
+
+
+def test_binding_every_address_warns_what_other_machines_reach(stack):
+    config = free_port_config()
+    rw, ro, stats, patroni = (config[k] for k in PORT_KEYS)
+    code, output = preview(stack, bindAddress="0.0.0.0", **config)
+    passed(code, output)
+    warning = "pgha:bindAddress: 0.0.0.0 is not a loopback address: other machines can reach, on every address"
+    assert warning in output, output
+    assert f"read-write port {rw}, read-only port {ro} and stats port {stats}" in output
+    assert f"Patroni REST API: {patroni} (postgres-1)" in output
+
+
+def test_a_new_stack_previews_with_no_password_set():
+    name = new_stack()
+    try:
+        code, output = preview(name, **free_port_config())
+        stack_file = ROOT / f"Pulumi.{name}.yaml"
+        stack_text = stack_file.read_text() if stack_file.exists() else ""
+    finally:
+        remove_stack(name)
+    passed(code, output)
+    assert "not set" not in output
+    assert "Password" not in stack_text, "the preview wrote a password into the stack file"
+
+
 def test_a_port_another_process_holds_is_refused(stack, free_port):
-    name, _ = stack
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", free_port))
         holder.listen()
-        code, output = preview(name, statsPort=free_port)
+        code, output = preview(stack, statsPort=free_port)
     assert code != 0
     assert f"pgha:statsPort: port {free_port} (statsPort) is already bound on this host" in output
 
 
 def test_an_etcd_count_change_on_a_running_stack_is_refused(stack):
     """Three created (never started) containers labelled as the stack's etcd members stand for a running stack."""
-    name, _ = stack
     created = [
-        subprocess.run(["docker", "create", "--label", f"pgha.stack={name}", "--label", "pgha.role=etcd",
-                        "--name", f"pgha-{name}-etcd-{i}", "pgha-base:trixie", "true"],
+        subprocess.run(["docker", "create", "--label", f"pgha.stack={stack}", "--label", "pgha.role=etcd",
+                        "--name", f"pgha-{stack}-etcd-{i}", "pgha-base:trixie", "true"],
                        capture_output=True, text=True, check=True).stdout.strip()
         for i in (1, 2, 3)
     ]
     try:
-        code, output = preview(name, etcdNodes=5)
+        code, output = preview(stack, etcdNodes=5)
     finally:
         subprocess.run(["docker", "rm", "-f", *created], capture_output=True, check=True)
     assert code != 0
     assert "pgha:etcdNodes: 5 differs from the 3 members the running stack has" in output
-
-
-def test_missing_passwords_are_named():
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    pulumi("stack", "init", name)
-    try:
-        code, output = preview(name)
-    finally:
-        pulumi("stack", "rm", "--yes", "--force", name, check=False)
-        (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
-    assert code != 0
-    missing = [line.split(":")[1] for line in error_lines(output) if "not set" in line]
-    assert missing == list(PASSWORD_KEYS), output

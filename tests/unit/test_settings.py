@@ -1,13 +1,13 @@
 import pytest
 
 from pgha.settings import (
-    PASSWORD_KEYS,
     HostFacts,
     SettingsError,
     default_subnet,
+    exposure_warning,
     host_problems,
-    missing_passwords,
     parse,
+    password_problems,
     patroni_dynamic_config,
 )
 
@@ -100,10 +100,61 @@ def test_stack_names_must_fit_docker_names():
     assert "stack name 'My_Stack'" in problems_for({}, stack="My_Stack")[0]
 
 
-def test_missing_passwords_each_named():
-    missing = missing_passwords(["superuserPassword", "appPassword"])
-    assert [m.split(":")[1] for m in missing] == ["replicationPassword", "pgbouncerAuthPassword", "patroniApiPassword"]
-    assert missing_passwords(PASSWORD_KEYS) == []
+def test_no_password_needs_setting():
+    assert password_problems({}, []) == []
+    assert password_problems({"appPassword": "a-long-enough-secret"}, ["appPassword"]) == []
+
+
+def test_a_password_in_plain_text_is_refused_with_how_to_set_it_as_a_secret():
+    (problem,) = password_problems({"appPassword": "a-long-enough-secret"}, [])
+    assert problem.startswith("pgha:appPassword: set in plain text; ")
+    assert "pulumi config set --secret pgha:appPassword" in problem
+    assert "a-long-enough-secret" not in problem
+
+
+def test_a_short_password_is_refused_without_printing_it():
+    (problem,) = password_problems({"superuserPassword": "elevenchars"}, ["superuserPassword"])
+    assert problem.startswith("pgha:superuserPassword: shorter than 12 characters")
+    assert "elevenchars" not in problem
+    assert password_problems({"superuserPassword": "twelve-chars"}, ["superuserPassword"]) == []
+
+
+def test_a_short_plain_password_gets_both_lines():
+    problems = password_problems({"patroniApiPassword": "abc"}, ["appPassword"])
+    assert [p.split(";")[0] for p in problems] == [
+        "pgha:patroniApiPassword: set in plain text", "pgha:patroniApiPassword: shorter than 12 characters"
+    ]
+
+
+@pytest.mark.parametrize("subnet", ["8.8.8.0/24", "100.64.0.0/24", "172.32.0.0/24", "192.169.0.0/24"])
+def test_a_subnet_outside_the_private_ranges_is_refused(subnet):
+    (problem,) = problems_for({"subnet": subnet})
+    assert problem.startswith(f"pgha:subnet: {subnet} is outside the private IPv4 ranges (10.0.0.0/8, 172.16.0.0/12, ")
+    assert "route" in problem
+
+
+@pytest.mark.parametrize("subnet", ["10.1.0.0/16", "172.31.255.0/24", "192.168.7.0/26"])
+def test_private_subnets_are_allowed(subnet):
+    assert parse("dev", {"subnet": subnet}).subnet == subnet
+
+
+def test_loopback_binding_gives_no_warning():
+    assert exposure_warning(parse("dev", {})) is None
+    assert exposure_warning(parse("dev", {"bindAddress": "::1"})) is None
+
+
+def test_binding_every_address_warns_with_every_reachable_port():
+    warning = exposure_warning(parse("dev", {"bindAddress": "0.0.0.0", "postgresNodes": "2"}))
+    assert warning.startswith("pgha:bindAddress: 0.0.0.0 is not a loopback address: other machines can reach")
+    assert "every address of this host" in warning
+    for fragment in ("read-write port 5000", "read-only port 5001", "stats port 7000", "8008 (postgres-1)",
+                     "8009 (postgres-2)"):
+        assert fragment in warning
+    assert "8010" not in warning
+
+
+def test_binding_one_other_address_names_it():
+    assert "on 192.168.1.5, " in exposure_warning(parse("dev", {"bindAddress": "192.168.1.5"}))
 
 
 def test_default_subnet_is_stable_and_differs_between_stacks():
