@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 
 import pulumi
@@ -37,3 +38,15 @@ def component_image(component: str, parent: pulumi.Resource) -> docker.Image:
         skip_push=True,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def check_image(component: str) -> str:
+    """The component's image for checks made outside `pulumi up` (preview-time checks, image tests), built
+    with the Docker CLI when missing. Its own tag: the CLI's classic builder makes other image IDs than the
+    program's BuildKit builds, so sharing their tag would untag one or the other on every build."""
+    tag = f"pgha-check-{component}:{context_digest(component)}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+        # --force-rm: no intermediate container is left behind, even when the build fails.
+        subprocess.run(["docker", "build", "-q", "--force-rm", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag,
+                        str(DOCKER_DIR / component)], capture_output=True, text=True, check=True, timeout=900)
+    return tag

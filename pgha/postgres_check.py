@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 
-from components.images import BASE_IMAGE, DOCKER_DIR, context_digest
+from components.images import check_image
 
 # Patroni sets these itself; a stack must not override them.
 PATRONI_MANAGED = frozenset({
@@ -27,15 +27,6 @@ done
 """
 
 
-def patroni_image() -> str:
-    """The tag the program gives the node image; built here when it does not exist yet."""
-    tag = f"pgha-patroni:{context_digest('patroni')}"
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
-        subprocess.run(["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag,
-                        str(DOCKER_DIR / "patroni")], capture_output=True, check=True, timeout=900)
-    return tag
-
-
 def problems(parameters: dict[str, str]) -> list[str]:
     """One line per parameter PostgreSQL 17 (or Patroni) would not take."""
     found = [
@@ -46,7 +37,7 @@ def problems(parameters: dict[str, str]) -> list[str]:
     if not rest:
         return found
     lines = "".join(f"{name}\t{value}\n" for name, value in sorted(rest.items()))
-    result = subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", patroni_image(),
+    result = subprocess.run(["docker", "run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", check_image("patroni"),
                              "-c", CHECK_EACH], input=lines, capture_output=True, text=True, timeout=120)
     for line in result.stdout.splitlines():
         name, _, message = line.partition("\t")

@@ -1,10 +1,11 @@
 """The component images build from docker/<component>/Dockerfile, and each real program accepts the
 configuration pgha renders for it (HAProxy and Patroni check theirs; PostgreSQL runs the bootstrap SQL)."""
+import base64
 import subprocess
 
 import pytest
 
-from components.images import BASE_IMAGE, DOCKER_DIR, context_digest
+from components.images import check_image
 from pgha import render
 from pgha.layout import Layout
 from pgha.settings import parse
@@ -22,16 +23,18 @@ def docker(*args, stdin=None, check=True, timeout=600):
 def images():
     tags = {}
     for component in COMPONENTS:
-        tag = f"pgha-{component}:{context_digest(component)}"
-        result = docker("build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag, str(DOCKER_DIR / component), check=False)
-        assert result.returncode == 0, f"{component} image failed to build:\n{result.stderr[-3000:]}"
+        try:
+            tag = check_image(component)
+        except subprocess.CalledProcessError as exc:
+            pytest.fail(f"{component} image failed to build:\n{exc.stderr[-3000:]}")
         tags[component] = tag
     return tags
 
 
-def run_with_file(image, path, content, command):
-    """Runs `command` in a throwaway container of `image` after writing `content` to `path`."""
-    script = f"cat > {path} && {command}"
+def run_with_file(image, path, content, command, make_dir=None):
+    """Runs `command` in a throwaway container of `image` after writing `content` to `path` (in `make_dir`,
+    made first, when given)."""
+    script = (f"mkdir -p {make_dir} && " if make_dir else "") + f"cat > {path} && {command}"
     return docker("run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", image, "-c", script, stdin=content, check=False)
 
 
@@ -84,16 +87,23 @@ def test_haproxy_rejects_a_broken_configuration(images):
 KNOWN_VALIDATOR_NOISE = ("is not reachable", "synchronous_mode quorum is not a boolean")
 
 
+def validate_patroni_config_dir(image, config):
+    """`patroni --validate-config` on a directory like the image's /etc/patroni/conf.d: the member's settings
+    and its passwords, merged in name order as Patroni runs them."""
+    secrets = base64.b64encode(render.patroni_secrets(PASSWORDS).encode()).decode()
+    command = f"echo {secrets} | base64 -d > /tmp/c/20-secrets.yml && patroni --validate-config /tmp/c"
+    return run_with_file(image, "/tmp/c/10-patroni.yml", config, command, make_dir="/tmp/c")
+
+
 def test_patroni_accepts_its_rendered_configuration(images):
-    config = render.patroni_config(LAYOUT, LAYOUT.postgres()[0], PASSWORDS)
-    result = run_with_file(images["patroni"], "/tmp/patroni.yml", config, "patroni --validate-config /tmp/patroni.yml")
+    result = validate_patroni_config_dir(images["patroni"], render.patroni_config(LAYOUT, LAYOUT.postgres()[0]))
     problems = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert [p for p in problems if not any(noise in p for noise in KNOWN_VALIDATOR_NOISE)] == []
 
 
 def test_patroni_rejects_a_broken_configuration(images):
-    broken = render.patroni_config(LAYOUT, LAYOUT.postgres()[0], PASSWORDS).replace("/usr/lib/postgresql/17/bin", "/nowhere")
-    result = run_with_file(images["patroni"], "/tmp/patroni.yml", broken, "patroni --validate-config /tmp/patroni.yml")
+    broken = render.patroni_config(LAYOUT, LAYOUT.postgres()[0]).replace("/usr/lib/postgresql/17/bin", "/nowhere")
+    result = validate_patroni_config_dir(images["patroni"], broken)
     assert result.returncode != 0
     assert "/nowhere" in result.stdout + result.stderr
 
