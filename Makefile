@@ -3,7 +3,7 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill test unit
+.PHONY: setup up down outputs preview status wait switchover drill check test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
 
@@ -33,6 +33,9 @@ switchover:
 
 drill:
 	@$(ENV) python -m pgha --stack $(STACK) drill $(SCENARIO) --trials $(TRIALS)
+
+check:
+	@$(ENV) python -m pgha --stack $(STACK) check
 
 test: setup
 	$(ENV) python -m pytest -q -rs tests

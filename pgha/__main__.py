@@ -1,11 +1,11 @@
-"""pgha operations: `python -m pgha {status,wait,switchover,drill} [--stack NAME | --target-file F]`."""
+"""pgha operations: `python -m pgha {status,wait,switchover,drill,check} [--stack NAME | --target-file F]`."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from pgha import drill, patroni_api, report, status, target
+from pgha import drill, integrity, patroni_api, report, status, target
 from pgha.faults import SCENARIOS
 
 
@@ -49,11 +49,23 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        findings = integrity.check(_target(args), args.timeout)
+    except (TimeoutError, RuntimeError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(findings.table())
+    problems = findings.problems()
+    print("intact" if not problems else "NOT intact:\n  " + "\n  ".join(problems))
+    return 0 if not problems else 1
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pgha", description=__doc__)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--stack", default="dev", help="a deployed Pulumi stack (default: dev)")
-    where.add_argument("--target-file", type=Path, help="JSON with the stack's outputs, `stack` and `patroniApiPassword`")
+    where.add_argument("--target-file", type=Path, help="JSON with the stack's outputs (`make outputs`) and `stack`")
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("status", help="one table of the stack's health; exit 1 when not healthy")
     wait = verbs.add_parser("wait", help="until healthy or the deadline, saying what it still waits for")
@@ -64,9 +76,13 @@ def main(argv: list[str]) -> int:
     run.add_argument("scenario", help=f"all, or a comma-separated list of: {', '.join(SCENARIOS)}")
     run.add_argument("--trials", type=int, default=3)
     run.add_argument("--reports", default="reports")
+    check = verbs.add_parser("check", help="data checksums, pg_amcheck and the drill table on every member; "
+                                           "exit 1 when anything is wrong")
+    check.add_argument("--timeout", type=float, default=60.0, help="seconds the replicas get to catch up first")
     args = parser.parse_args(argv)
-    handler = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill}[args.verb]
-    return handler(args)
+    handlers = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill,
+                "check": cmd_check}
+    return handlers[args.verb](args)
 
 
 if __name__ == "__main__":

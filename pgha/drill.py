@@ -3,7 +3,6 @@ client's side, heal and wait for the cluster to converge, and write a report."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -43,11 +42,8 @@ def _members_by_address(members: list[dict]) -> dict[str, str]:
 
 
 def _rows_on(target: Target, member: str, run: str) -> set[int]:
-    container = f"pgha-{target.stack}-{member}"
-    sql = f"SELECT seq FROM {probe.PROBE_TABLE} WHERE run = '{run}'"
-    result = subprocess.run(["docker", "exec", container, "psql", "-X", "-At", "-d", target.database, "-c", sql],
-                            capture_output=True, text=True, timeout=30, check=True)
-    return {int(line) for line in result.stdout.split()}
+    rows = target.psql(member, f"SELECT seq FROM {probe.PROBE_TABLE} WHERE run = '{run}'")
+    return {int(line) for line in rows.split()}
 
 
 def _wait_steady(writer: probe.Probe, fault_at: float, deadline: float) -> None:

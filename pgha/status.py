@@ -93,5 +93,10 @@ def table(status: Status) -> str:
         rows.append((m["name"], m["role"], m["state"], str(m.get("timeline", "-")), str(m.get("lag", 0)), f"{rw}/{ro}"))
     rows += [(name, "etcd", health, "", "", "") for name, health in status.etcd.items()]
     rows += [(n, "container", s, "", "", "") for n, s in status.containers.items() if not n.startswith(("postgres", "etcd"))]
+    return aligned(rows)
+
+
+def aligned(rows: list[tuple[str, ...]]) -> str:
+    """Rows of cells as left-aligned columns, the first row being the header."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

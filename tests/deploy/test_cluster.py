@@ -3,7 +3,7 @@
 import psycopg
 import requests
 
-from pgha import drill, patroni_api, probe
+from pgha import drill, integrity, patroni_api, probe
 from pgha.faults import SCENARIOS
 
 CONVERGE_S = 120
@@ -22,6 +22,14 @@ def test_cluster_is_whole(deployed):
     assert [m["role"] for m in members].count("leader") == 1
     assert all(m["state"] == "streaming" for m in members if m["role"] != "leader")
     assert len(members) == 3
+
+
+def test_data_checksums_are_on_on_every_node(deployed):
+    _, t = deployed
+    _, names = integrity.members(t)
+    shown = integrity.data_checksums(t, names)
+    assert sorted(shown) == ["postgres-1", "postgres-2", "postgres-3"]
+    assert integrity.checksum_problems(shown) == []
 
 
 def test_a_row_written_through_rw_is_read_through_ro_on_a_replica(deployed):
