@@ -10,14 +10,19 @@ TRIALS ?= 3
 setup:
 	scripts/setup.sh
 
+# The stack's settings come from Pulumi.$(STACK).yaml through a config file of this machine's (pgha/stacks.py),
+# so that deploying never writes into a tracked file.
+PREPARE = config=$$(python -m pgha.stacks prepare $(STACK))
+ON_STACK = --stack $(STACK) --config-file "$$config"
+
 up: setup
-	$(ENV) python -m pgha.stacks prepare $(STACK) && pulumi up --yes --stack $(STACK)
+	$(ENV) $(PREPARE) && pulumi up --yes $(ON_STACK)
 
 preview: setup
-	$(ENV) python -m pgha.stacks prepare $(STACK) && pulumi preview --stack $(STACK)
+	$(ENV) $(PREPARE) && pulumi preview $(ON_STACK)
 
 down:
-	$(ENV) pulumi destroy --yes --stack $(STACK)
+	$(ENV) $(PREPARE) && pulumi destroy --yes $(ON_STACK)
 
 outputs:
 	@$(ENV) pulumi stack output --json --show-secrets --stack $(STACK)
