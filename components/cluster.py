@@ -10,6 +10,7 @@ from components.etcd import EtcdCluster, EtcdClusterArgs
 from components.failover_watcher import FailoverWatcher, FailoverWatcherArgs
 from components.haproxy import HAProxy, HAProxyArgs
 from components.network import Network, NetworkArgs
+from components.password_rotation import PasswordRotation, rotation_inputs
 from components.patroni import PatroniCluster, PatroniClusterArgs
 from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
 from pgha.layout import Layout
@@ -43,6 +44,10 @@ class PostgresCluster(pulumi.ComponentResource):
             "pgbouncer", PgBouncerPoolsArgs(**on_network, auth_password=auth_password, depends_on=patroni.containers), child
         )
         HAProxy("haproxy", HAProxyArgs(**on_network, depends_on=pools.containers), child)
+        inputs = rotation_inputs(layout, args.passwords, patroni.api_urls, patroni.password_files + pools.password_files)
+        rotation = PasswordRotation("passwords", inputs, child)
+        # After the rotation: a PATCH with a new REST API password must wait until the nodes hold it.
+        patroni.apply_dynamic_config(inputs["api_password"], after=[rotation])
         if settings.fast_failover:
             FailoverWatcher("failover", FailoverWatcherArgs(**on_network, depends_on=etcd.containers), child)
         self.rw_endpoint = f"{settings.bind_address}:{settings.rw_port}"

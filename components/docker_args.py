@@ -45,10 +45,12 @@ def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
 
 
 def member_container(
-    args: PlacementArgs, member: Member, image: docker.Image, parent: pulumi.Resource, **specific
+    args: PlacementArgs, member: Member, image: docker.Image, parent: pulumi.Resource,
+    ignore_changes: Sequence[str] = (), **specific
 ) -> docker.Container:
     """A stack member's container: named, labelled, on the stack network at its fixed address,
-    restarted after a crash. `specific` carries what only this component needs (uploads, ports ...)."""
+    restarted after a crash. `specific` carries what only this component needs (uploads, ports ...);
+    `ignore_changes` the input paths written at creation only."""
     return docker.Container(
         member.name,
         name=member.container,
@@ -57,6 +59,6 @@ def member_container(
         restart="unless-stopped",
         labels=container_labels(member_labels(args.layout, member)),
         networks_advanced=[network_attachment(args.network_name, member)],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(args.depends_on)),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(args.depends_on), ignore_changes=list(ignore_changes)),
         **specific,
     )

@@ -9,7 +9,13 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, member_container, upload
 from components.images import component_image
+from components.password_rotation import password_files
 from pgha import render
+
+AUTH_FILE = "/etc/pgbouncer/auth_user.txt"
+# The auth_file holds a password: written at creation only, a later change is rolled out live by
+# PasswordRotation instead of replacing the container. An index into `uploads` below.
+PASSWORD_UPLOADS = ["uploads[1].content"]
 
 
 @dataclass(kw_only=True)
@@ -19,24 +25,27 @@ class PgBouncerPoolsArgs(PlacementArgs):
 
 class PgBouncerPools(pulumi.ComponentResource):
     containers: list[docker.Container]
+    password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
     def __init__(self, name: str, args: PgBouncerPoolsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("pgha:pgbouncer:PgBouncerPools", name, None, opts)
         layout = args.layout
         image = component_image("pgbouncer", self)
         auth_file = args.auth_password.apply(render.pgbouncer_auth_file)
-        self.containers = []
+        self.containers, self.password_files = [], []
         for postgres, member in zip(layout.postgres(), layout.pgbouncer()):
-            self.containers.append(
-                member_container(
-                    args,
-                    member,
-                    image,
-                    self,
-                    uploads=[
-                        upload("/etc/pgbouncer/pgbouncer.ini", render.pgbouncer_config(postgres)),
-                        upload("/etc/pgbouncer/auth_user.txt", auth_file),
-                    ],
-                )
+            container = member_container(
+                args,
+                member,
+                image,
+                self,
+                ignore_changes=PASSWORD_UPLOADS,
+                uploads=[
+                    upload("/etc/pgbouncer/pgbouncer.ini", render.pgbouncer_config(postgres)),
+                    upload(AUTH_FILE, auth_file),
+                ],
             )
+            self.containers.append(container)
+            files = auth_file.apply(lambda text: {AUTH_FILE: text})
+            self.password_files.append(password_files(member.container, container, postgres.name, "hup", files))
         self.register_outputs({})

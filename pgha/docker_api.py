@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
+import tarfile
+import time
 import urllib.parse
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -24,12 +27,13 @@ class DockerError(RuntimeError):
     pass
 
 
-def request(method: str, path: str, query: dict | None = None, body: dict | None = None, timeout: float = 30.0):
-    """One API call; returns the decoded JSON body (None when empty)."""
+def request(method: str, path: str, query: dict | None = None, body: dict | None = None, timeout: float = 30.0,
+            tar: bytes | None = None):
+    """One API call, with a JSON body or a tar archive; returns the decoded JSON body (None when empty)."""
     url = path + ("?" + urllib.parse.urlencode(query) if query else "")
     conn = _UnixConnection(DOCKER_SOCKET, timeout)
-    payload = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if payload is not None else {}
+    payload = json.dumps(body).encode() if body is not None else tar
+    headers = {"Content-Type": "application/json" if body is not None else "application/x-tar"} if payload is not None else {}
     try:
         conn.request(method, url, body=payload, headers=headers)
         response = conn.getresponse()
@@ -51,3 +55,20 @@ def labelled(kind: str, *labels: str) -> list[dict]:
     if kind == "volumes":
         return request("GET", "/volumes", query)["Volumes"] or []
     return request("GET", f"/{kind}", query)
+
+
+def put_file(container: str, path: str, content: str, uid: int, gid: int, mode: int) -> None:
+    """Writes one file into a container, running or not, replacing what was there (PUT /archive)."""
+    directory, name = path.rsplit("/", 1)
+    data = content.encode()
+    info = tarfile.TarInfo(name)
+    info.size, info.uid, info.gid, info.mode, info.mtime = len(data), uid, gid, mode, time.time()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        tar.addfile(info, io.BytesIO(data))
+    request("PUT", f"/containers/{container}/archive", {"path": directory or "/"}, tar=archive.getvalue())
+
+
+def send_signal(container: str, signal: str) -> None:
+    """Sends a signal (e.g. HUP) to a container's main process."""
+    request("POST", f"/containers/{container}/kill", {"signal": signal})

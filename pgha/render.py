@@ -22,6 +22,10 @@ from pgha.layout import (
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 APP_USER = "app"
+# The roles of patroni.yml (Patroni creates the first two at bootstrap) and of PgBouncer's auth_file.
+SUPERUSER = "postgres"
+REPLICATION_USER = "replicator"
+AUTH_USER = "pgbouncer_auth"
 APP_DATABASE = "app"
 SCRAM_ITERATIONS = 4096
 # What a new cluster starts with; the stack's own values follow at once through Patroni's dynamic
@@ -57,7 +61,8 @@ def etcd_config(layout: Layout, member: Member) -> str:
     )
 
 
-def patroni_config(layout: Layout, member: Member, passwords: Passwords) -> str:
+def patroni_config(layout: Layout, member: Member) -> str:
+    """A member's configuration without its passwords: those are in patroni_secrets, a file of their own."""
     return _template("patroni.yml").substitute(
         scope=layout.scope,
         namespace=PATRONI_NAMESPACE,
@@ -65,6 +70,12 @@ def patroni_config(layout: Layout, member: Member, passwords: Passwords) -> str:
         address=member.address,
         etcd_hosts=",".join(f"{m.address}:2379" for m in layout.etcd()),
         **BOOTSTRAP_DCS,
+    )
+
+
+def patroni_secrets(passwords: Passwords) -> str:
+    """The passwords Patroni uses, merged over patroni.yml: rewritten in place when one changes."""
+    return _template("patroni-secrets.yml").substitute(
         superuser_password=_yaml_string(passwords.superuser),
         replication_password=_yaml_string(passwords.replication),
         patroni_api_password=_yaml_string(passwords.patroni_api),
@@ -82,7 +93,7 @@ def pgbouncer_config(postgres: Member) -> str:
 def pgbouncer_auth_file(password: str) -> str:
     """PgBouncer's auth_file holds only the auth_query user: it must log in to PostgreSQL itself."""
     escaped = password.replace('"', '""')
-    return f'"pgbouncer_auth" "{escaped}"\n'
+    return f'"{AUTH_USER}" "{escaped}"\n'
 
 
 def _servers(layout: Layout) -> str:
@@ -121,10 +132,20 @@ def _stable_salt(scope: str, role: str) -> bytes:
     return hashlib.sha256(f"{scope}/{role}".encode()).digest()[:16]
 
 
+def role_verifiers(layout: Layout, passwords: Passwords) -> dict[str, str]:
+    """Each login role's SCRAM verifier: what bootstrap creates and a password change sets (ALTER ROLE)."""
+    plain = {
+        SUPERUSER: passwords.superuser,
+        REPLICATION_USER: passwords.replication,
+        APP_USER: passwords.app,
+        AUTH_USER: passwords.pgbouncer_auth,
+    }
+    return {role: scram_secret(password, _stable_salt(layout.scope, role)) for role, password in plain.items()}
+
+
 def bootstrap_sql(layout: Layout, passwords: Passwords) -> str:
     """Run once by Patroni's post_bootstrap on the new cluster; holds verifiers, never passwords."""
-    app = scram_secret(passwords.app, _stable_salt(layout.scope, APP_USER))
-    auth = scram_secret(passwords.pgbouncer_auth, _stable_salt(layout.scope, "pgbouncer_auth"))
+    verifiers = role_verifiers(layout, passwords)
     return _template("patroni-bootstrap.sql").substitute(
-        app_user=APP_USER, app_database=APP_DATABASE, app_verifier=app, auth_verifier=auth
+        app_user=APP_USER, app_database=APP_DATABASE, app_verifier=verifiers[APP_USER], auth_verifier=verifiers[AUTH_USER]
     )

@@ -142,7 +142,8 @@ def test_containers_get_fixed_addresses_and_rendered_configuration():
     secret, postgres_uploads = unwrap_secret(by_name["postgres-1"].inputs["uploads"])
     assert secret, "uploads holding passwords must be Pulumi secrets"
     uploads = {u["file"]: u["content"] for u in postgres_uploads}
-    assert "name: postgres-1" in uploads["/etc/patroni/patroni.yml"]
+    assert "name: postgres-1" in uploads["/etc/patroni/conf.d/10-patroni.yml"]
+    assert '"repl-pw"' in uploads["/etc/patroni/conf.d/20-secrets.yml"]
     assert "SCRAM-SHA-256$4096:" in uploads["/etc/patroni/bootstrap.sql"]
     assert "app-pw" not in uploads["/etc/patroni/bootstrap.sql"]
     secret, pgbouncer_uploads = unwrap_secret(by_name["pgbouncer-1"].inputs["uploads"])

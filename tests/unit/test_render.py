@@ -29,7 +29,7 @@ def test_layout_names_and_fixed_addresses():
 
 def test_patroni_config_is_valid_yaml_with_the_stack_settings():
     lay = layout(etcdNodes=3)
-    doc = yaml.safe_load(render.patroni_config(lay, lay.postgres()[0], PASSWORDS))
+    doc = yaml.safe_load(render.patroni_config(lay, lay.postgres()[0]))
     assert doc["scope"] == "pgha-dev" and doc["name"] == "postgres-1"
     assert doc["etcd3"]["hosts"] == "10.213.7.11:2379,10.213.7.12:2379,10.213.7.13:2379"
     assert "etcd" not in doc  # the v3 API only
@@ -37,9 +37,8 @@ def test_patroni_config_is_valid_yaml_with_the_stack_settings():
     assert {k: dcs[k] for k in render.BOOTSTRAP_DCS} == render.BOOTSTRAP_DCS
     assert dcs["failsafe_mode"] is True
     assert dcs["postgresql"]["use_pg_rewind"] is True and dcs["postgresql"]["use_slots"] is True
-    auth = doc["postgresql"]["authentication"]
-    assert auth["superuser"]["password"] == PASSWORDS.superuser  # quotes and backslashes survive
-    assert doc["restapi"]["authentication"]["password"] == "api-pw"
+    assert doc["postgresql"]["authentication"]["superuser"] == {"username": "postgres"}
+    assert doc["restapi"]["authentication"] == {"username": "patroni"}
     assert doc["restapi"]["connect_address"] == "10.213.7.21:8008"
     assert all("trust" not in line for line in doc["postgresql"]["pg_hba"])
 
@@ -49,7 +48,27 @@ def test_patroni_config_does_not_change_with_dynamic_settings():
     base = layout()
     other = layout(ttl=30, loopWait=5, retryTimeout=5, synchronousMode="off")
     member = base.postgres()[0]
-    assert render.patroni_config(base, member, PASSWORDS) == render.patroni_config(other, member, PASSWORDS)
+    assert render.patroni_config(base, member) == render.patroni_config(other, member)
+
+
+def test_patroni_passwords_are_a_file_of_their_own_merged_over_the_settings():
+    """Only that file changes with a password, so only it is rewritten in place (pgha.rotation)."""
+    doc = yaml.safe_load(render.patroni_secrets(PASSWORDS))
+    assert doc["postgresql"]["authentication"]["superuser"]["password"] == PASSWORDS.superuser  # quotes, backslashes
+    assert doc["postgresql"]["authentication"]["replication"]["password"] == "repl-pw"
+    assert doc["restapi"]["authentication"]["password"] == "api-pw"
+    assert all(p not in render.patroni_config(layout(), layout().postgres()[0]) for p in PASSWORDS.__dict__.values())
+
+
+def test_role_verifiers_are_scram_and_what_bootstrap_creates():
+    lay = layout()
+    verifiers = render.role_verifiers(lay, PASSWORDS)
+    assert sorted(verifiers) == ["app", "pgbouncer_auth", "postgres", "replicator"]
+    assert all(v.startswith("SCRAM-SHA-256$4096:") for v in verifiers.values())
+    sql = render.bootstrap_sql(lay, PASSWORDS)
+    assert verifiers["app"] in sql and verifiers["pgbouncer_auth"] in sql
+    other = render.role_verifiers(lay, render.Passwords(**{**PASSWORDS.__dict__, "app": "another-app-pw"}))
+    assert [r for r in verifiers if verifiers[r] != other[r]] == ["app"]
 
 
 def test_etcd_config_lists_every_member():
