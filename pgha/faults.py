@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable
 
 from pgha import docker_api, patroni_api
 from pgha.target import Target
+
+
+RESTART_DELAY_RESET_S = 10.0  # Docker's restart policy resets its delay after a container ran this long
 
 
 @dataclass
@@ -71,6 +76,26 @@ def kill_pgbouncer(ctx: Context) -> None:
     name = ctx.container(ctx.primary.replace("postgres-", "pgbouncer-"))
     ctx.touched.append(name)
     os.kill(docker_api.request("GET", f"/containers/{name}/json")["State"]["Pid"], signal.SIGKILL)
+
+
+def _until_restart_delay_reset(ctx: Context) -> None:
+    """Docker doubles a crashed container's restart delay (from 100 ms) until it has run 10 s in one go; heal
+    waits that long, so that a trial does not inherit the delay the previous trial's crash built up."""
+    deadline = time.monotonic() + RESTART_DELAY_RESET_S + 60
+    for name in ctx.touched:
+        while _running_for(name) < RESTART_DELAY_RESET_S:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} has not run {RESTART_DELAY_RESET_S:.0f} s in one go since its crash")
+            time.sleep(0.5)
+
+
+def _running_for(name: str) -> float:
+    state = docker_api.request("GET", f"/containers/{name}/json")["State"]
+    if not state["Running"]:
+        return 0.0
+    # Docker gives nanoseconds; Python parses up to microseconds.
+    started = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", state["StartedAt"]).replace("Z", "+00:00"))
+    return (datetime.now(timezone.utc) - started).total_seconds()
 
 
 def restart_haproxy(ctx: Context) -> None:
@@ -145,7 +170,7 @@ SCENARIOS = {
         Scenario("kill-replica", kill_replica, what_to_expect="writes continue"),
         Scenario("kill-etcd-member", kill_etcd_member, what_to_expect="quorum kept: no outage"),
         Scenario("etcd-quorum-loss", etcd_quorum_loss, what_to_expect="failsafe mode keeps the primary"),
-        Scenario("kill-pgbouncer", kill_pgbouncer, what_to_expect="writes fail until Docker restarts it"),
+        Scenario("kill-pgbouncer", kill_pgbouncer, _until_restart_delay_reset, "writes fail until Docker restarts it"),
         Scenario("restart-haproxy", restart_haproxy, what_to_expect="the only entry point restarts: a short gap"),
     )
 }

@@ -11,7 +11,7 @@ import pytest
 from pgha import stacks
 
 ROOT = Path(__file__).resolve().parents[2]
-# Ports of its own: the default ones may belong to a running `dev` stack.
+# Ports and a subnet of its own: the default ones may belong to a running stack.
 SETTINGS = """# an experiment
 config:
   pgha:postgresNodes: "1"
@@ -20,6 +20,7 @@ config:
   pgha:roPort: "46433"
   pgha:statsPort: "47000"
   pgha:patroniPort: "48008"
+  pgha:subnet: "10.213.254.0/24"
 """
 
 
