@@ -12,9 +12,11 @@ from components.haproxy import HAProxy, HAProxyArgs
 from components.network import Network, NetworkArgs
 from components.password_rotation import PasswordRotation, rotation_inputs
 from components.patroni import PatroniCluster, PatroniClusterArgs
+from components.patroni_config import PatroniDynamicConfig
 from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
 from pgha.layout import Layout
 from pgha.render import Passwords
+from pgha.settings import patroni_dynamic_config
 
 
 @dataclass
@@ -47,7 +49,10 @@ class PostgresCluster(pulumi.ComponentResource):
         inputs = rotation_inputs(layout, args.passwords, patroni.api_urls, patroni.password_files + pools.password_files)
         rotation = PasswordRotation("passwords", inputs, child)
         # After the rotation: a PATCH with a new REST API password must wait until the nodes hold it.
-        patroni.apply_dynamic_config(inputs["api_password"], after=[rotation])
+        PatroniDynamicConfig(
+            "dynamic-config", patroni.api_urls, inputs["api_password"], patroni_dynamic_config(settings),
+            pulumi.ResourceOptions(parent=patroni, depends_on=[*patroni.containers, rotation]),
+        )
         if settings.fast_failover:
             FailoverWatcher("failover", FailoverWatcherArgs(**on_network, depends_on=etcd.containers), child)
         self.rw_endpoint = f"{settings.bind_address}:{settings.rw_port}"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -12,8 +12,6 @@ from components.images import component_image
 from components.password_rotation import password_files
 from pgha import render
 from pgha.layout import PATRONI_API_PORT
-from pgha.patroni_config import PatroniDynamicConfig
-from pgha.settings import patroni_dynamic_config
 
 CONFIG_DIR = "/etc/patroni/conf.d"  # Patroni merges its YAML files in name order (docker/patroni/Dockerfile)
 SECRETS_FILE = f"{CONFIG_DIR}/20-secrets.yml"
@@ -35,7 +33,6 @@ class PatroniCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PatroniClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("pgha:patroni:PatroniCluster", name, None, opts)
-        self._settings = args.layout.settings
         layout, settings = args.layout, args.layout.settings
         image = component_image("patroni", self)
         secrets = args.passwords.apply(lambda p: {SECRETS_FILE: render.patroni_secrets(p),
@@ -64,13 +61,3 @@ class PatroniCluster(pulumi.ComponentResource):
             self.password_files.append(password_files(member.container, container, member.name, "patroni", secrets))
             self.api_urls.append(f"http://{settings.bind_address}:{api_port}")
         self.register_outputs({"apiUrls": self.api_urls})
-
-    def apply_dynamic_config(self, password: pulumi.Input[str], after: Sequence[pulumi.Resource]) -> None:
-        """Patroni's dynamic settings, applied once the nodes exist and hold the current REST API password."""
-        PatroniDynamicConfig(
-            "dynamic-config",
-            self.api_urls,
-            password,
-            patroni_dynamic_config(self._settings),
-            pulumi.ResourceOptions(parent=self, depends_on=[*self.containers, *after]),
-        )

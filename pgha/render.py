@@ -29,7 +29,7 @@ AUTH_USER = "pgbouncer_auth"
 APP_DATABASE = "app"
 SCRAM_ITERATIONS = 4096
 # What a new cluster starts with; the stack's own values follow at once through Patroni's dynamic
-# configuration (pgha.patroni_config), so changing them never re-renders a node's file.
+# configuration (components/patroni_config.py), so changing them never re-renders a node's file.
 BOOTSTRAP_DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 4, "synchronous_mode": "quorum"}
 
 

@@ -299,7 +299,7 @@ def _running_stack_problems(settings: Settings, facts: HostFacts) -> list[str]:
 
 
 # Settings Patroni keeps in etcd once the cluster exists, with the value each takes there; they are
-# applied live through Patroni's REST API (pgha.patroni_config), never by re-rendering a node's file.
+# applied live through Patroni's REST API (components/patroni_config.py), never by re-rendering a node's file.
 DYNAMIC_SETTINGS = {
     "synchronousMode": ("synchronous_mode", lambda s: {"off": False, "on": True, "quorum": "quorum"}[s.synchronous_mode]),
     "ttl": ("ttl", lambda s: s.ttl),

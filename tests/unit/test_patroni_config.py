@@ -1,4 +1,4 @@
-from pgha.patroni_config import _took, _with_removals
+from components.patroni_config import _took, _with_removals
 
 
 def wanted(**parameters):
