@@ -2,30 +2,26 @@
 
 Settings Patroni keeps in etcd (synchronous mode, ttl, loop_wait, retry_timeout) change on a running
 cluster with PATCH /config, with no container restart. A dynamic provider does that on create and on
-update, so `pulumi config set` + `pulumi up` changes them in place. Standard library only: this code also
-runs in the provider process Pulumi starts for dynamic resources.
+update, so `pulumi config set` + `pulumi up` changes them in place. This code also runs in the
+provider process Pulumi starts for dynamic resources.
 """
 from __future__ import annotations
 
-import base64
-import json
 import time
-import urllib.error
-import urllib.request
 
 import pulumi
 import pulumi.dynamic as dynamic
+
+from pgha import patroni_api
 
 DEADLINE_S = 180.0
 
 
 def _request(url: str, method: str = "GET", body: dict | None = None, password: str | None = None) -> dict:
-    headers = {"Content-Type": "application/json"}
-    if password is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"patroni:{password}".encode()).decode()
-    data = json.dumps(body).encode() if body is not None else None
-    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method), timeout=5) as r:
-        return json.loads(r.read() or b"{}")
+    status, answer = patroni_api.rest(url, method, body, password)
+    if status >= 400:
+        raise ConnectionError(f"{method} {url}: HTTP {status}")
+    return answer
 
 
 def _with_removals(wanted: dict, old: dict | None) -> dict:
@@ -60,7 +56,7 @@ def _apply(props: dict, old: dict | None = None) -> None:
                     _rolling_restart(props["api_urls"], props["password"])
                     return
                 last_error = f"Patroni answered {current}"
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+            except (OSError, ValueError) as exc:
                 last_error = f"{url}: {exc}"
         time.sleep(1)
     raise RuntimeError(f"Patroni's dynamic configuration not applied within {DEADLINE_S:.0f}s: {last_error}")
@@ -71,7 +67,7 @@ def _members(api_urls: list[str]) -> dict[str, dict]:
     for url in api_urls:
         try:
             members = _request(f"{url}/cluster")["members"]
-        except (urllib.error.URLError, OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError):
             continue
         index = lambda m: int(m["name"].rsplit("-", 1)[1])  # noqa: E731
         # Members of removed nodes linger until their keys expire: they have no URL here, and no say.

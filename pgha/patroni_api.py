@@ -1,9 +1,31 @@
 """Patroni's REST API, as pgha uses it."""
 from __future__ import annotations
 
+import base64
+import json
+import urllib.error
+import urllib.request
+
 import requests
 
 TIMEOUT = 2.0
+
+
+def rest(url: str, method: str = "GET", body: dict | None = None, password: str | None = None,
+         timeout: float = 5.0) -> tuple[int, dict]:
+    """One call to one member, standard library only (the dynamic providers make it too): the HTTP status and
+    the JSON body ({} when there is none). An HTTP error comes back as its status; no answer raises OSError."""
+    headers = {"Content-Type": "application/json"}
+    if password is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"patroni:{password}".encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method),
+                                    timeout=timeout) as response:
+            status, text = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+    return status, json.loads(text) if text.startswith(b"{") else {}
 
 
 def _first_answer(api_urls: list[str], path: str) -> dict:

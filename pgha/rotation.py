@@ -7,18 +7,14 @@ until the cluster is whole again before the next node. Nothing restarts and no c
 
 Containers keep, as Pulumi sees them, the password files they were created with (ignore_changes): a
 container replaced later for another reason starts with those, and is brought up to date here the same way.
-Standard library only: this code also runs in the provider process Pulumi starts for dynamic resources.
+This code also runs in the provider process Pulumi starts for dynamic resources.
 """
 from __future__ import annotations
 
-import base64
-import json
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
-from pgha import docker_api
+from pgha import docker_api, patroni_api
 
 DEADLINE_S = 120.0
 POSTGRES_UID = 999  # the fixed uid/gid of `postgres` in docker/patroni and docker/pgbouncer
@@ -50,25 +46,12 @@ def rollout_order(names: list[str], containers: dict, leader: str | None) -> lis
     return sorted(names, key=key)
 
 
-def _api(url: str, method: str = "GET", password: str | None = None) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json"}
-    if password is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"patroni:{password}".encode()).decode()
-    body = b"{}" if method != "GET" else None
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers, method=method), timeout=5) as r:
-            text = r.read()
-            return r.status, json.loads(text) if text.startswith(b"{") else {}
-    except urllib.error.HTTPError as exc:
-        return exc.code, {}
-
-
 def cluster_problems(api_urls: list[str]) -> list[str]:
     """What keeps the cluster from being whole: one leader, every other member streaming, every node present."""
     for url in api_urls:
         try:
-            members = _api(f"{url}/cluster")[1].get("members", [])
-        except (urllib.error.URLError, OSError, ValueError):
+            members = patroni_api.rest(f"{url}/cluster")[1].get("members", [])
+        except (OSError, ValueError):
             continue
         leaders = [m["name"] for m in members if m["role"] == "leader"]
         problems = [] if len(leaders) == 1 else [f"{len(leaders)} leaders"]
@@ -92,7 +75,7 @@ def wait_whole(api_urls: list[str], when: str) -> None:
 def leader(api_urls: list[str]) -> str:
     wait_whole(api_urls, "before changing any password")
     for url in api_urls:
-        members = _api(f"{url}/cluster")[1].get("members", [])
+        members = patroni_api.rest(f"{url}/cluster")[1].get("members", [])
         found = [m["name"] for m in members if m["role"] == "leader"]
         if found:
             return found[0]
@@ -112,11 +95,11 @@ def alter_roles(container: str, verifiers: dict[str, str]) -> None:
 def reload_patroni(api_url: str, passwords: list[str]) -> None:
     """POST /reload with the first of `passwords` the node accepts (the old one, while its file is the old one),
     then wait until it accepts the first (the new one): the reload took."""
-    accepted = next((p for p in passwords if _api(f"{api_url}/reload", "POST", p)[0] == 202), None)
+    accepted = next((p for p in passwords if patroni_api.rest(f"{api_url}/reload", "POST", {}, p)[0] == 202), None)
     if accepted is None:
         raise RuntimeError(f"{api_url}: Patroni refused /reload with the old and the new REST API password")
     deadline = time.monotonic() + DEADLINE_S
-    while _api(f"{api_url}/reload", "POST", passwords[0])[0] != 202:
+    while patroni_api.rest(f"{api_url}/reload", "POST", {}, passwords[0])[0] != 202:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{api_url}: Patroni did not take its new REST API password within {DEADLINE_S:.0f}s")
         time.sleep(0.5)

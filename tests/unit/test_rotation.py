@@ -56,14 +56,14 @@ def test_the_old_rest_password_is_tried_after_the_new_one(monkeypatch):
     the rollout then waits until the node accepts the new one."""
     node = {"holds": "old", "calls": []}
 
-    def api(url, method="GET", password=None):
+    def rest(url, method="GET", body=None, password=None):
         node["calls"].append(password)
         if password != node["holds"]:
             return 401, {}
         node["holds"] = "new"  # the reload makes it read its rewritten file
         return 202, {}
 
-    monkeypatch.setattr(rotation, "_api", api)
+    monkeypatch.setattr(rotation.patroni_api, "rest", rest)
     rotation.reload_patroni("http://127.0.0.1:1", ["new", "old"])
     assert node["calls"] == ["new", "old", "new"]
 
