@@ -5,6 +5,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from typing import Iterable
 
 import requests
 
@@ -53,6 +54,21 @@ def dynamic_config(api_urls: list[str]) -> dict:
 def leader(api_urls: list[str]) -> str | None:
     members = cluster(api_urls)["members"]
     return next((m["name"] for m in members if m["role"] == "leader"), None)
+
+
+def member_problems(members: list[dict], expected: Iterable[str]) -> list[str]:
+    """What keeps Patroni's members (its /cluster view) from whole: one leader, every other member streaming on
+    one timeline, every expected member present."""
+    found = []
+    leaders = [m for m in members if m["role"] == "leader"]
+    if len(leaders) != 1:
+        found.append(f"{len(leaders)} Patroni leaders")
+    found += [f"{m['name']} is {m['state']}, not streaming" for m in members
+              if m["role"] != "leader" and m["state"] != "streaming"]
+    if members and len({m.get("timeline") for m in members}) != 1:
+        found.append("members are on different timelines")
+    missing = sorted(set(expected) - {m["name"] for m in members})
+    return found + [f"{name} is not a Patroni member" for name in missing]
 
 
 def switchover(api_urls: list[str], password: str, candidate: str | None = None) -> str:

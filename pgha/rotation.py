@@ -20,7 +20,6 @@ DEADLINE_S = 120.0
 POSTGRES_UID = 999  # the fixed uid/gid of `postgres` in docker/patroni and docker/pgbouncer
 SECRET_FILE_MODE = 0o600
 ROLE_ORDER = ("postgres", "replicator", "app", "pgbouncer_auth")
-REPLICA_ROLES = ("replica", "sync_standby", "quorum_standby")
 
 
 def changed_roles(old_verifiers: dict, new_verifiers: dict) -> list[str]:
@@ -46,40 +45,32 @@ def rollout_order(names: list[str], containers: dict, leader: str | None) -> lis
     return sorted(names, key=key)
 
 
-def cluster_problems(api_urls: list[str]) -> list[str]:
-    """What keeps the cluster from being whole: one leader, every other member streaming, every node present."""
+def cluster_problems(api_urls: list[str], members: list[str]) -> list[str]:
+    """What keeps the cluster from whole, as the first Patroni member that answers sees it."""
     for url in api_urls:
         try:
-            members = patroni_api.rest(f"{url}/cluster")[1].get("members", [])
-        except (OSError, ValueError):
+            return patroni_api.member_problems(patroni_api.rest(f"{url}/cluster")[1]["members"], members)
+        except (OSError, ValueError, KeyError):
             continue
-        leaders = [m["name"] for m in members if m["role"] == "leader"]
-        problems = [] if len(leaders) == 1 else [f"{len(leaders)} leaders"]
-        problems += [f"{m['name']} is {m['state']}" for m in members if m["role"] in REPLICA_ROLES and m["state"] != "streaming"]
-        if len(members) < len(api_urls):
-            problems.append(f"{len(members)} of {len(api_urls)} members")
-        return problems
     return ["no Patroni REST API answered"]
 
 
-def wait_whole(api_urls: list[str], when: str) -> None:
+def wait_whole(api_urls: list[str], members: list[str], when: str) -> None:
     deadline, problems = time.monotonic() + DEADLINE_S, ["not asked yet"]
     while time.monotonic() < deadline:
-        problems = cluster_problems(api_urls)
+        problems = cluster_problems(api_urls, members)
         if not problems:
             return
         time.sleep(0.5)
     raise RuntimeError(f"cluster not whole within {DEADLINE_S:.0f}s {when}: {'; '.join(problems)}")
 
 
-def leader(api_urls: list[str]) -> str:
-    wait_whole(api_urls, "before changing any password")
-    for url in api_urls:
-        members = patroni_api.rest(f"{url}/cluster")[1].get("members", [])
-        found = [m["name"] for m in members if m["role"] == "leader"]
-        if found:
-            return found[0]
-    raise RuntimeError("no leader")
+def leader(api_urls: list[str], members: list[str]) -> str:
+    wait_whole(api_urls, members, "before changing any password")
+    found = patroni_api.leader(api_urls)
+    if found is None:
+        raise RuntimeError("no leader")
+    return found
 
 
 def alter_roles(container: str, verifiers: dict[str, str]) -> None:
@@ -122,11 +113,12 @@ def apply(old: dict, new: dict) -> None:
     names = stale_containers(old["containers"], new["containers"])
     if not roles and not names:
         return
-    current = leader(new["api_urls"])
+    members = sorted({spec["member"] for spec in new["containers"].values()})
+    current = leader(new["api_urls"], members)
     if roles:
         leader_container = next(n for n, s in new["containers"].items() if s["member"] == current and s["reload"] == "patroni")
         alter_roles(leader_container, {role: new["verifiers"][role] for role in roles})
     api_passwords = [new["api_password"], old["api_password"]]
     for name in rollout_order(names, new["containers"], current):
         rewrite(name, new["containers"][name], new["api_urls"], api_passwords)
-        wait_whole(new["api_urls"], f"after rewriting {name}'s password files")
+        wait_whole(new["api_urls"], members, f"after rewriting {name}'s password files")

@@ -64,19 +64,10 @@ def problems(status: Status) -> list[str]:
     found += [f"container {n} is {s}" for n, s in status.containers.items() if s != "running"]
     found += [f"etcd {n}: {h}" for n, h in status.etcd.items() if h != "healthy"]
     postgres = [n for n in status.containers if n.startswith("postgres-")]
-    leaders = [m for m in status.members if m["role"] == "leader"]
-    if len(leaders) != 1:
-        found.append(f"{len(leaders)} Patroni leaders")
-    for m in status.members:
-        if m["role"] != "leader" and m["state"] != "streaming":
-            found.append(f"{m['name']} is {m['state']}, not streaming")
-    if status.members and len({m.get('timeline') for m in status.members}) != 1:
-        found.append("members are on different timelines")
+    found += patroni_api.member_problems(status.members, postgres)
     standbys = [m for m in status.members if m["role"] in ("sync_standby", "quorum_standby")]
     if status.synchronous_mode and len(status.members) > 1 and not standbys:
         found.append("no synchronous standby yet")
-    missing = sorted(set(postgres) - {m["name"] for m in status.members})
-    found += [f"{n} is not a Patroni member" for n in missing]
     up = lambda backend: [s for s, st in status.backends.get(backend, {}).items() if st == "UP"]  # noqa: E731
     if len(up("read_write")) != 1:
         found.append(f"HAProxy read_write has {len(up('read_write'))} servers UP, not 1")
