@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import platform
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pulumi_docker as docker
 
 DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
 BASE_IMAGE = "pgha-base:trixie"
+# What pulumi-docker builds for when no platform is given (Linux on the host's architecture), said explicitly:
+# unset, every preview and update prints a warning per image.
+BUILD_PLATFORM = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 
 def context_digest(component: str) -> str:
@@ -31,6 +35,7 @@ def component_image(component: str, parent: pulumi.Resource) -> docker.Image:
             # from another checkout sees no change.
             context=f"docker/{component}",
             args={"BASE_IMAGE": BASE_IMAGE},
+            platform=BUILD_PLATFORM,
             # BuildKit leaves no intermediate containers behind (the classic builder, as this provider
             # drives it, keeps one per instruction); the local base image is used as is, nothing is pulled.
             builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
