@@ -1,11 +1,12 @@
-"""pgha operations: `python -m pgha {status,wait,switchover,drill,check} [--stack NAME | --target-file F]`."""
+"""pgha operations: `python -m pgha {status,wait,switchover,drill,check,bench} [--stack NAME | --target-file F]`."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from pgha import drill, integrity, patroni_api, report, status, target
+from pgha import bench, bench_report, drill, integrity, patroni_api, report, status, target
 from pgha.faults import SCENARIOS
 
 
@@ -61,6 +62,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    counts = [int(c) for c in args.clients.split(",")]
+    path = bench.run(_target(args), counts, args.seconds, args.runs, args.storm, Path(args.reports))
+    summary = bench_report.write(path)
+    print(bench_report.tables(json.loads(path.read_text())))
+    print(f"report: {path}\nsummary and plot: {summary}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pgha", description=__doc__)
     where = parser.add_mutually_exclusive_group()
@@ -79,9 +89,15 @@ def main(argv: list[str]) -> int:
     check = verbs.add_parser("check", help="data checksums, pg_amcheck and the drill table on every member; "
                                            "exit 1 when anything is wrong")
     check.add_argument("--timeout", type=float, default=60.0, help="seconds the replicas get to catch up first")
+    measure = verbs.add_parser("bench", help="pgbench along every path into the stack, and a connection storm")
+    measure.add_argument("--clients", default="1,4,16,64", help="comma-separated pgbench client counts")
+    measure.add_argument("--seconds", type=int, default=10, help="each pgbench run's duration")
+    measure.add_argument("--runs", type=int, default=2, help="times every cell is run, interleaved")
+    measure.add_argument("--storm", type=int, default=1000, help="clients connecting at once (0: no storm)")
+    measure.add_argument("--reports", default="reports")
     args = parser.parse_args(argv)
     handlers = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill,
-                "check": cmd_check}
+                "check": cmd_check, "bench": cmd_bench}
     return handlers[args.verb](args)
 
 
