@@ -3,7 +3,7 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill check test unit
+.PHONY: setup up down outputs preview status wait switchover drill check bench test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
 
@@ -41,6 +41,9 @@ drill:
 
 check:
 	@$(ENV) python -m pgha --stack $(STACK) check
+
+bench:
+	@$(ENV) python -m pgha --stack $(STACK) bench
 
 test: setup
 	$(ENV) python -m pytest -q -rs tests
