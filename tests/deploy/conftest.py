@@ -30,6 +30,11 @@ def generated_passwords(stack: str) -> dict[str, str]:
     }
 
 
+def container_ids(t: target.Target) -> dict[str, str]:
+    """The stack's containers by short name, with their IDs: a replaced container shows as a new ID."""
+    return {name: c["Id"] for name, c in t.containers().items()}
+
+
 def docker_objects() -> dict[str, set[str]]:
     """Every container, volume and network on the engine, and every untagged image, labelled or not."""
     return {

@@ -14,7 +14,7 @@ import requests
 from components.credentials import LENGTH
 from pgha import drill, patroni_api, probe, target, timeline
 from pgha.settings import PASSWORD_KEYS
-from tests.deploy.conftest import CONFIGURED_PASSWORD, ROOT, generated_passwords, pulumi
+from tests.deploy.conftest import CONFIGURED_PASSWORD, ROOT, container_ids, generated_passwords, pulumi
 
 
 def test_every_password_is_generated_into_the_state_and_a_configured_one_wins(deployed):
@@ -52,10 +52,6 @@ def test_a_second_checkout_previews_the_running_stack_with_no_change(deployed, t
                             cwd=clone, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert (clone / stack_file).read_text() == (ROOT / stack_file).read_text(), "the preview rewrote the stack file"
-
-
-def container_ids(stack: str) -> dict[str, str]:
-    return {name: c["Id"] for name, c in target.Target(stack, ("", 0), ("", 0), "", [], "", "", "", "").containers().items()}
 
 
 def logs_in(t: target.Target, password: str) -> bool:
@@ -112,19 +108,19 @@ def assert_writes_never_stopped(attempts: list, what: str) -> None:
 
 def test_the_app_password_changes_live_without_replacing_a_container(deployed):
     stack, t = deployed
-    before, new_password = container_ids(stack), secrets.token_urlsafe(18)
+    before, new_password = container_ids(t), secrets.token_urlsafe(18)
     try:
         attempts, took = up_under_a_writer(stack, t, "appPassword", new_password)
         print(f"appPassword change: pulumi up {took:.1f} s")
         assert_writes_never_stopped(attempts, "appPassword")
-        assert container_ids(stack) == before
+        assert container_ids(t) == before
         assert logs_in(t, new_password) and not logs_in(t, CONFIGURED_PASSWORD[1])
     finally:  # the other tests of the session log in with the configured password
         attempts, _ = up_under_a_writer(stack, dataclasses.replace(t, password=new_password), "appPassword",
                                         CONFIGURED_PASSWORD[1])
     assert_writes_never_stopped(attempts, "appPassword back")
     assert logs_in(t, CONFIGURED_PASSWORD[1]) and not logs_in(t, new_password)
-    assert container_ids(stack) == before
+    assert container_ids(t) == before
 
 
 def postmaster_start(t: target.Target, member: str) -> str | None:
@@ -150,12 +146,12 @@ def rebuild_replica(t: target.Target, member: str) -> None:
 
 def test_the_replication_password_changes_live_and_a_replica_is_rebuilt_with_it(deployed):
     stack, t = deployed
-    before = container_ids(stack)
+    before = container_ids(t)
     try:
         attempts, took = up_under_a_writer(stack, t, "replicationPassword", secrets.token_urlsafe(18))
         print(f"replicationPassword change: pulumi up {took:.1f} s")
         assert_writes_never_stopped(attempts, "replicationPassword")
-        assert container_ids(stack) == before
+        assert container_ids(t) == before
         # A replica built from nothing (base backup as the replication role) must log in with the new password.
         replica = next(m["name"] for m in patroni_api.cluster(t.patroni_apis)["members"] if m["role"] != "leader")
         rebuild_replica(t, replica)
@@ -164,4 +160,4 @@ def test_the_replication_password_changes_live_and_a_replica_is_rebuilt_with_it(
         result = pulumi("up", "--yes", "--skip-preview", stack=stack, check=False)
         assert result.returncode == 0, result.stdout[-3000:]
     drill.wait_healthy(t, 60)
-    assert container_ids(stack) == before
+    assert container_ids(t) == before

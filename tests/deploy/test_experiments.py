@@ -9,11 +9,7 @@ import pytest
 
 from pgha import drill, patroni_api, probe, target, timeline
 from pgha.settings import PASSWORD_KEYS
-from tests.deploy.conftest import ROOT, docker_objects, leftovers, pulumi
-
-
-def container_ids(stack):
-    return sorted(c["Id"] for c in target.Target(stack, ("", 0), ("", 0), "", [], "", "", "", "").containers().values())
+from tests.deploy.conftest import ROOT, container_ids, docker_objects, leftovers, pulumi
 
 
 def test_preview_of_an_unchanged_running_stack_shows_no_change(deployed):
@@ -24,14 +20,14 @@ def test_preview_of_an_unchanged_running_stack_shows_no_change(deployed):
 
 def test_a_bad_change_leaves_the_running_cluster_exactly_as_it_was(deployed):
     stack, t = deployed
-    before = container_ids(stack)
+    before = container_ids(t)
     pulumi("config", "set", "pgha:etcdNodes", "4", stack=stack)
     try:
         result = pulumi("up", "--yes", "--skip-preview", stack=stack, check=False)
     finally:
         pulumi("config", "rm", "pgha:etcdNodes", stack=stack)
     assert result.returncode != 0 and "pgha:etcdNodes: '4' is not allowed" in result.stdout
-    assert container_ids(stack) == before
+    assert container_ids(t) == before
     drill.wait_healthy(t, 60)
 
 
@@ -74,7 +70,7 @@ def test_a_reloadable_parameter_changes_live_without_a_failed_commit(deployed):
 
 def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed):
     stack, t = deployed
-    before = container_ids(stack)
+    before = container_ids(t)
     other = f"t-{uuid.uuid4().hex[:6]}"
     objects_before = docker_objects()
     subprocess.run(["pulumi", "stack", "init", other], cwd=ROOT, capture_output=True, check=True)
@@ -93,5 +89,5 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
         subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", other], cwd=ROOT, capture_output=True)
         (ROOT / f"Pulumi.{other}.yaml").unlink(missing_ok=True)
     assert not leftovers(objects_before)
-    assert container_ids(stack) == before
+    assert container_ids(t) == before
     drill.wait_healthy(t, 60)
