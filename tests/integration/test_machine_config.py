@@ -11,7 +11,8 @@ import pytest
 from pgha import stacks
 
 ROOT = Path(__file__).resolve().parents[2]
-# Ports and a subnet of its own: the default ones may belong to a running stack.
+# Ports and a subnet of its own (outside the pool default subnets come from): the default ones may belong to a
+# running stack.
 SETTINGS = """# an experiment
 config:
   pgha:postgresNodes: "1"
@@ -20,7 +21,7 @@ config:
   pgha:roPort: "46433"
   pgha:statsPort: "47000"
   pgha:patroniPort: "48008"
-  pgha:subnet: "10.213.254.0/24"
+  pgha:subnet: "10.214.254.0/24"
 """
 
 

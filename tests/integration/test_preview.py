@@ -1,4 +1,5 @@
 """Bad stack configuration fails `pulumi preview` in the real engine, before any Docker object exists."""
+import ipaddress
 import re
 import secrets
 import shutil
@@ -133,9 +134,18 @@ def passed(code, output):
 PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort")
 
 
+def free_subnet():
+    """A /24 of 10.214.0.0/16 (outside the pool default subnets come from) that no Docker network overlaps."""
+    taken = [ipaddress.ip_network(c["Subnet"]) for n in docker_api.request("GET", "/networks")
+             for c in (n.get("IPAM") or {}).get("Config") or [] if "Subnet" in c]
+    return next(str(net) for net in ipaddress.ip_network("10.214.0.0/16").subnets(new_prefix=24)
+                if not any(net.overlaps(other) for other in taken))
+
+
 def free_port_config():
-    """Ports of a one-node stack that no process holds (the default ones may be a running stack's)."""
-    return dict(zip(PORT_KEYS, free_ports(4)), postgresNodes=1)
+    """Ports and a subnet of a one-node stack that nothing else holds: the default ones may be a running
+    stack's (the post-deploy tests' stack lives until the whole session ends)."""
+    return dict(zip(PORT_KEYS, free_ports(4)), postgresNodes=1, subnet=free_subnet())
 
 
 def test_binding_every_address_warns_what_other_machines_reach(stack):
