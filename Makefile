@@ -10,9 +10,9 @@ TRIALS ?= 3
 setup:
 	scripts/setup.sh
 
-# The stack's settings come from Pulumi.$(STACK).yaml through a config file of this machine's (pgha/stacks.py),
+# The stack's settings come from Pulumi.$(STACK).yaml through a config file of this machine's (pgha/model/stacks.py),
 # so that deploying never writes into a tracked file.
-PREPARE = config=$$(python -m pgha.stacks prepare $(STACK))
+PREPARE = config=$$(python -m pgha.model.stacks prepare $(STACK))
 ON_STACK = --stack $(STACK) --config-file "$$config"
 
 up: setup

@@ -3,9 +3,9 @@ import pulumi
 
 from components.cluster import PostgresCluster, PostgresClusterArgs
 from components.credentials import Credentials
-from pgha import stack_config
-from pgha.layout import Layout
-from pgha.render import APP_DATABASE, APP_USER
+from pgha.model import stack_config
+from pgha.model.layout import Layout
+from pgha.model.render import APP_DATABASE, APP_USER
 
 settings, configured_passwords = stack_config.load()
 passwords = Credentials("credentials", configured_passwords).passwords

@@ -14,9 +14,9 @@ from components.password_rotation import PasswordRotation, rotation_inputs
 from components.patroni import PatroniCluster, PatroniClusterArgs
 from components.patroni_config import PatroniDynamicConfig
 from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
-from pgha.layout import Layout
-from pgha.render import Passwords
-from pgha.settings import patroni_dynamic_config
+from pgha.model.layout import Layout
+from pgha.model.render import Passwords
+from pgha.model.settings import patroni_dynamic_config
 
 
 @dataclass

@@ -14,8 +14,8 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi.dynamic as dynamic
 
-from pgha.render import Passwords
-from pgha.settings import PASSWORD_KEYS
+from pgha.model.render import Passwords
+from pgha.model.settings import PASSWORD_KEYS
 
 # Letters and digits only: safe unquoted in YAML, PgBouncer's auth_file, URLs and HTTP basic auth.
 ALPHABET = string.ascii_letters + string.digits

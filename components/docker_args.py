@@ -7,7 +7,7 @@ from typing import Sequence
 import pulumi
 import pulumi_docker as docker
 
-from pgha.layout import Layout, Member
+from pgha.model.layout import Layout, Member
 
 
 @dataclass(kw_only=True)

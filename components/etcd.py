@@ -9,7 +9,7 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, member_container, upload, volume
 from components.images import component_image
-from pgha import render
+from pgha.model import render
 
 
 @dataclass(kw_only=True)

@@ -14,7 +14,7 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, member_container
 from components.images import component_image
-from pgha import render
+from pgha.model import render
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 

@@ -9,8 +9,8 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, member_container, upload
 from components.images import component_image
-from pgha import render
-from pgha.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT
+from pgha.model import render
+from pgha.model.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT
 
 
 @dataclass(kw_only=True)

@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from pgha.layout import Layout
+from pgha.model.layout import Layout
 
 
 @dataclass

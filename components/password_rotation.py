@@ -1,4 +1,4 @@
-"""The stack's passwords as the running cluster holds them: a change is rolled out live (pgha/rotation.py).
+"""The stack's passwords as the running cluster holds them: a change is rolled out live (pgha/ops/rotation.py).
 
 The containers are created with their password files and then ignore later changes to them (ignore_changes
 on those uploads), so a new password never replaces a container; this resource's update carries it instead.
@@ -11,8 +11,9 @@ import pulumi
 import pulumi.dynamic as dynamic
 import pulumi_docker as docker
 
-from pgha import render, rotation
-from pgha.layout import Layout
+from pgha.model import render
+from pgha.model.layout import Layout
+from pgha.ops import rotation
 
 
 class _Provider(dynamic.ResourceProvider):

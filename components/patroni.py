@@ -10,8 +10,8 @@ import pulumi_docker as docker
 from components.docker_args import PlacementArgs, member_container, upload, volume
 from components.images import component_image
 from components.password_rotation import password_files
-from pgha import render
-from pgha.layout import PATRONI_API_PORT
+from pgha.model import render
+from pgha.model.layout import PATRONI_API_PORT
 
 CONFIG_DIR = "/etc/patroni/conf.d"  # Patroni merges its YAML files in name order (docker/patroni/Dockerfile)
 SECRETS_FILE = f"{CONFIG_DIR}/20-secrets.yml"

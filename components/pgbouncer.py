@@ -10,7 +10,7 @@ import pulumi_docker as docker
 from components.docker_args import PlacementArgs, member_container, upload
 from components.images import component_image
 from components.password_rotation import password_files
-from pgha import render
+from pgha.model import render
 
 AUTH_FILE = "/etc/pgbouncer/auth_user.txt"
 # The auth_file holds a password: written at creation only, a later change is rolled out live by

@@ -1,4 +1,4 @@
--- Run once by Patroni's post_bootstrap on a new cluster; rendered by pgha/render.py.
+-- Run once by Patroni's post_bootstrap on a new cluster; rendered by pgha/model/render.py.
 -- Roles get SCRAM verifiers, never plain passwords.
 CREATE ROLE ${app_user} LOGIN PASSWORD '${app_verifier}';
 CREATE DATABASE ${app_database} OWNER ${app_user};

@@ -6,8 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from pgha import bench, bench_report, drill, integrity, patroni_api, report, status, target
-from pgha.faults import SCENARIOS
+from pgha import patroni_api
+from pgha.ops import bench, bench_report, drill, integrity, report, status, target
+from pgha.ops.faults import SCENARIOS
 
 
 def _target(args: argparse.Namespace) -> target.Target:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pgha import docker_api, target
+from pgha import docker_api
+from pgha.ops import target
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED_PASSWORD = ("pgha:appPassword", secrets.token_urlsafe(18))

@@ -2,7 +2,8 @@
 is served whole. No speed is asserted: a benchmark prints figures, the machine decides them."""
 import json
 
-from pgha import bench, bench_report, docker_api
+from pgha import docker_api
+from pgha.ops import bench, bench_report
 
 PATHS = {"host-rw", "host-ro", "haproxy", "pgbouncer", "direct"}
 

@@ -3,8 +3,9 @@
 import psycopg
 import requests
 
-from pgha import drill, integrity, patroni_api, probe
-from pgha.faults import SCENARIOS
+from pgha import patroni_api
+from pgha.ops import drill, integrity, probe
+from pgha.ops.faults import SCENARIOS
 
 CONVERGE_S = 120
 

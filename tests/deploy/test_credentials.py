@@ -12,8 +12,9 @@ import psycopg
 import requests
 
 from components.credentials import LENGTH
-from pgha import drill, patroni_api, probe, target, timeline
-from pgha.settings import PASSWORD_KEYS
+from pgha.model.settings import PASSWORD_KEYS
+from pgha import patroni_api
+from pgha.ops import drill, probe, target, timeline
 from tests.deploy.conftest import CONFIGURED_PASSWORD, ROOT, container_ids, generated_passwords, pulumi
 
 

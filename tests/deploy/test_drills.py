@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pgha import drill, integrity, patroni_api, probe, report
-from pgha.faults import SCENARIOS
-from pgha.target import Target
+from pgha import patroni_api
+from pgha.ops import drill, integrity, probe, report
+from pgha.ops.faults import SCENARIOS
+from pgha.ops.target import Target
 
 HEALTHY_S = 120  # each scenario starts on a whole cluster, whatever the one before it left
 REPLAY_S = 60

@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from pgha import drill, patroni_api, probe, target, timeline
-from pgha.settings import PASSWORD_KEYS
+from pgha.model.settings import PASSWORD_KEYS
+from pgha import patroni_api
+from pgha.ops import drill, probe, target, timeline
 from tests.deploy.conftest import ROOT, container_ids, docker_objects, leftovers, pulumi
 
 

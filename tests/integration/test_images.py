@@ -6,9 +6,9 @@ import subprocess
 import pytest
 
 from components.images import check_image
-from pgha import render
-from pgha.layout import Layout
-from pgha.settings import parse
+from pgha.model import render
+from pgha.model.layout import Layout
+from pgha.model.settings import parse
 
 COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy", "failover-watcher")
 PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-secret-pw", "auth-pw", "api-pw")

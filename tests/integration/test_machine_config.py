@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pgha import stacks
+from pgha.model import stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 # Ports and a subnet of its own (outside the pool default subnets come from): the default ones may belong to a
@@ -39,7 +39,7 @@ def tracked_stack():
 
 
 def prepare(name: str) -> Path:
-    result = subprocess.run([sys.executable, "-m", "pgha.stacks", "prepare", name], cwd=ROOT, text=True,
+    result = subprocess.run([sys.executable, "-m", "pgha.model.stacks", "prepare", name], cwd=ROOT, text=True,
                             capture_output=True, env=os.environ)
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())

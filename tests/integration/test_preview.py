@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pgha.model.settings import PASSWORD_KEYS
 from pgha import docker_api
-from pgha.settings import PASSWORD_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "synchronousMode", "bindAddress", "subnet", "rwPort", "roPort",

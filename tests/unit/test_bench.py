@@ -1,5 +1,5 @@
-from pgha import bench, bench_report, bench_stats
-from pgha.target import Target
+from pgha.ops import bench, bench_report, bench_stats
+from pgha.ops.target import Target
 
 SUMMARY = """pgbench (17.6 (Debian 17.6-0+deb13u1))
 transaction type: <builtin: select only>

@@ -2,7 +2,7 @@
 import pulumi
 
 from components.credentials import ALPHABET, LENGTH, _Provider, generate
-from pgha.settings import MIN_PASSWORD_LENGTH, PASSWORD_KEYS
+from pgha.model.settings import MIN_PASSWORD_LENGTH, PASSWORD_KEYS
 
 GENERATED_TYPE = "pulumi-python:dynamic/credentials:GeneratedPassword"
 

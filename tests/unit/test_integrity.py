@@ -1,4 +1,4 @@
-from pgha.integrity import (
+from pgha.ops.integrity import (
     Findings,
     TableDigest,
     amcheck_findings,

@@ -5,9 +5,9 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from pgha import render
-from pgha.layout import Layout
-from pgha.settings import parse
+from pgha.model import render
+from pgha.model.layout import Layout
+from pgha.model.settings import parse
 
 PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-pw", "auth-pw", "api-pw")
 

@@ -5,9 +5,9 @@ import hmac
 
 import yaml
 
-from pgha import render
-from pgha.layout import Layout
-from pgha.settings import parse
+from pgha.model import render
+from pgha.model.layout import Layout
+from pgha.model.settings import parse
 
 PASSWORDS = render.Passwords(
     superuser='su"per\\pw', replication="repl-pw", app="app-pw", pgbouncer_auth='au"th', patroni_api="api-pw"
@@ -52,7 +52,7 @@ def test_patroni_config_does_not_change_with_dynamic_settings():
 
 
 def test_patroni_passwords_are_a_file_of_their_own_merged_over_the_settings():
-    """Only that file changes with a password, so only it is rewritten in place (pgha.rotation)."""
+    """Only that file changes with a password, so only it is rewritten in place (pgha.ops.rotation)."""
     doc = yaml.safe_load(render.patroni_secrets(PASSWORDS))
     assert doc["postgresql"]["authentication"]["superuser"]["password"] == PASSWORDS.superuser  # quotes, backslashes
     assert doc["postgresql"]["authentication"]["replication"]["password"] == "repl-pw"

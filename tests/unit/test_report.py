@@ -1,6 +1,6 @@
 import json
 
-from pgha import report
+from pgha.ops import report
 
 
 def trial(rto, lost=0, split=False, read=0.1, gap=0.5):

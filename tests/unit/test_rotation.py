@@ -2,9 +2,9 @@
 import pulumi
 
 from components.password_rotation import _Provider
-from pgha import rotation
-from pgha.layout import Layout
-from pgha.settings import parse
+from pgha.model.layout import Layout
+from pgha.model.settings import parse
+from pgha.ops import rotation
 from tests.unit.test_program import PASSWORDS, RecordingMocks, RecordingMonitor, of_type, unwrap_secret
 
 ROTATION_TYPE = "pulumi-python:dynamic/credentials:PasswordRotation"

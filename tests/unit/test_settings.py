@@ -1,6 +1,6 @@
 import pytest
 
-from pgha.settings import (
+from pgha.model.settings import (
     HostFacts,
     SettingsError,
     default_subnet,

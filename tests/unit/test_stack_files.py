@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pgha.settings import parse
+from pgha.model.settings import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_MADE = ("dev", "quorum5", "minimal", "async")  # users' own stack files may share ports: not checked

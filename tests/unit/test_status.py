@@ -1,4 +1,4 @@
-from pgha.status import Status, problems, table
+from pgha.ops.status import Status, problems, table
 
 
 def healthy():

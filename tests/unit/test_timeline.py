@@ -1,6 +1,6 @@
 import pytest
 
-from pgha.timeline import Attempt, longest_failure_window, longest_gap, lost_acknowledged, members_in_order, outage, split_brain
+from pgha.ops.timeline import Attempt, longest_failure_window, longest_gap, lost_acknowledged, members_in_order, outage, split_brain
 
 
 def ok(seq, start, member="postgres-1", took=0.01):

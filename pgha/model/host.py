@@ -4,8 +4,8 @@ from __future__ import annotations
 import errno
 import socket
 
+from pgha.model.settings import HostFacts, Settings
 from pgha import docker_api, patroni_api
-from pgha.settings import HostFacts, Settings
 
 
 def _bind_error(address: str, port: int) -> int:

@@ -14,8 +14,8 @@ from typing import Callable, Optional
 
 import psycopg
 
-from pgha.bench_stats import percentile
-from pgha.target import Target
+from pgha.ops.bench_stats import percentile
+from pgha.ops.target import Target
 
 CONNECT_TIMEOUT_S = 15  # generous: a storm's connections queue in PgBouncer and HAProxy, they are not refused
 SHORT_TRANSACTION = "SELECT abalance FROM pgbench_accounts WHERE aid = %s"

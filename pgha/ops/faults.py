@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from pgha import docker_api, patroni_api
-from pgha.target import Target
+from pgha.ops.target import Target
 
 
 RESTART_DELAY_RESET_S = 10.0  # Docker's restart policy resets its delay after a container ran this long

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from pgha import patroni_api, status
-from pgha.probe import PROBE_TABLE
-from pgha.target import Target
+from pgha import patroni_api
+from pgha.ops import status
+from pgha.ops.probe import PROBE_TABLE
+from pgha.ops.target import Target
 
 # --heapallindexed: every heap tuple an index should hold is in it; --checkunique: no unique index has two
 # visible entries for one key. No --parent-check: it takes a ShareLock, which a hot standby refuses.

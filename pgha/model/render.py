@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from pgha.layout import (
+from pgha.model.layout import (
     HAPROXY_RO_PORT,
     HAPROXY_RW_PORT,
     HAPROXY_STATS_PORT,
@@ -20,7 +20,7 @@ from pgha.layout import (
     Member,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 APP_USER = "app"
 # The roles of patroni.yml (Patroni creates the first two at bootstrap) and of PgBouncer's auth_file.
 SUPERUSER = "postgres"

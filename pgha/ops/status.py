@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import requests
 
 from pgha import patroni_api
-from pgha.target import Target
+from pgha.ops.target import Target
 
 
 @dataclass

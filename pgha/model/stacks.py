@@ -1,7 +1,7 @@
 """Stack housekeeping for `make up`: create the stack when it does not exist yet, and give Pulumi a config
 file of this machine's, so that deploying never touches a tracked file.
 
-Run as `python -m pgha.stacks prepare STACK`; it prints the path of that file for `--config-file`. The file is
+Run as `python -m pgha.model.stacks prepare STACK`; it prints the path of that file for `--config-file`. The file is
 the tracked `Pulumi.STACK.yaml` (the experiment's settings) plus this machine's `encryptionsalt`, which belongs
 to this machine's passphrase and so is never committed. Passwords are not written anywhere: the program
 generates them and keeps them in the stack's state (components.credentials).
@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SALT = re.compile(r"^encryptionsalt: .*\n?", re.M)
 
 
@@ -59,7 +59,7 @@ def prepare(stack: str) -> Path:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "prepare":
-        print("usage: python -m pgha.stacks prepare STACK", file=sys.stderr)
+        print("usage: python -m pgha.model.stacks prepare STACK", file=sys.stderr)
         return 2
     try:
         print(prepare(argv[1]))

@@ -256,7 +256,7 @@ def parse(stack: str, raw: Mapping[str, str]) -> Settings:
 
 @dataclass(frozen=True)
 class HostFacts:
-    """What the host says about a stack's settings; gathered by pgha.host, given here as data."""
+    """What the host says about a stack's settings; gathered by pgha.model.host, given here as data."""
 
     address_is_local: bool
     busy_ports: frozenset[int]  # published ports some other process holds (not this stack's containers)

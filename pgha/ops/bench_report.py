@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pgha import status
+from pgha.ops import status
 
 COLUMNS = ("workload", "clients", "path", "TPS", "vs direct", "p50 ms", "p99 ms", "p99 vs direct")
 PATH_ORDER = ("host-rw", "host-ro", "haproxy", "pgbouncer", "direct")

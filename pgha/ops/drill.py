@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from pgha import patroni_api, probe, status, timeline
-from pgha.faults import SCENARIOS, Context, Scenario
-from pgha.target import Target
+from pgha import patroni_api
+from pgha.ops import probe, status, timeline
+from pgha.ops.faults import SCENARIOS, Context, Scenario
+from pgha.ops.target import Target
 
 BASELINE_S = 2.0  # probes run this long before the fault
 STEADY_S = 3.0  # the writer must succeed this long after the fault before healing

@@ -6,8 +6,8 @@ from pulumi.runtime import config as runtime_config
 
 import subprocess
 
-from pgha import docker_api, host, postgres_check
-from pgha.settings import (
+from pgha.model import host, postgres_check
+from pgha.model.settings import (
     NAMESPACE,
     PASSWORD_KEYS,
     Settings,
@@ -17,6 +17,7 @@ from pgha.settings import (
     parse,
     password_problems,
 )
+from pgha import docker_api
 
 
 def _raw_config() -> dict[str, str]:

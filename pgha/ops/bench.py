@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from pgha import bench_stats, drill, layout, patroni_api, storm
-from pgha.target import Target
+from pgha.model import layout
+from pgha import patroni_api
+from pgha.ops import bench_stats, drill, storm
+from pgha.ops.target import Target
 
 WORKLOADS = {"select-only": ("-S",), "tpcb": ()}  # pgbench's built-in scripts
 SCALE = 10  # pgbench_accounts holds SCALE * 100,000 rows

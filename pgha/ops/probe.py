@@ -8,8 +8,8 @@ from typing import Callable, Optional
 
 import psycopg
 
-from pgha.target import Target
-from pgha.timeline import Attempt
+from pgha.ops.target import Target
+from pgha.ops.timeline import Attempt
 
 PROBE_TABLE = "pgha_probe"
 CONNECT_TIMEOUT_S = 2  # libpq's smallest useful value

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from pgha.settings import MAX_POSTGRES_NODES, Settings
+from pgha.model.settings import MAX_POSTGRES_NODES, Settings
 
 PATRONI_API_PORT = 8008
 POSTGRES_PORT = 5432

@@ -1,0 +1,1 @@
+"""pgha.ops: operations run against a live, deployed stack."""
