@@ -41,11 +41,11 @@ class PostgresCluster(pulumi.ComponentResource):
         patroni = PatroniCluster(
             "patroni", PatroniClusterArgs(**on_network, passwords=args.passwords, depends_on=etcd.containers), child
         )
+        # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
+        # and HAProxy sends nobody to a node before its Patroni answers the checks.
         auth_password = args.passwords.apply(lambda p: p.pgbouncer_auth)
-        pools = PgBouncerPools(
-            "pgbouncer", PgBouncerPoolsArgs(**on_network, auth_password=auth_password, depends_on=patroni.containers), child
-        )
-        HAProxy("haproxy", HAProxyArgs(**on_network, depends_on=pools.containers), child)
+        pools = PgBouncerPools("pgbouncer", PgBouncerPoolsArgs(**on_network, auth_password=auth_password), child)
+        HAProxy("haproxy", HAProxyArgs(**on_network), child)
         inputs = rotation_inputs(layout, args.passwords, patroni.api_urls, patroni.password_files + pools.password_files)
         rotation = PasswordRotation("passwords", inputs, child)
         # After the rotation: a PATCH with a new REST API password must wait until the nodes hold it.

@@ -38,6 +38,15 @@ def _took(current: dict, wanted: dict) -> bool:
     return flat and all(str(current_parameters.get(k)) == v for k, v in wanted["postgresql"]["parameters"].items())
 
 
+def _holds(current: dict, patch: dict) -> bool:
+    """Whether etcd already holds what the patch sets, and none of the parameters it removes."""
+    parameters = patch["postgresql"]["parameters"]
+    kept = {k: v for k, v in parameters.items() if v is not None}
+    current_parameters = (current.get("postgresql") or {}).get("parameters") or {}
+    removed_gone = all(k not in current_parameters for k, v in parameters.items() if v is None)
+    return removed_gone and _took(current, patch | {"postgresql": {"parameters": kept}})
+
+
 def _apply(props: dict, old: dict | None = None) -> None:
     """PATCH the wanted settings once the cluster has a leader, check etcd took them, then restart
     the nodes a changed parameter needs restarted, one at a time."""
@@ -50,6 +59,8 @@ def _apply(props: dict, old: dict | None = None) -> None:
                 if not any(m["role"] == "leader" for m in members):
                     last_error = "no leader yet"
                     continue
+                if _holds(_request(f"{url}/config"), patch):
+                    return  # already so: a new cluster bootstrapped with it, or nothing changed
                 _request(f"{url}/config", "PATCH", patch, props["password"])
                 current = _request(f"{url}/config")
                 if _took(current, wanted):

@@ -65,7 +65,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     counts = [int(c) for c in args.clients.split(",")]
-    path = bench.run(_target(args), counts, args.seconds, args.runs, args.storm, Path(args.reports))
+    path = bench.run(_target(args), counts, args.seconds, args.runs, args.storm, Path(args.reports), loops=args.loops)
     summary = bench_report.write(path)
     print(bench_report.tables(json.loads(path.read_text())))
     print(f"report: {path}\nsummary and plot: {summary}")
@@ -95,6 +95,8 @@ def main(argv: list[str]) -> int:
     measure.add_argument("--seconds", type=int, default=10, help="each pgbench run's duration")
     measure.add_argument("--runs", type=int, default=2, help="times every cell is run, interleaved")
     measure.add_argument("--storm", type=int, default=1000, help="clients connecting at once (0: no storm)")
+    measure.add_argument("--loops", type=int, default=3,
+                         help="timed rounds of up, preview, destroy on throwaway stacks of the default shape (0: none)")
     measure.add_argument("--reports", default="reports")
     args = parser.parse_args(argv)
     handlers = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill,

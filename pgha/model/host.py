@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
-from pgha.model.settings import HostFacts, Settings
 from pgha import docker_api, patroni_api
+from pgha.model.settings import HostFacts, Settings
 
 
 def _bind_error(address: str, port: int) -> int:
@@ -48,6 +49,25 @@ def _other_subnets(own_network: str) -> dict[str, str]:
             if "Subnet" in config and ":" not in config["Subnet"]:
                 subnets[network["Name"]] = config["Subnet"]
     return subnets
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports no process holds on any address; the kernel picks them."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("0.0.0.0", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def free_subnet() -> str:
+    """A /24 of 10.214.0.0/16 (outside the pool default subnets come from) that no Docker network overlaps."""
+    taken = [ipaddress.ip_network(subnet) for subnet in _other_subnets("").values()]
+    return next(str(net) for net in ipaddress.ip_network("10.214.0.0/16").subnets(new_prefix=24)
+                if not any(net.overlaps(other) for other in taken))
 
 
 def gather(settings: Settings) -> HostFacts:

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from pgha.model import layout
 from pgha import patroni_api
-from pgha.ops import bench_stats, drill, storm
+from pgha.model import layout
+from pgha.ops import bench_stats, drill, loop, storm
 from pgha.ops.target import Target
 
 WORKLOADS = {"select-only": ("-S",), "tpcb": ()}  # pgbench's built-in scripts
@@ -118,6 +118,19 @@ def measure(client: ClientContainer, path: BenchPath, workload: str, clients: in
     return cell | bench_stats.run_figures(done.stdout, logs)
 
 
+def port_publishing(port: int, proc: Path = Path("/proc")) -> str:
+    """How the engine carries a published port on this host: a docker-proxy process per port (the userland proxy,
+    every byte through one more process) or the kernel's NAT (`dockerd --userland-proxy=false`)."""
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended while we looked
+            continue
+        if argv[0].endswith(b"docker-proxy") and str(port).encode() in argv:
+            return "docker-proxy"
+    return "kernel NAT"
+
+
 def plan(client_counts: list[int], runs: int, all_paths: list[BenchPath]) -> list[tuple[BenchPath, str, int]]:
     """Every (path, workload, clients) once per run, the paths innermost: each cell's paths run back to back."""
     cells = [(p, w, c) for w in WORKLOADS for c in client_counts for p in all_paths if w in p.workloads]
@@ -125,7 +138,8 @@ def plan(client_counts: list[int], runs: int, all_paths: list[BenchPath]) -> lis
 
 
 def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm_size: int, report_dir: Path,
-        scale: int = SCALE) -> Path:
+        scale: int = SCALE, loops: int = 0) -> Path:
+    """The pgbench cells, the storm, then `loops` timed rounds of the experiment loop on throwaway stacks."""
     drill.wait_healthy(target, drill.CONVERGE_S)
     primary = patroni_api.leader(target.patroni_apis)
     all_paths = paths(target, primary)
@@ -139,11 +153,14 @@ def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm
             print(f"[{number}/{len(steps)}] {workload} c={clients} {path.name}: "
                   + (result.get("error") or f"{result.get('tps', 0):.0f} tps, p99 {result.get('p99_ms')} ms"), flush=True)
     storm_result = storm.run(target, primary, storm_size) if storm_size else None
+    loop_rounds = loop.run(loops, target.stack) if loops else []
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / f"bench-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({
         "stack": target.stack, "primary": primary, "seconds": seconds, "runs": runs, "scale": scale,
+        "publishing": port_publishing(target.rw[1]),
         "paths": [asdict(p) for p in all_paths], "results": results,
         "rows": bench_stats.ratio_rows([r for r in results if "error" not in r]), "storm": storm_result,
+        "loop": loop_rounds,
     }, indent=1))
     return path

@@ -3,6 +3,7 @@ TPS and p99 latency by client count, one line per path."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from pgha.ops import status
@@ -37,6 +38,33 @@ def storm_line(report: dict) -> str:
     return line + (f"; errors: {'; '.join(s['errors'])}" if s["errors"] else "")
 
 
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
+
+
+def loop_lines(report: dict) -> list[str]:
+    """The experiment loop: medians over the rounds, and where the seconds of the median-time round went."""
+    rounds = report.get("loop") or []
+    if not rounds:
+        return ["experiment loop: not timed"]
+    pick = lambda key: [r[key]["seconds"] for r in rounds]  # noqa: E731
+    lines = [f"experiment loop ({len(rounds)} throwaway stacks of the default shape, medians): up to healthy "
+             f"{_median([r['up_to_healthy_s'] for r in rounds])} s (pulumi up {_median(pick('up'))} s, then healthy "
+             f"after {_median([r['healthy_after_up_s'] for r in rounds])} s), no-change preview "
+             f"{_median(pick('preview'))} s, destroy {_median(pick('destroy'))} s"]
+    middle = sorted(rounds, key=lambda r: r["up_to_healthy_s"])[len(rounds) // 2]
+    for command in ("up", "preview", "destroy"):
+        timing = middle[command]
+        steps = ", ".join(f"{name} {op} {seconds} s" for name, op, seconds in timing["slowest"]) or "none"
+        lines.append(f"- {command} {timing['seconds']} s: {timing['to_first_event_s']} s before the engine's first "
+                     f"event (CLI, language host, program), {timing['changes']} resource steps; slowest: {steps}")
+    preview_messages = {m for r in rounds for m in r["preview"]["messages"]}
+    lines.append("- no-change preview: " + ("quiet, and no resource to change" if not preview_messages and
+                 not any(r["preview"]["changes"] for r in rounds) else
+                 f"changes {[r['preview']['changes'] for r in rounds]}, printed: {sorted(preview_messages)}"))
+    return lines
+
+
 def failures(report: dict) -> list[str]:
     return [f"{r['workload']} c={r['clients']} {r['path']}: {r['error']}" for r in report["results"] if "error" in r]
 
@@ -45,13 +73,14 @@ def markdown(report: dict) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
     lines += ["", storm_line(report)] + [f"- failed run: {line}" for line in failures(report)]
+    lines += [""] + loop_lines(report)
     return "\n".join(lines) + "\n"
 
 
 def tables(report: dict) -> str:
     """The same for a terminal."""
     text = status.aligned([COLUMNS] + summary_rows(report)) + "\n" + storm_line(report)
-    return "\n".join([text] + [f"failed run: {line}" for line in failures(report)])
+    return "\n".join([text] + [f"failed run: {line}" for line in failures(report)] + loop_lines(report))
 
 
 def plot(report: dict, path: Path) -> None:
@@ -89,6 +118,7 @@ def write(report_path: Path) -> Path:
     md, png = report_path.with_suffix(".md"), report_path.with_suffix(".png")
     plot(report, png)
     md.write_text(f"# Bench on stack {report['stack']} (primary {report['primary']}, {report['runs']} x "
-                  f"{report['seconds']} s per cell, medians, pgbench -M prepared, scale {report['scale']})\n\n"
+                  f"{report['seconds']} s per cell, medians, pgbench -M prepared, scale {report['scale']}; published "
+                  f"ports carried by {report.get('publishing', 'unknown')})\n\n"
                   + markdown(report) + f"\n![TPS and p99 by clients]({png.name})\n")
     return md

@@ -12,8 +12,8 @@ import psycopg
 import requests
 
 from components.credentials import LENGTH
-from pgha.model.settings import PASSWORD_KEYS
 from pgha import patroni_api
+from pgha.model.settings import PASSWORD_KEYS
 from pgha.ops import drill, probe, target, timeline
 from tests.deploy.conftest import CONFIGURED_PASSWORD, ROOT, container_ids, generated_passwords, pulumi
 

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from pgha.model.settings import PASSWORD_KEYS
 from pgha import patroni_api
+from pgha.model.settings import PASSWORD_KEYS
 from pgha.ops import drill, probe, target, timeline
 from tests.deploy.conftest import ROOT, container_ids, docker_objects, leftovers, pulumi
 

@@ -1,5 +1,4 @@
 """Bad stack configuration fails `pulumi preview` in the real engine, before any Docker object exists."""
-import ipaddress
 import re
 import secrets
 import shutil
@@ -10,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pgha.model.settings import PASSWORD_KEYS
 from pgha import docker_api
+from pgha.model import host
+from pgha.model.settings import PASSWORD_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "synchronousMode", "bindAddress", "subnet", "rwPort", "roPort",
@@ -66,21 +66,9 @@ def error_lines(output):
     return [line.strip() for line in output.splitlines() if re.match(r"pgha:\w+: ", line.strip())]
 
 
-def free_ports(count):
-    """Ports no process holds on any address; the kernel picks them."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("0.0.0.0", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.fixture
 def free_port():
-    return free_ports(1)[0]
+    return host.free_ports(1)[0]
 
 
 CASES = [
@@ -134,18 +122,10 @@ def passed(code, output):
 PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort")
 
 
-def free_subnet():
-    """A /24 of 10.214.0.0/16 (outside the pool default subnets come from) that no Docker network overlaps."""
-    taken = [ipaddress.ip_network(c["Subnet"]) for n in docker_api.request("GET", "/networks")
-             for c in (n.get("IPAM") or {}).get("Config") or [] if "Subnet" in c]
-    return next(str(net) for net in ipaddress.ip_network("10.214.0.0/16").subnets(new_prefix=24)
-                if not any(net.overlaps(other) for other in taken))
-
-
 def free_port_config():
     """Ports and a subnet of a one-node stack that nothing else holds: the default ones may be a running
     stack's (the post-deploy tests' stack lives until the whole session ends)."""
-    return dict(zip(PORT_KEYS, free_ports(4)), postgresNodes=1, subnet=free_subnet())
+    return dict(zip(PORT_KEYS, host.free_ports(4)), postgresNodes=1, subnet=host.free_subnet())
 
 
 def test_binding_every_address_warns_what_other_machines_reach(stack):

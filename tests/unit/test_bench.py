@@ -116,3 +116,15 @@ def test_first_error_names_the_abort_not_the_closing_line():
               "pgbench: error: Run was aborted; the above results are incomplete.\n")
     assert bench_stats.first_error(stderr).endswith("deadlock detected")
     assert bench_stats.first_error("") == "pgbench failed"
+
+
+def _process(proc, pid: str, *argv: str) -> None:
+    (proc / pid).mkdir()
+    (proc / pid / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+
+
+def test_port_publishing_finds_the_docker_proxy_of_that_port_only(tmp_path):
+    _process(tmp_path, "10", "/usr/sbin/docker-proxy", "-proto", "tcp", "-host-ip", "127.0.0.1", "-host-port", "5000")
+    _process(tmp_path, "11", "postgres", "5001")
+    assert bench.port_publishing(5000, tmp_path) == "docker-proxy"
+    assert bench.port_publishing(5001, tmp_path) == "kernel NAT"
