@@ -15,7 +15,7 @@ from components.patroni import PatroniCluster, PatroniClusterArgs
 from components.patroni_config import PatroniDynamicConfig
 from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
 from pgha.model.layout import Layout
-from pgha.model.render import Passwords
+from pgha.model.render import APP_DATABASE, APP_USER, Passwords, connection_uri
 from pgha.model.settings import patroni_dynamic_config
 
 
@@ -26,9 +26,14 @@ class PostgresClusterArgs:
 
 
 class PostgresCluster(pulumi.ComponentResource):
-    rw_endpoint: str
+    rw_endpoints: list[str]  # "address:port" of every HAProxy instance, haproxy-1 first
+    ro_endpoints: list[str]
+    stats_urls: list[str]
+    rw_endpoint: str  # haproxy-1's
     ro_endpoint: str
     stats_url: str
+    connection_string: pulumi.Output[str]  # libpq URI over every instance's read-write port; a secret
+    ro_connection_string: pulumi.Output[str]
     patroni_apis: list[str]
 
     def __init__(self, name: str, args: PostgresClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -55,15 +60,27 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         if settings.fast_failover:
             FailoverWatcher("failover", FailoverWatcherArgs(**on_network, depends_on=etcd.containers), child)
-        self.rw_endpoint = f"{settings.bind_address}:{settings.rw_port}"
-        self.ro_endpoint = f"{settings.bind_address}:{settings.ro_port}"
-        self.stats_url = f"http://{settings.bind_address}:{settings.stats_port}/"
+        rw, ro = layout.client_endpoints("rwPort"), layout.client_endpoints("roPort")
+        self.rw_endpoints = [f"{host}:{port}" for host, port in rw]
+        self.ro_endpoints = [f"{host}:{port}" for host, port in ro]
+        self.stats_urls = [f"http://{host}:{port}/" for host, port in layout.client_endpoints("statsPort")]
+        self.rw_endpoint, self.ro_endpoint, self.stats_url = self.rw_endpoints[0], self.ro_endpoints[0], self.stats_urls[0]
+        # Secrets: they hold the app password.
+        self.connection_string = pulumi.Output.secret(
+            args.passwords.apply(lambda p: connection_uri(APP_USER, p.app, APP_DATABASE, rw)))
+        self.ro_connection_string = pulumi.Output.secret(
+            args.passwords.apply(lambda p: connection_uri(APP_USER, p.app, APP_DATABASE, ro)))
         self.patroni_apis = patroni.api_urls
         self.register_outputs(
             {
                 "rwEndpoint": self.rw_endpoint,
                 "roEndpoint": self.ro_endpoint,
                 "statsUrl": self.stats_url,
+                "rwEndpoints": self.rw_endpoints,
+                "roEndpoints": self.ro_endpoints,
+                "statsUrls": self.stats_urls,
+                "connectionString": self.connection_string,
+                "roConnectionString": self.ro_connection_string,
                 "patroniApis": self.patroni_apis,
             }
         )

@@ -1,4 +1,5 @@
-"""HAProxy: the stack's only client entry, routing by each node's Patroni health endpoints."""
+"""HAProxy: the stack's client entry, routing by each node's Patroni health endpoints. Several instances with the
+same configuration, each on its own ports, so clients that list them all (libpq's multi-host URI) outlive one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +11,19 @@ import pulumi_docker as docker
 from components.docker_args import PlacementArgs, member_container, upload
 from components.images import component_image
 from pgha.model import render
-from pgha.model.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT
+from pgha.model.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT, Layout, Member
+
+# The port inside an instance that each key's host port leads to.
+INSIDE = {"rwPort": HAPROXY_RW_PORT, "roPort": HAPROXY_RO_PORT, "statsPort": HAPROXY_STATS_PORT}
+
+
+def published_ports(layout: Layout, member: Member) -> list[docker.ContainerPortArgs]:
+    """The instance's three ports, on the bind address at the host ports its index gives."""
+    settings = layout.settings
+    return [
+        docker.ContainerPortArgs(internal=INSIDE[key], external=outside, ip=settings.bind_address)
+        for key, outside in settings.haproxy_ports(member.index).items()
+    ]
 
 
 @dataclass(kw_only=True)
@@ -19,26 +32,22 @@ class HAProxyArgs(PlacementArgs):
 
 
 class HAProxy(pulumi.ComponentResource):
-    container: docker.Container
+    containers: list[docker.Container]
 
     def __init__(self, name: str, args: HAProxyArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("pgha:haproxy:HAProxy", name, None, opts)
-        layout, settings = args.layout, args.layout.settings
-        member = layout.haproxy()
-        published = {
-            HAPROXY_RW_PORT: settings.rw_port,
-            HAPROXY_RO_PORT: settings.ro_port,
-            HAPROXY_STATS_PORT: settings.stats_port,
-        }
-        self.container = member_container(
-            args,
-            member,
-            component_image("haproxy", self),
-            self,
-            ports=[
-                docker.ContainerPortArgs(internal=inside, external=outside, ip=settings.bind_address)
-                for inside, outside in published.items()
-            ],
-            uploads=[upload("/etc/haproxy/haproxy.cfg", render.haproxy_config(layout))],
-        )
+        layout = args.layout
+        image = component_image("haproxy", self)
+        config = render.haproxy_config(layout)
+        self.containers = [
+            member_container(
+                args,
+                member,
+                image,
+                self,
+                ports=published_ports(layout, member),
+                uploads=[upload("/etc/haproxy/haproxy.cfg", config)],
+            )
+            for member in layout.haproxy()
+        ]
         self.register_outputs({})

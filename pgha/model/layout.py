@@ -14,7 +14,7 @@ PATRONI_API_PORT = 8008
 POSTGRES_PORT = 5432
 PGBOUNCER_PORT = 6432
 ETCD_CLIENT_PORT = 2379
-# HAProxy's ports inside its container; the stack publishes them on rwPort, roPort and statsPort.
+# HAProxy's ports inside its containers; instance i publishes them on rwPort, roPort and statsPort + 10 * (i - 1).
 HAPROXY_RW_PORT, HAPROXY_RO_PORT, HAPROXY_STATS_PORT = 5000, 5001, 7000
 PATRONI_NAMESPACE = "/pgha/"
 
@@ -22,7 +22,7 @@ PATRONI_NAMESPACE = "/pgha/"
 @dataclass(frozen=True)
 class Member:
     role: str  # etcd | postgres | pgbouncer | haproxy
-    index: int  # 1-based; 0 for the single HAProxy
+    index: int  # 1-based; 0 for the failover watcher, the one member of its role
     name: str  # short name, also the Patroni member / etcd member name
     container: str  # Docker container name
     address: str
@@ -62,8 +62,13 @@ class Layout:
         scaling in or out never changes its configuration, and it is never restarted for that."""
         return list(zip(self.postgres(MAX_POSTGRES_NODES), self.pgbouncer(MAX_POSTGRES_NODES)))
 
-    def haproxy(self) -> Member:
-        return self._member("haproxy", 0, 2)
+    def haproxy(self) -> list[Member]:
+        """The HAProxy instances: addresses 5 to 7, between the failover watcher (3) and etcd (11 on)."""
+        return [self._member("haproxy", i, 4) for i in range(1, self.settings.haproxy_nodes + 1)]
+
+    def client_endpoints(self, key: str) -> list[tuple[str, int]]:
+        """(bindAddress, host port) of `key` (rwPort, roPort or statsPort) on every HAProxy instance, in order."""
+        return [(self.settings.bind_address, self.settings.haproxy_ports(m.index)[key]) for m in self.haproxy()]
 
     def failover_watcher(self) -> Member:
         return self._member("failover-watcher", 0, 3)

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Sequence
+from urllib.parse import quote
 
 from pgha.model.layout import (
     HAPROXY_RO_PORT,
@@ -28,6 +30,9 @@ REPLICATION_USER = "replicator"
 AUTH_USER = "pgbouncer_auth"
 APP_DATABASE = "app"
 SCRAM_ITERATIONS = 4096
+# libpq waits this long for each host in turn: a HAProxy instance that does not answer costs a new connection
+# at most this before the next is tried (2 s is libpq's smallest).
+CONNECT_TIMEOUT_S = 2
 # What a new cluster starts with; the stack's own values follow at once through Patroni's dynamic
 # configuration (components/patroni_config.py), so changing them never re-renders a node's file.
 BOOTSTRAP_DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 4, "synchronous_mode": "quorum"}
@@ -115,6 +120,20 @@ def haproxy_config(layout: Layout) -> str:
         rw_servers=servers,
         ro_servers=servers,
     )
+
+
+def connection_uri(user: str, password: str, database: str, endpoints: Sequence[tuple[str, int]]) -> str:
+    """A libpq URI over every HAProxy instance of one port: libpq tries them in order and keeps the first that
+    lets it in, so one instance down fails no new connection.
+
+    target_session_attrs=any: HAProxy's port already picks the role. The role libpq would check comes from
+    PgBouncer, which replays to every client what the pool's first server login reported (in_hot_standby), so
+    after a failover read-write would refuse the new primary until that PgBouncer restarts (pgbouncer#859).
+    """
+    hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in endpoints)
+    user, password, database = (quote(text, safe="") for text in (user, password, database))
+    return (f"postgresql://{user}:{password}@{hosts}/{database}"
+            f"?target_session_attrs=any&connect_timeout={CONNECT_TIMEOUT_S}")
 
 
 def scram_secret(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:

@@ -26,6 +26,8 @@ SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 MIN_PASSWORD_LENGTH = 12
 MAX_POSTGRES_NODES = 9
+MAX_HAPROXY_NODES = 3
+HAPROXY_PORT_STEP = 10  # HAProxy instance i publishes rwPort, roPort and statsPort plus 10 * (i - 1)
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
 
@@ -101,6 +103,7 @@ def default_subnet(stack: str) -> str:
 OPTIONS = (
     Option("etcdNodes", 3, _int, lambda v: 1 <= v <= 7 and v % 2 == 1, "an odd whole number from 1 to 7"),
     Option("postgresNodes", 3, _int, lambda v: 1 <= v <= MAX_POSTGRES_NODES, f"a whole number from 1 to {MAX_POSTGRES_NODES}"),
+    Option("haproxyNodes", 2, _int, lambda v: 1 <= v <= MAX_HAPROXY_NODES, f"a whole number from 1 to {MAX_HAPROXY_NODES}"),
     Option("synchronousMode", "quorum", _str, lambda v: v in SYNCHRONOUS_MODES, " | ".join(SYNCHRONOUS_MODES)),
     Option("bindAddress", "127.0.0.1", _str, _is_ip, "an IP address of this host"),
     Option("subnet", None, _str, _is_subnet, "an IPv4 network from /16 to /26 such as 10.213.7.0/24"),
@@ -127,6 +130,7 @@ class Settings:
     stack: str
     etcd_nodes: int
     postgres_nodes: int
+    haproxy_nodes: int
     synchronous_mode: str
     bind_address: str
     subnet: str
@@ -153,11 +157,24 @@ class Settings:
         """Host port of node `index`'s (1-based) Patroni REST API."""
         return self.patroni_port + index - 1
 
+    def haproxy_ports(self, index: int) -> dict[str, int]:
+        """Host ports of HAProxy instance `index` (1-based), by the key each derives from."""
+        step = HAPROXY_PORT_STEP * (index - 1)
+        return {"rwPort": self.rw_port + step, "roPort": self.ro_port + step, "statsPort": self.stats_port + step}
+
     def published_ports(self) -> dict[str, int]:
-        ports = {"rwPort": self.rw_port, "roPort": self.ro_port, "statsPort": self.stats_port}
+        """Every port the stack publishes, named `<key>[ + offset] of <member>`: the key comes first."""
+        ports = {}
+        for i in range(1, self.haproxy_nodes + 1):
+            for key, port in self.haproxy_ports(i).items():
+                ports[f"{_offset(key, HAPROXY_PORT_STEP * (i - 1))} of haproxy-{i}"] = port
         for i in range(1, self.postgres_nodes + 1):
-            ports[f"patroniPort (node {i})"] = self.patroni_api_port(i)
+            ports[f"{_offset('patroniPort', i - 1)} of postgres-{i}"] = self.patroni_api_port(i)
         return ports
+
+
+def _offset(key: str, offset: int) -> str:
+    return f"{key} + {offset}" if offset else key
 
 
 def _snake(key: str) -> str:
@@ -191,14 +208,23 @@ def _parse_options(raw: Mapping[str, str]) -> tuple[dict[str, object], list[str]
 
 
 def _port_clash_problems(settings: Settings) -> list[str]:
+    """One line per key, or pair of keys, at fault: the instances derived from them go wrong alike."""
     owners: dict[int, str] = {}
+    at_fault: set[frozenset[str]] = set()
     problems = []
     for name, port in settings.published_ports().items():
+        key = name.split()[0]
         if port > 65535:
-            problems.append(f"{NAMESPACE}:{name.split()[0]}: {port} is past 65535; use a lower patroniPort")
+            keys, problem = frozenset([key]), f"{port} ({name}) is past 65535; use a lower {key}"
         elif port in owners:
-            problems.append(f"{NAMESPACE}:{name.split()[0]}: port {port} is also {owners[port]}; every published port must differ")
-        owners[port] = name
+            keys = frozenset([key, owners[port].split()[0]])
+            problem = f"port {port} ({name}) is also the {owners[port]}; every published port must differ"
+        else:
+            owners[port] = name
+            continue
+        if keys not in at_fault:
+            at_fault.add(keys)
+            problems.append(f"{NAMESPACE}:{key}: {problem}")
     return problems
 
 
@@ -341,9 +367,10 @@ def exposure_warning(settings: Settings) -> str | None:
     if address.is_loopback:
         return None
     where = "every address of this host" if address.is_unspecified else settings.bind_address
+    instances = range(1, settings.haproxy_nodes + 1)
+    haproxy = " and ".join(f"{', '.join(map(str, settings.haproxy_ports(i).values()))} (haproxy-{i})" for i in instances)
     nodes = ", ".join(f"{settings.patroni_api_port(i)} (postgres-{i})" for i in range(1, settings.postgres_nodes + 1))
     return (
         f"{NAMESPACE}:bindAddress: {settings.bind_address} is not a loopback address: other machines can reach, "
-        f"on {where}, HAProxy's read-write port {settings.rw_port}, read-only port {settings.ro_port} and stats "
-        f"port {settings.stats_port}, and every node's Patroni REST API: {nodes}"
+        f"on {where}, HAProxy's read-write, read-only and stats ports {haproxy}, and every node's Patroni REST API: {nodes}"
     )

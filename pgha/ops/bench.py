@@ -2,7 +2,7 @@
 
 Every path is driven by the same pgbench (PostgreSQL 17's, from the node image), in two throwaway client
 containers: one on the host's network, reaching the stack through its published ports as a user on this host
-does, and one on the stack's network, reaching HAProxy, the primary's PgBouncer and the primary's PostgreSQL
+does, and one on the stack's network, reaching haproxy-1, the primary's PgBouncer and the primary's PostgreSQL
 by name. The app password reaches them in a pgpass file written through stdin, never on a command line.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def paths(target: Target, primary: str) -> list[BenchPath]:
     return [
         BenchPath("host-rw", "host", *target.rw),
         BenchPath("host-ro", "host", *target.ro, workloads=("select-only",)),
-        BenchPath("haproxy", "net", target.container("haproxy"), layout.HAPROXY_RW_PORT),
+        BenchPath("haproxy", "net", target.container("haproxy-1"), layout.HAPROXY_RW_PORT),
         BenchPath("pgbouncer", "net", target.container(f"pgbouncer-{node}"), layout.PGBOUNCER_PORT),
         BenchPath(bench_stats.DIRECT, "net", target.container(primary), layout.POSTGRES_PORT),
     ]
@@ -98,8 +98,8 @@ def client_containers(target: Target, lifetime_s: int) -> Iterator[dict[str, Cli
 
 
 def initialise(net: ClientContainer, target: Target, scale: int) -> None:
-    """pgbench's tables, once, through the read-write path (HAProxy), quietly."""
-    argv = ["pgbench", "-i", "-q", "-s", str(scale), "-h", target.container("haproxy"),
+    """pgbench's tables, once, through the read-write path (haproxy-1), quietly."""
+    argv = ["pgbench", "-i", "-q", "-s", str(scale), "-h", target.container("haproxy-1"),
             "-p", str(layout.HAPROXY_RW_PORT), "-U", target.user, target.database]
     done = net.run(argv, timeout=600)
     if done.returncode != 0:

@@ -75,8 +75,8 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
     primary = next(m["name"] for m in members if m["role"] == "leader")
     run = f"{scenario.name}-{number}-{uuid.uuid4().hex[:6]}"
     by_address = _members_by_address(members)
-    writer = probe.Probe(target, target.rw, probe.writer(run), by_address)
-    reader = probe.Probe(target, target.ro, probe.read, by_address)
+    writer = probe.Probe(target, target.rw_endpoints, probe.writer(run), by_address)
+    reader = probe.Probe(target, target.ro_endpoints, probe.read, by_address)
     ctx = Context(target, primary, members, ttl)
     trial = Trial(scenario.name, number, old_primary=primary)
     writer.start(), reader.start()

@@ -1,5 +1,6 @@
-"""Client-side probes: a writer committing numbered rows through the read-write endpoint and a
-reader querying the read-only one, each recording every attempt with its outcome and timing."""
+"""Client-side probes: a writer committing numbered rows through the read-write ports and a reader querying the
+read-only ones, each recording every attempt with its outcome and timing. Each lists every HAProxy instance, as
+the stack's connection string does: a new connection goes to the first instance that lets it in."""
 from __future__ import annotations
 
 import threading
@@ -8,34 +9,32 @@ from typing import Callable, Optional
 
 import psycopg
 
-from pgha.ops.target import Target
+from pgha.ops.target import Endpoint, Target
 from pgha.ops.timeline import Attempt
 
 PROBE_TABLE = "pgha_probe"
-CONNECT_TIMEOUT_S = 2  # libpq's smallest useful value
+CONNECT_TIMEOUT_S = 2  # libpq's smallest useful value; it applies to each host in turn
 STATEMENT_TIMEOUT = "2s"
 WRITE = f"INSERT INTO {PROBE_TABLE} (run, seq) VALUES (%s, %s) RETURNING inet_server_addr()::text, pg_walfile_name(pg_current_wal_lsn())"
 READ = "SELECT inet_server_addr()::text, pg_is_in_recovery()"
 
 
 def ensure_table(target: Target) -> None:
-    with _connect(target, target.rw) as conn:
+    with _connect(target, target.rw_endpoints) as conn:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (run text, seq int, at timestamptz DEFAULT now(), PRIMARY KEY (run, seq))")
 
 
-def _connect(target: Target, endpoint: tuple[str, int]) -> psycopg.Connection:
-    host, port = endpoint
-    return psycopg.connect(host=host, port=port, dbname=target.database, user=target.user, password=target.password,
-                           connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+def _connect(target: Target, endpoints: list[Endpoint]) -> psycopg.Connection:
+    return psycopg.connect(**target.connection_params(endpoints), connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
 
 
 class Probe(threading.Thread):
     """Runs `attempt(conn, seq)` every `interval` seconds until stopped, at most `max_attempts` times."""
 
-    def __init__(self, target: Target, endpoint: tuple[str, int], attempt: Callable, members_by_address: dict[str, str],
+    def __init__(self, target: Target, endpoints: list[Endpoint], attempt: Callable, members_by_address: dict[str, str],
                  interval: float = 0.02, max_attempts: int = 20000):
         super().__init__(daemon=True)
-        self.target, self.endpoint, self.attempt = target, endpoint, attempt
+        self.target, self.endpoints, self.attempt = target, endpoints, attempt
         self.members_by_address, self.interval, self.max_attempts = members_by_address, interval, max_attempts
         self.attempts: list[Attempt] = []
         self.stopping = threading.Event()
@@ -47,7 +46,7 @@ class Probe(threading.Thread):
                 break
             start = time.monotonic()
             try:
-                conn = conn or _connect(self.target, self.endpoint)
+                conn = conn or _connect(self.target, self.endpoints)
                 address, timeline = self.attempt(conn, seq)
                 member = self.members_by_address.get(address.split("/")[0], address)
                 self.attempts.append(Attempt(seq, start, time.monotonic(), True, member, timeline))
@@ -61,7 +60,7 @@ class Probe(threading.Thread):
         self.stopping.set()
         self.join(timeout)
         if self.is_alive():
-            raise TimeoutError(f"probe on {self.endpoint} did not stop within {timeout}s")
+            raise TimeoutError(f"probe on {self.endpoints} did not stop within {timeout}s")
 
 
 def _close(conn: Optional[psycopg.Connection]) -> None:

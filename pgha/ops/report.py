@@ -67,7 +67,7 @@ def plot(report: dict, scenario: str, path: Path) -> None:
     ax.axvline(0, color="black", linestyle="--", label="fault")
     if trial["rto_s"] is not None:
         ax.axvline(trial["rto_s"], color="green", linestyle=":", label=f"writes back ({trial['rto_s']:.2f} s)")
-    ax.set_yticks([0, 1], ["reads (roEndpoint)", "writes (rwEndpoint)"])
+    ax.set_yticks([0, 1], ["reads (roEndpoints)", "writes (rwEndpoints)"])
     ax.set_ylim(-0.6, 1.6)
     ax.set_xlabel("seconds from the fault")
     ax.set_title(f"{report['stack']}: {scenario}, trial 1")

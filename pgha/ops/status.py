@@ -17,7 +17,8 @@ class Status:
     members: list[dict] = field(default_factory=list)  # Patroni's /cluster members
     etcd: dict[str, str] = field(default_factory=dict)  # member -> "healthy" or what went wrong
     containers: dict[str, str] = field(default_factory=dict)  # short name -> Docker state
-    backends: dict[str, dict[str, str]] = field(default_factory=dict)  # HAProxy backend -> server -> status
+    # HAProxy instance -> backend -> server -> status, haproxy-1 first
+    backends: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # what could not be asked
     synchronous_mode: object = False  # Patroni's dynamic setting: False, True or "quorum"
 
@@ -51,10 +52,11 @@ def gather(target: Target) -> Status:
         if name.startswith("etcd-"):
             running = container["State"] == "running"
             status.etcd[name] = _etcd_health(container["Names"][0].lstrip("/")) if running else container["State"]
-    try:
-        status.backends = _haproxy_backends(target.stats_url)
-    except requests.RequestException as exc:
-        status.errors.append(f"HAProxy stats: {exc.__class__.__name__}")
+    for i, url in enumerate(target.stats_urls, 1):
+        try:
+            status.backends[f"haproxy-{i}"] = _haproxy_backends(url)
+        except requests.RequestException as exc:
+            status.errors.append(f"haproxy-{i} stats: {exc.__class__.__name__}")
     return status
 
 
@@ -68,20 +70,25 @@ def problems(status: Status) -> list[str]:
     standbys = [m for m in status.members if m["role"] in ("sync_standby", "quorum_standby")]
     if status.synchronous_mode and len(status.members) > 1 and not standbys:
         found.append("no synchronous standby yet")
-    up = lambda backend: [s for s, st in status.backends.get(backend, {}).items() if st == "UP"]  # noqa: E731
-    if len(up("read_write")) != 1:
-        found.append(f"HAProxy read_write has {len(up('read_write'))} servers UP, not 1")
-    if len(up("read_only")) != len(postgres) - 1:
-        found.append(f"HAProxy read_only has {len(up('read_only'))} servers UP, not {len(postgres) - 1}")
+    for instance, backends in status.backends.items():
+        for backend, wanted in (("read_write", 1), ("read_only", len(postgres) - 1)):
+            up = sum(1 for state in backends.get(backend, {}).values() if state == "UP")
+            if up != wanted:
+                found.append(f"{instance} {backend} has {up} servers UP, not {wanted}")
     return found
 
 
+def _routing(status: Status, member: str) -> str:
+    """How each HAProxy instance sees a member, `rw/ro` per instance in order, e.g. `UP/DOWN UP/DOWN`."""
+    state = lambda backends, name: backends.get(name, {}).get(member, "-")  # noqa: E731
+    return " ".join(f"{state(b, 'read_write')}/{state(b, 'read_only')}" for b in status.backends.values()) or "-"
+
+
 def table(status: Status) -> str:
-    rows = [("member", "role", "state", "timeline", "lag", "haproxy rw/ro")]
+    rows = [("member", "role", "state", "timeline", "lag", f"rw/ro by {', '.join(status.backends) or 'haproxy'}")]
     for m in sorted(status.members, key=lambda m: m["name"]):
-        rw = status.backends.get("read_write", {}).get(m["name"], "-")
-        ro = status.backends.get("read_only", {}).get(m["name"], "-")
-        rows.append((m["name"], m["role"], m["state"], str(m.get("timeline", "-")), str(m.get("lag", 0)), f"{rw}/{ro}"))
+        rows.append((m["name"], m["role"], m["state"], str(m.get("timeline", "-")), str(m.get("lag", 0)),
+                     _routing(status, m["name"])))
     rows += [(name, "etcd", health, "", "", "") for name, health in status.etcd.items()]
     rows += [(n, "container", s, "", "", "") for n, s in status.containers.items() if not n.startswith(("postgres", "etcd"))]
     return aligned(rows)

@@ -10,20 +10,42 @@ from typing import Optional
 from pgha import docker_api
 
 
+Endpoint = tuple[str, int]
+
+
 @dataclass(frozen=True)
 class Target:
     stack: str
-    rw: tuple[str, int]
-    ro: tuple[str, int]
-    stats_url: str
+    rw_endpoints: list[Endpoint]  # every HAProxy instance's, haproxy-1 first
+    ro_endpoints: list[Endpoint]
+    stats_urls: list[str]
     patroni_apis: list[str]
     database: str
     user: str
     password: str
     api_password: str  # Patroni REST API, for unsafe requests such as a switchover
 
+    @property
+    def rw(self) -> Endpoint:
+        """haproxy-1's read-write endpoint (rwEndpoint)."""
+        return self.rw_endpoints[0]
+
+    @property
+    def ro(self) -> Endpoint:
+        return self.ro_endpoints[0]
+
+    @property
+    def stats_url(self) -> str:
+        return self.stats_urls[0]
+
+    def connection_params(self, endpoints: list[Endpoint]) -> dict[str, str]:
+        """psycopg.connect's parameters for a libpq multi-host list: hosts tried in order, the first that lets
+        the client in kept (any role: HAProxy's port picks it, see render.connection_uri)."""
+        return {"host": ",".join(host for host, _ in endpoints), "port": ",".join(str(port) for _, port in endpoints),
+                "dbname": self.database, "user": self.user, "password": self.password}
+
     def containers(self, role: str | None = None) -> dict[str, dict]:
-        """This stack's containers (running or not) by short name: postgres-1, etcd-2, haproxy ..."""
+        """This stack's containers (running or not) by short name: postgres-1, etcd-2, haproxy-1 ..."""
         labels = [f"pgha.stack={self.stack}"] + ([f"pgha.role={role}"] if role else [])
         found = docker_api.labelled("containers", *labels)
         prefix = f"/pgha-{self.stack}-"
@@ -43,17 +65,18 @@ class Target:
         return result.stdout.strip()
 
 
-def _endpoint(text: str) -> tuple[str, int]:
+def _endpoint(text: str) -> Endpoint:
     host, port = text.rsplit(":", 1)
     return host, int(port)
 
 
 def from_outputs(stack: str, outputs: dict) -> Target:
+    """A stack deployed before the HAProxy pair has only the single outputs: its one instance is the list."""
     return Target(
         stack=stack,
-        rw=_endpoint(outputs["rwEndpoint"]),
-        ro=_endpoint(outputs["roEndpoint"]),
-        stats_url=outputs["statsUrl"],
+        rw_endpoints=[_endpoint(e) for e in outputs.get("rwEndpoints", [outputs["rwEndpoint"]])],
+        ro_endpoints=[_endpoint(e) for e in outputs.get("roEndpoints", [outputs["roEndpoint"]])],
+        stats_urls=list(outputs.get("statsUrls", [outputs["statsUrl"]])),
         patroni_apis=list(outputs["patroniApis"]),
         database=outputs["database"],
         user=outputs["user"],

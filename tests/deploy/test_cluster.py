@@ -6,6 +6,7 @@ import requests
 from pgha import patroni_api
 from pgha.ops import drill, integrity, probe
 from pgha.ops.faults import SCENARIOS
+from tests.deploy.conftest import pulumi
 
 CONVERGE_S = 120
 
@@ -59,12 +60,26 @@ def test_the_read_write_path_goes_through_pgbouncer(deployed):
     assert client in pgbouncers
 
 
-def test_the_stats_page_lists_every_backend(deployed):
+def test_every_haproxy_instance_s_stats_page_lists_every_backend(deployed):
     _, t = deployed
-    page = requests.get(t.stats_url, timeout=5).text
-    for i in (1, 2, 3):
-        assert f"postgres-{i}" in page
-    assert "haproxy_server_status" in requests.get(t.stats_url.rstrip("/") + "/metrics", timeout=5).text
+    assert len(t.stats_urls) == 2 and len(t.containers("haproxy")) == 2
+    for url in t.stats_urls:
+        page = requests.get(url, timeout=5).text
+        for i in (1, 2, 3):
+            assert f"postgres-{i}" in page, url
+        assert "haproxy_server_status" in requests.get(url.rstrip("/") + "/metrics", timeout=5).text
+
+
+def test_the_connection_strings_reach_the_primary_and_a_replica_through_either_instance(deployed):
+    stack, t = deployed
+    for output, in_recovery in (("connectionString", False), ("roConnectionString", True)):
+        uri = pulumi("stack", "output", output, "--show-secrets", stack=stack).stdout.strip()
+        assert len(psycopg.conninfo.conninfo_to_dict(uri)["host"].split(",")) == 2, "both instances are listed"
+        with psycopg.connect(uri) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is in_recovery
+    for endpoint in t.rw_endpoints:  # each instance on its own routes to the primary
+        with connect(t, endpoint) as conn:
+            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
 
 
 def test_a_killed_primary_fails_over_without_losing_the_row(deployed):

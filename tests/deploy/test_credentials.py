@@ -79,7 +79,8 @@ def up_under_a_writer(stack: str, t: target.Target, key: str, value: str | None)
     the password in use before, `t.password`); returns the writer's attempts and the update's duration."""
     members = patroni_api.cluster(t.patroni_apis)["members"]
     probe.ensure_table(t)
-    writer = probe.Probe(t, t.rw, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"), {m["host"]: m["name"] for m in members})
+    writer = probe.Probe(t, t.rw_endpoints, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"),
+                         {m["host"]: m["name"] for m in members})
     writer.start()
     try:
         deadline = time.monotonic() + 10

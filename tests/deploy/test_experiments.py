@@ -36,7 +36,8 @@ def _up_under_a_writer(stack, t, key, value):
     """Sets one config value and runs `pulumi up` while a writer commits; returns its attempts."""
     members = patroni_api.cluster(t.patroni_apis)["members"]
     probe.ensure_table(t)
-    writer = probe.Probe(t, t.rw, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"), {m["host"]: m["name"] for m in members})
+    writer = probe.Probe(t, t.rw_endpoints, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"),
+                         {m["host"]: m["name"] for m in members})
     writer.start()
     time.sleep(1)
     try:

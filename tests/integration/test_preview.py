@@ -14,8 +14,8 @@ from pgha.model import host
 from pgha.model.settings import PASSWORD_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
-CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "synchronousMode", "bindAddress", "subnet", "rwPort", "roPort",
-               "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour", "postgresParameters",
+CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "haproxyNodes", "synchronousMode", "bindAddress", "subnet", "rwPort",
+               "roPort", "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour", "postgresParameters",
                *PASSWORD_KEYS)
 LONG_PASSWORD = secrets.token_urlsafe(18)
 SHORT_PASSWORD = secrets.token_urlsafe(6)  # 8 characters
@@ -76,7 +76,11 @@ CASES = [
     ({"postgresNodes": 10}, "pgha:postgresNodes: '10' is not allowed; expected a whole number from 1 to 9"),
     ({"etcdNodes": 4}, "pgha:etcdNodes: '4' is not allowed; expected an odd whole number from 1 to 7"),
     ({"etcdNodes": "three"}, "pgha:etcdNodes: 'three' is not allowed"),
-    ({"rwPort": 6000, "roPort": 6000}, "pgha:roPort: port 6000 is also rwPort; every published port must differ"),
+    ({"rwPort": 6000, "roPort": 6000},
+     "pgha:roPort: port 6000 (roPort of haproxy-1) is also the rwPort of haproxy-1; every published port must differ"),
+    ({"rwPort": 6000, "roPort": 6010}, "pgha:rwPort: port 6010 (rwPort + 10 of haproxy-2) is also the roPort of "
+                                       "haproxy-1; every published port must differ"),
+    ({"haproxyNodes": 4}, "pgha:haproxyNodes: '4' is not allowed; expected a whole number from 1 to 3"),
     ({"statsPort": 99999}, "pgha:statsPort: '99999' is not allowed; expected a port from 1024 to 65535"),
     ({"synchronousMode": "sometimes"}, "pgha:synchronousMode: 'sometimes' is not allowed; expected off | on | quorum"),
     ({"ttl": 20, "loopWait": 10, "retryTimeout": 6}, "pgha:ttl: 20 is below loopWait + 2 * retryTimeout = 22"),
@@ -123,9 +127,9 @@ PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort")
 
 
 def free_port_config():
-    """Ports and a subnet of a one-node stack that nothing else holds: the default ones may be a running
-    stack's (the post-deploy tests' stack lives until the whole session ends)."""
-    return dict(zip(PORT_KEYS, host.free_ports(4)), postgresNodes=1, subnet=host.free_subnet())
+    """Ports and a subnet of a one-node, one-HAProxy stack that nothing else holds: the default ones may be a
+    running stack's (the post-deploy tests' stack lives until the whole session ends)."""
+    return dict(zip(PORT_KEYS, host.free_ports(4)), postgresNodes=1, haproxyNodes=1, subnet=host.free_subnet())
 
 
 def test_binding_every_address_warns_what_other_machines_reach(stack):
@@ -135,7 +139,7 @@ def test_binding_every_address_warns_what_other_machines_reach(stack):
     passed(code, output)
     warning = "pgha:bindAddress: 0.0.0.0 is not a loopback address: other machines can reach, on every address"
     assert warning in output, output
-    assert f"read-write port {rw}, read-only port {ro} and stats port {stats}" in output
+    assert f"read-write, read-only and stats ports {rw}, {ro}, {stats} (haproxy-1)," in output
     assert f"Patroni REST API: {patroni} (postgres-1)" in output
 
 

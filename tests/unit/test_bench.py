@@ -66,7 +66,8 @@ def test_pgpass_line_escapes_colons_and_backslashes():
     assert bench.pgpass_line("app", "a:b\\c") == "*:*:*:app:a\\:b\\\\c\n"
 
 
-TARGET = Target("s", ("127.0.0.1", 5000), ("127.0.0.1", 5001), "", [], "appdb", "app", "secret", "")
+TARGET = Target("s", [("127.0.0.1", 5000), ("127.0.0.1", 5010)], [("127.0.0.1", 5001), ("127.0.0.1", 5011)],
+                ["http://127.0.0.1:7000/", "http://127.0.0.1:7010/"], [], "appdb", "app", "secret", "")
 
 
 def test_pgbench_argv_uses_prepared_statements_a_log_and_no_password():
@@ -76,11 +77,13 @@ def test_pgbench_argv_uses_prepared_statements_a_log_and_no_password():
     assert argv[argv.index("-j") + 1] == "64" and "secret" not in argv
 
 
-def test_paths_reach_the_primarys_pgbouncer_and_postgres_and_both_endpoints():
+def test_paths_reach_the_primarys_pgbouncer_and_postgres_and_haproxy_1():
     found = {p.name: p for p in bench.paths(TARGET, "postgres-2")}
     assert (found["pgbouncer"].host, found["pgbouncer"].port) == ("pgha-s-pgbouncer-2", 6432)
     assert (found["direct"].host, found["direct"].port) == ("pgha-s-postgres-2", 5432)
-    assert found["host-rw"].client == "host" and found["host-ro"].workloads == ("select-only",)
+    assert (found["haproxy"].host, found["haproxy"].port) == ("pgha-s-haproxy-1", 5000)
+    assert (found["host-rw"].client, found["host-rw"].host, found["host-rw"].port) == ("host", "127.0.0.1", 5000)
+    assert found["host-ro"].port == 5001 and found["host-ro"].workloads == ("select-only",)
 
 
 def test_plan_interleaves_paths_innermost_and_repeats_whole_passes():

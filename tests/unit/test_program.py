@@ -36,8 +36,9 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         return super().RegisterResource(request)
 
 
-def deploy(**raw):
-    """Declares a whole cluster under mocks; returns every registered resource once all are in."""
+def deploy(inspect=None, **raw):
+    """Declares a whole cluster under mocks; returns every registered resource once all are in.
+    `inspect`, an async function given the cluster, runs in the same event loop (to await its outputs)."""
     mocks = RecordingMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="pgha", stack="t1", preview=False, monitor=monitor)
@@ -47,7 +48,8 @@ def deploy(**raw):
 
     @pulumi.runtime.test
     def declare():
-        PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS)))
+        cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS)))
+        return inspect(cluster) if inspect else None
 
     declare()
     return mocks.resources, monitor.parents
@@ -68,12 +70,12 @@ def of_type(resources, typ):
     return [r for r in resources if r.typ == typ]
 
 
-@pytest.mark.parametrize("nodes, etcd", [(1, 1), (3, 3), (5, 5)])
-def test_resource_graph_scales_with_node_counts(nodes, etcd):
-    resources, _ = deploy(postgresNodes=nodes, etcdNodes=etcd)
+@pytest.mark.parametrize("nodes, etcd, haproxy", [(1, 1, 1), (3, 3, 2), (5, 5, 3)])
+def test_resource_graph_scales_with_node_counts(nodes, etcd, haproxy):
+    resources, _ = deploy(postgresNodes=nodes, etcdNodes=etcd, haproxyNodes=haproxy)
     containers = of_type(resources, "docker:index/container:Container")
     roles = Counter(labels(c)["pgha.role"] for c in containers)
-    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": 1, "failover-watcher": 1}
+    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": haproxy, "failover-watcher": 1}
     assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes
     assert len(of_type(resources, "docker:index/network:Network")) == 1
     images = of_type(resources, "docker:index/image:Image")
@@ -99,9 +101,10 @@ def test_components_have_pgha_type_tokens_and_own_their_children():
     assert component["pgha"].endswith("-t1"), "only the top component hangs off the stack"
     assert {component[c] for c in ("network", "etcd", "patroni", "pgbouncer", "haproxy")} == {"pgha"}
     assert child["postgres-2"] == child["postgres-2-data"] == child["patroni-image"] == "patroni"
-    assert (child["pgbouncer-1"], child["etcd-3"], child["haproxy"], child["network"]) == (
+    assert (child["pgbouncer-1"], child["etcd-3"], child["haproxy-1"], child["haproxy-2"], child["network"]) == (
         "pgbouncer",
         "etcd",
+        "haproxy",
         "haproxy",
         "network",
     )
@@ -126,13 +129,36 @@ def test_only_haproxy_and_patroni_ports_are_published_on_the_bind_address():
             assert port["ip"] == "127.0.0.1"
             published[port["external"]] = (c.name, port["internal"])
     assert published == {
-        15000: ("haproxy", 5000),
-        15001: ("haproxy", 5001),
-        17000: ("haproxy", 7000),
+        15000: ("haproxy-1", 5000),
+        15001: ("haproxy-1", 5001),
+        17000: ("haproxy-1", 7000),
+        15010: ("haproxy-2", 5000),
+        15011: ("haproxy-2", 5001),
+        17010: ("haproxy-2", 7000),
         18008: ("postgres-1", 8008),
         18009: ("postgres-2", 8008),
         18010: ("postgres-3", 8008),
     }
+
+
+def test_outputs_list_every_instance_and_give_a_secret_connection_string_over_them():
+    seen = {}
+
+    async def read(cluster):
+        for name in ("connection_string", "ro_connection_string"):
+            output = getattr(cluster, name)
+            seen[name] = (await output.is_secret(), await output.future())
+        seen["endpoints"] = (cluster.rw_endpoints, cluster.ro_endpoints, cluster.stats_urls)
+        seen["first"] = (cluster.rw_endpoint, cluster.ro_endpoint, cluster.stats_url)
+
+    deploy(read, rwPort=15000, roPort=15001, statsPort=17000)
+    assert seen["endpoints"] == (["127.0.0.1:15000", "127.0.0.1:15010"], ["127.0.0.1:15001", "127.0.0.1:15011"],
+                                 ["http://127.0.0.1:17000/", "http://127.0.0.1:17010/"])
+    assert seen["first"] == ("127.0.0.1:15000", "127.0.0.1:15001", "http://127.0.0.1:17000/")
+    assert seen["connection_string"] == (True, "postgresql://app:app-pw@127.0.0.1:15000,127.0.0.1:15010/app"
+                                               "?target_session_attrs=any&connect_timeout=2")
+    assert seen["ro_connection_string"] == (True, "postgresql://app:app-pw@127.0.0.1:15001,127.0.0.1:15011/app"
+                                                  "?target_session_attrs=any&connect_timeout=2")
 
 
 def test_containers_get_fixed_addresses_and_rendered_configuration():
@@ -148,8 +174,10 @@ def test_containers_get_fixed_addresses_and_rendered_configuration():
     assert "app-pw" not in uploads["/etc/patroni/bootstrap.sql"]
     secret, pgbouncer_uploads = unwrap_secret(by_name["pgbouncer-1"].inputs["uploads"])
     assert secret and '"pgbouncer_auth" "auth-pw"' in pgbouncer_uploads[1]["content"]
-    haproxy = {u["file"]: u["content"] for u in by_name["haproxy"].inputs["uploads"]}
-    assert "check addr 10.213.9.23 port 8008" in haproxy["/etc/haproxy/haproxy.cfg"]
+    assert by_name["haproxy-2"].inputs["networksAdvanced"][0]["ipv4Address"] == "10.213.9.6"
+    haproxy = [{u["file"]: u["content"] for u in by_name[n].inputs["uploads"]} for n in ("haproxy-1", "haproxy-2")]
+    assert "check addr 10.213.9.23 port 8008" in haproxy[0]["/etc/haproxy/haproxy.cfg"]
+    assert haproxy[0] == haproxy[1], "every instance routes alike"
 
 
 def test_no_password_reaches_a_container_environment_or_command():
@@ -182,3 +210,14 @@ def test_patroni_dynamic_settings_are_a_resource_applied_through_the_api():
     assert config.inputs["api_urls"] == ["http://127.0.0.1:8008", "http://127.0.0.1:8009", "http://127.0.0.1:8010"]
     secret, password = unwrap_secret(config.inputs["password"])
     assert secret and password == "api-pw"
+
+
+def test_changing_the_haproxy_count_leaves_the_other_instances_as_they_are():
+    def instances(count):
+        resources, _ = deploy(haproxyNodes=count)
+        return {c.name: c.inputs for c in of_type(resources, "docker:index/container:Container")
+                if labels(c)["pgha.role"] == "haproxy"}
+
+    two, three = instances(2), instances(3)
+    assert sorted(three) == ["haproxy-1", "haproxy-2", "haproxy-3"]
+    assert two == {name: three[name] for name in ("haproxy-1", "haproxy-2")}

@@ -2,7 +2,9 @@ import base64
 import configparser
 import hashlib
 import hmac
+from urllib.parse import unquote, urlsplit
 
+import psycopg
 import yaml
 
 from pgha.model import render
@@ -23,8 +25,52 @@ def test_layout_names_and_fixed_addresses():
     assert [m.container for m in lay.etcd()] == ["pgha-dev-etcd-1", "pgha-dev-etcd-2", "pgha-dev-etcd-3"]
     assert [m.address for m in lay.postgres()] == ["10.213.7.21", "10.213.7.22"]
     assert [m.address for m in lay.pgbouncer()] == ["10.213.7.41", "10.213.7.42"]
-    assert lay.haproxy().container == "pgha-dev-haproxy"
+    assert [(m.container, m.address) for m in lay.haproxy()] == [
+        ("pgha-dev-haproxy-1", "10.213.7.5"), ("pgha-dev-haproxy-2", "10.213.7.6")
+    ]
     assert lay.labels("postgres", "postgres-1") == {"pgha.stack": "dev", "pgha.role": "postgres", "pgha.member": "postgres-1"}
+
+
+def test_every_member_of_the_largest_stack_has_an_address_of_its_own():
+    lay = layout(etcdNodes=7, postgresNodes=9, haproxyNodes=3, subnet="10.213.7.0/26")
+    members = [*lay.etcd(), *lay.postgres(), *lay.pgbouncer(), *lay.haproxy(), lay.failover_watcher()]
+    addresses = [m.address for m in members]
+    assert len(set(addresses)) == len(addresses) == 7 + 9 + 9 + 3 + 1
+    assert "10.213.7.1" not in addresses, "the gateway's"
+    assert [m.address for m in lay.haproxy()] == ["10.213.7.5", "10.213.7.6", "10.213.7.7"]
+
+
+def test_client_endpoints_list_every_haproxy_instance_in_order():
+    lay = layout(haproxyNodes=3, bindAddress="127.0.0.2", rwPort=6000, roPort=6001)
+    assert lay.client_endpoints("rwPort") == [("127.0.0.2", 6000), ("127.0.0.2", 6010), ("127.0.0.2", 6020)]
+    assert lay.client_endpoints("statsPort") == [("127.0.0.2", 7000), ("127.0.0.2", 7010), ("127.0.0.2", 7020)]
+    assert layout(haproxyNodes=1).client_endpoints("roPort") == [("127.0.0.1", 5001)]
+
+
+def test_connection_uri_lists_every_endpoint_in_order_and_keeps_any_role():
+    uri = render.connection_uri("app", "secret", "app", [("127.0.0.1", 5000), ("127.0.0.1", 5010)])
+    assert uri == ("postgresql://app:secret@127.0.0.1:5000,127.0.0.1:5010/app"
+                   "?target_session_attrs=any&connect_timeout=2")
+
+
+def test_connection_uri_percent_encodes_the_password_user_and_database():
+    password = "p@ss:w/rd?#%& ü"
+    uri = render.connection_uri("app user", password, "my/db", [("127.0.0.1", 5000)])
+    userinfo, rest = uri[len("postgresql://"):].split("@", 1)
+    assert "@" not in userinfo and "/" not in userinfo and " " not in userinfo
+    assert [unquote(part) for part in userinfo.split(":")] == ["app user", password]
+    assert rest.startswith("127.0.0.1:5000/my%2Fdb?")
+
+
+def test_connection_uri_is_what_libpq_reads():
+    password = "p@ss:w/rd?#%&"
+    uri = render.connection_uri("app", password, "app", [("127.0.0.1", 5000), ("::1", 5010)])
+    assert urlsplit(uri).netloc.endswith("@127.0.0.1:5000,[::1]:5010")
+    parsed = psycopg.conninfo.conninfo_to_dict(uri)
+    assert {k: parsed[k] for k in ("user", "password", "dbname", "host", "port", "target_session_attrs")} == {
+        "user": "app", "password": password, "dbname": "app", "host": "127.0.0.1,::1", "port": "5000,5010",
+        "target_session_attrs": "any",
+    }
 
 
 def test_patroni_config_is_valid_yaml_with_the_stack_settings():

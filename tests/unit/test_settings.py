@@ -20,7 +20,7 @@ def problems_for(raw, stack="dev"):
 
 def test_defaults_match_the_issue():
     s = parse("dev", {})
-    assert (s.etcd_nodes, s.postgres_nodes, s.synchronous_mode) == (3, 3, "quorum")
+    assert (s.etcd_nodes, s.postgres_nodes, s.haproxy_nodes, s.synchronous_mode) == (3, 3, 2, "quorum")
     assert (s.bind_address, s.rw_port, s.ro_port, s.stats_port, s.patroni_port) == ("127.0.0.1", 5000, 5001, 7000, 8008)
     assert (s.ttl, s.loop_wait, s.retry_timeout) == (20, 2, 4)
     assert s.prefix == "pgha-dev"
@@ -46,6 +46,8 @@ def test_patroni_api_ports_follow_the_node_index():
         ({"postgresNodes": "0"}, "postgresNodes", "from 1 to 9"),
         ({"postgresNodes": "10"}, "postgresNodes", "from 1 to 9"),
         ({"postgresNodes": "2.5"}, "postgresNodes", "'2.5'"),
+        ({"haproxyNodes": "0"}, "haproxyNodes", "a whole number from 1 to 3"),
+        ({"haproxyNodes": "4"}, "haproxyNodes", "a whole number from 1 to 3"),
         ({"synchronousMode": "always"}, "synchronousMode", "off | on | quorum"),
         ({"rwPort": "80"}, "rwPort", "from 1024 to 65535"),
         ({"statsPort": "70000"}, "statsPort", "from 1024 to 65535"),
@@ -72,18 +74,48 @@ def test_timings_must_satisfy_patroni_rule():
     assert problem.startswith("pgha:ttl: 20 is below loopWait + 2 * retryTimeout = 22")
 
 
+def test_haproxy_instance_i_publishes_the_three_ports_plus_10_per_instance():
+    s = parse("dev", {"haproxyNodes": "3", "postgresNodes": "2"})
+    assert [s.haproxy_ports(i) for i in (1, 2, 3)] == [
+        {"rwPort": 5000, "roPort": 5001, "statsPort": 7000},
+        {"rwPort": 5010, "roPort": 5011, "statsPort": 7010},
+        {"rwPort": 5020, "roPort": 5021, "statsPort": 7020},
+    ]
+    assert s.published_ports() == {
+        "rwPort of haproxy-1": 5000, "roPort of haproxy-1": 5001, "statsPort of haproxy-1": 7000,
+        "rwPort + 10 of haproxy-2": 5010, "roPort + 10 of haproxy-2": 5011, "statsPort + 10 of haproxy-2": 7010,
+        "rwPort + 20 of haproxy-3": 5020, "roPort + 20 of haproxy-3": 5021, "statsPort + 20 of haproxy-3": 7020,
+        "patroniPort of postgres-1": 8008, "patroniPort + 1 of postgres-2": 8009,
+    }
+
+
 @pytest.mark.parametrize(
-    "raw, fragment",
+    "raw, problem",
     [
-        ({"rwPort": "7000"}, "pgha:statsPort: port 7000 is also rwPort"),
-        ({"roPort": "5000"}, "port 5000 is also rwPort"),
-        ({"postgresNodes": "3", "patroniPort": "4999"}, "pgha:patroniPort: port 5001 is also roPort"),
-        ({"patroniPort": "65534"}, "65536 is past 65535"),
+        ({"rwPort": "7000"},
+         "pgha:statsPort: port 7000 (statsPort of haproxy-1) is also the rwPort of haproxy-1; every published port must differ"),
+        ({"roPort": "5000"}, "pgha:roPort: port 5000 (roPort of haproxy-1) is also the rwPort of haproxy-1; "),
+        ({"postgresNodes": "3", "patroniPort": "4999"},
+         "pgha:patroniPort: port 5001 (patroniPort + 2 of postgres-3) is also the roPort of haproxy-1; "),
+        ({"patroniPort": "65534"},
+         "pgha:patroniPort: 65536 (patroniPort + 2 of postgres-3) is past 65535; use a lower patroniPort"),
+        ({"rwPort": "65530"}, "pgha:rwPort: 65540 (rwPort + 10 of haproxy-2) is past 65535; use a lower rwPort"),
     ],
 )
-def test_published_ports_never_clash(raw, fragment):
+def test_published_ports_never_clash(raw, problem):
     problems = problems_for(raw)
-    assert any(fragment in p for p in problems), problems
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_a_second_haproxy_instance_must_not_land_on_another_key_s_port():
+    """rwPort + 10 of haproxy-2 is roPort: one line naming both keys and both instances, however many instances
+    repeat the clash (haproxy-3's rwPort + 20 is haproxy-2's roPort + 10)."""
+    raw = {"rwPort": "5000", "roPort": "5010"}
+    expected = ["pgha:rwPort: port 5010 (rwPort + 10 of haproxy-2) is also the roPort of haproxy-1; "
+                "every published port must differ"]
+    assert problems_for({**raw, "haproxyNodes": "2"}) == expected
+    assert problems_for({**raw, "haproxyNodes": "3"}) == expected
+    assert parse("dev", {**raw, "haproxyNodes": "1"}).published_ports()["roPort of haproxy-1"] == 5010
 
 
 def test_unknown_keys_are_refused_with_a_suggestion():
@@ -147,9 +179,8 @@ def test_binding_every_address_warns_with_every_reachable_port():
     warning = exposure_warning(parse("dev", {"bindAddress": "0.0.0.0", "postgresNodes": "2"}))
     assert warning.startswith("pgha:bindAddress: 0.0.0.0 is not a loopback address: other machines can reach")
     assert "every address of this host" in warning
-    for fragment in ("read-write port 5000", "read-only port 5001", "stats port 7000", "8008 (postgres-1)",
-                     "8009 (postgres-2)"):
-        assert fragment in warning
+    assert ("HAProxy's read-write, read-only and stats ports 5000, 5001, 7000 (haproxy-1) and 5010, 5011, 7010 "
+            "(haproxy-2), and every node's Patroni REST API: 8008 (postgres-1), 8009 (postgres-2)") in warning
     assert "8010" not in warning
 
 
@@ -167,12 +198,13 @@ def test_host_problems():
     s = parse("dev", {"subnet": "10.213.7.0/24"})
     clean = HostFacts(True, frozenset(), {"bridge": "172.17.0.0/16"})
     assert host_problems(s, clean) == []
-    bad = HostFacts(False, frozenset({5001, 8009}), {"pgha-other": "10.213.0.0/16"})
+    bad = HostFacts(False, frozenset({5001, 5010, 8009}), {"pgha-other": "10.213.0.0/16"})
     problems = host_problems(s, bad)
     assert problems[0] == "pgha:bindAddress: '127.0.0.1' is not an address of this host"
-    assert problems[1].startswith("pgha:roPort: port 5001 (roPort) is already bound")
-    assert problems[2].startswith("pgha:patroniPort: port 8009 (patroniPort (node 2)) is already bound")
-    assert problems[3].startswith("pgha:subnet: 10.213.7.0/24 overlaps Docker network pgha-other")
+    assert problems[1].startswith("pgha:roPort: port 5001 (roPort of haproxy-1) is already bound")
+    assert problems[2].startswith("pgha:rwPort: port 5010 (rwPort + 10 of haproxy-2) is already bound")
+    assert problems[3].startswith("pgha:patroniPort: port 8009 (patroniPort + 1 of postgres-2) is already bound")
+    assert problems[4].startswith("pgha:subnet: 10.213.7.0/24 overlaps Docker network pgha-other")
 
 
 def test_a_running_stack_refuses_an_etcd_count_change():

@@ -10,9 +10,10 @@ def healthy():
         ],
         etcd={"etcd-1": "healthy", "etcd-2": "healthy", "etcd-3": "healthy"},
         containers={n: "running" for n in ("etcd-1", "etcd-2", "etcd-3", "postgres-1", "postgres-2", "postgres-3",
-                                          "pgbouncer-1", "pgbouncer-2", "pgbouncer-3", "haproxy")},
-        backends={"read_write": {"postgres-1": "UP", "postgres-2": "DOWN", "postgres-3": "DOWN"},
-                  "read_only": {"postgres-1": "DOWN", "postgres-2": "UP", "postgres-3": "UP"}},
+                                          "pgbouncer-1", "pgbouncer-2", "pgbouncer-3", "haproxy-1", "haproxy-2")},
+        backends={instance: {"read_write": {"postgres-1": "UP", "postgres-2": "DOWN", "postgres-3": "DOWN"},
+                             "read_only": {"postgres-1": "DOWN", "postgres-2": "UP", "postgres-3": "UP"}}
+                  for instance in ("haproxy-1", "haproxy-2")},
     )
 
 
@@ -25,14 +26,21 @@ def test_each_fault_is_named():
     s.members[2].update(state="starting", timeline=1)
     s.containers["pgbouncer-2"] = "exited"
     s.etcd["etcd-3"] = "context deadline exceeded"
-    s.backends["read_only"]["postgres-3"] = "DOWN"
+    s.backends["haproxy-1"]["read_only"]["postgres-3"] = "DOWN"
     assert problems(s) == [
         "container pgbouncer-2 is exited",
         "etcd etcd-3: context deadline exceeded",
         "postgres-3 is starting, not streaming",
         "members are on different timelines",
-        "HAProxy read_only has 1 servers UP, not 2",
+        "haproxy-1 read_only has 1 servers UP, not 2",
     ]
+
+
+def test_each_haproxy_instance_is_checked_on_its_own():
+    s = healthy()
+    s.backends["haproxy-2"]["read_write"]["postgres-1"] = "DOWN"
+    s.errors.append("haproxy-3 stats: ConnectionError")
+    assert problems(s) == ["haproxy-3 stats: ConnectionError", "haproxy-2 read_write has 0 servers UP, not 1"]
 
 
 def test_two_leaders_or_none_are_problems():
@@ -50,10 +58,12 @@ def test_a_missing_member_and_unreachable_apis_are_problems():
     assert problems(s)[:2] == ["no Patroni REST API answered", "postgres-3 is not a Patroni member"]
 
 
-def test_table_lists_members_with_their_haproxy_state():
-    lines = table(healthy()).splitlines()
-    assert lines[0].split() == ["member", "role", "state", "timeline", "lag", "haproxy", "rw/ro"]
-    assert lines[1].split() == ["postgres-1", "leader", "running", "2", "0", "UP/DOWN"]
+def test_table_lists_members_with_each_haproxy_instance_s_view():
+    s = healthy()
+    s.backends["haproxy-2"]["read_write"]["postgres-1"] = "DOWN"
+    lines = table(s).splitlines()
+    assert lines[0].split() == ["member", "role", "state", "timeline", "lag", "rw/ro", "by", "haproxy-1,", "haproxy-2"]
+    assert lines[1].split() == ["postgres-1", "leader", "running", "2", "0", "UP/DOWN", "DOWN/DOWN"]
     assert any(line.startswith("etcd-3") and "healthy" in line for line in lines)
 
 
