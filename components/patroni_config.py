@@ -13,6 +13,7 @@ import pulumi
 import pulumi.dynamic as dynamic
 
 from pgha import patroni_api
+from pgha.ops import rolling
 
 DEADLINE_S = 180.0
 
@@ -64,56 +65,14 @@ def _apply(props: dict, old: dict | None = None) -> None:
                 _request(f"{url}/config", "PATCH", patch, props["password"])
                 current = _request(f"{url}/config")
                 if _took(current, wanted):
-                    _rolling_restart(props["api_urls"], props["password"])
+                    rolling.after_two_loops(props["api_urls"])
+                    rolling.restart(props["api_urls"], props["password"], pending_only=True)
                     return
                 last_error = f"Patroni answered {current}"
             except (OSError, ValueError) as exc:
                 last_error = f"{url}: {exc}"
         time.sleep(1)
     raise RuntimeError(f"Patroni's dynamic configuration not applied within {DEADLINE_S:.0f}s: {last_error}")
-
-
-def _members(api_urls: list[str]) -> dict[str, dict]:
-    """Members by name, each with the published URL of its REST API (node i publishes api_urls[i-1])."""
-    for url in api_urls:
-        try:
-            members = _request(f"{url}/cluster")["members"]
-        except (OSError, ValueError, KeyError):
-            continue
-        index = lambda m: int(m["name"].rsplit("-", 1)[1])  # noqa: E731
-        # Members of removed nodes linger until their keys expire: they have no URL here, and no say.
-        return {m["name"]: m | {"url": api_urls[index(m) - 1]} for m in members if index(m) <= len(api_urls)}
-    raise RuntimeError("no Patroni REST API answered")
-
-
-def _wait_member(api_urls: list[str], name: str, ready) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        member = _members(api_urls).get(name, {})
-        if ready(member):
-            return
-        time.sleep(1)
-    raise RuntimeError(f"{name} did not come back within {DEADLINE_S:.0f}s")
-
-
-def _restart(api_urls: list[str], password: str, name: str) -> None:
-    member = _members(api_urls)[name]
-    _request(f"{member['url']}/restart", "POST", {}, password)
-    _wait_member(api_urls, name, lambda m: m.get("state") in ("running", "streaming") and not m.get("pending_restart"))
-
-
-def _rolling_restart(api_urls: list[str], password: str) -> None:
-    """Replicas first, then a switchover, then the old primary: never every node at once."""
-    time.sleep(3)  # Patroni flags pending_restart on its next HA loop after the change
-    members = _members(api_urls)
-    leader = next(n for n, m in members.items() if m["role"] == "leader")
-    for name, member in sorted(members.items()):
-        if name != leader and member.get("pending_restart"):
-            _restart(api_urls, password, name)
-    if members[leader].get("pending_restart"):
-        _request(f"{members[leader]['url']}/switchover", "POST", {"leader": leader}, password)
-        _wait_member(api_urls, leader, lambda m: m.get("role") != "leader" and m.get("state") in ("running", "streaming"))
-        _restart(api_urls, password, leader)
 
 
 class _Provider(dynamic.ResourceProvider):

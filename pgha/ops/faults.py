@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from pgha import docker_api, patroni_api
+from pgha.ops import rolling
 from pgha.ops.target import Target
 
 
@@ -61,6 +62,12 @@ def stop_primary(ctx: Context) -> None:
 
 def switchover(ctx: Context) -> None:
     ctx.notes.append(patroni_api.switchover(ctx.target.patroni_apis, ctx.target.api_password))
+
+
+def rolling_restart(ctx: Context) -> None:
+    """Every node restarted in the rolling order, as a parameter that needs a restart makes `pulumi up` do."""
+    done = rolling.restart(ctx.target.patroni_apis, ctx.target.api_password, pending_only=False)
+    ctx.notes.append("restarted in turn: " + ", ".join(done))
 
 
 def kill_replica(ctx: Context) -> None:
@@ -166,6 +173,7 @@ SCENARIOS = {
         Scenario("kill-primary", kill_primary, what_to_expect="detected at lock expiry (TTL) with Patroni alone"),
         Scenario("stop-primary", stop_primary, what_to_expect="Patroni releases the lock on shutdown: seconds"),
         Scenario("switchover", switchover, what_to_expect="planned: a short write gap"),
+        Scenario("rolling-restart", rolling_restart, what_to_expect="planned: replicas, a switchover, the old primary"),
         Scenario("partition-primary", partition_primary, what_to_expect="TTL path; the old primary demotes itself"),
         Scenario("pause-primary", pause_primary, what_to_expect="TTL path; the frozen primary must not ack after"),
         Scenario("kill-replica", kill_replica, what_to_expect="writes continue"),

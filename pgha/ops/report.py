@@ -9,7 +9,7 @@ from pathlib import Path
 MEMBER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
                   "tab:cyan", "tab:gray")
 COLUMNS = ("scenario", "trials", "RTO p50 s", "RTO p95 s", "RTO max s", "read outage p50 s",
-           "write gap p50 s", "lost acked", "split brain")
+           "write gap p50 s", "failed commits max", "longest commit s", "lost acked", "split brain")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -34,6 +34,8 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
             _cell(rto, max),
             _cell([t["read_outage_s"] for t in trials], statistics.median),
             _cell([t["write_gap_s"] for t in trials], statistics.median),
+            str(max(sum(1 for w in t["writes"] if not w["ok"]) for t in trials)),
+            _cell([w["end"] - w["start"] for t in trials for w in t["writes"]], max),
             str(sum(t["lost_acked"] for t in trials)),
             str(sum(1 for t in trials if t["split_brain"])),
         ))

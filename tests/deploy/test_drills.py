@@ -20,7 +20,7 @@ from pgha.ops.target import Target
 
 HEALTHY_S = 120  # each scenario starts on a whole cluster, whatever the one before it left
 REPLAY_S = 60
-PRIMARY_FAULTS = ("kill-primary", "stop-primary", "switchover", "partition-primary", "pause-primary")
+PRIMARY_FAULTS = ("kill-primary", "stop-primary", "switchover", "rolling-restart", "partition-primary", "pause-primary")
 # How psycopg words a connection that could not be made (refused, timed out, login refused), as against one
 # lost once made ("server closed the connection unexpectedly", "the connection is lost").
 CONNECT_FAILURE = re.compile(r"connection (failed|is bad|timeout expired|to server (at|on) )")

@@ -162,7 +162,7 @@ def test_a_port_another_process_holds_is_refused(stack, free_port):
         holder.listen()
         code, output = preview(stack, statsPort=free_port)
     assert code != 0
-    assert f"pgha:statsPort: port {free_port} (statsPort) is already bound on this host" in output
+    assert f"pgha:statsPort: port {free_port} (statsPort of haproxy-1) is already bound on this host" in output
 
 
 def test_an_etcd_count_change_on_a_running_stack_is_refused(stack):
