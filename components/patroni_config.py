@@ -18,13 +18,6 @@ from pgha.ops import rolling
 DEADLINE_S = 180.0
 
 
-def _request(url: str, method: str = "GET", body: dict | None = None, password: str | None = None) -> dict:
-    status, answer = patroni_api.rest(url, method, body, password)
-    if status >= 400:
-        raise ConnectionError(f"{method} {url}: HTTP {status}")
-    return answer
-
-
 def _with_removals(wanted: dict, old: dict | None) -> dict:
     """PATCH merges: a PostgreSQL parameter dropped from the stack must be sent as null to be removed."""
     old_parameters = ((old or {}).get("postgresql") or {}).get("parameters") or {}
@@ -56,14 +49,14 @@ def _apply(props: dict, old: dict | None = None) -> None:
     while time.monotonic() < deadline:
         for url in props["api_urls"]:
             try:
-                members = _request(f"{url}/cluster").get("members", [])
+                members = patroni_api.call(f"{url}/cluster").get("members", [])
                 if not any(m["role"] == "leader" for m in members):
                     last_error = "no leader yet"
                     continue
-                if _holds(_request(f"{url}/config"), patch):
+                if _holds(patroni_api.call(f"{url}/config"), patch):
                     return  # already so: a new cluster bootstrapped with it, or nothing changed
-                _request(f"{url}/config", "PATCH", patch, props["password"])
-                current = _request(f"{url}/config")
+                patroni_api.call(f"{url}/config", "PATCH", patch, props["password"])
+                current = patroni_api.call(f"{url}/config")
                 if _took(current, wanted):
                     rolling.after_two_loops(props["api_urls"])
                     rolling.restart(props["api_urls"], props["password"], pending_only=True)

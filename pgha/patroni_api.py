@@ -29,6 +29,14 @@ def rest(url: str, method: str = "GET", body: dict | None = None, password: str 
     return status, json.loads(text) if text.startswith(b"{") else {}
 
 
+def call(url: str, method: str = "GET", body: dict | None = None, password: str | None = None) -> dict:
+    """rest() for callers that want the answer or an exception: an HTTP error raises ConnectionError too."""
+    status, answer = rest(url, method, body, password)
+    if status >= 400:
+        raise ConnectionError(f"{method} {url}: HTTP {status}")
+    return answer
+
+
 def _first_answer(api_urls: list[str], path: str) -> dict:
     """GET `path` from the first member that answers; raises ConnectionError when none does."""
     errors = []

@@ -12,18 +12,11 @@ DEADLINE_S = 180.0
 POLL_S = 0.2
 
 
-def _request(url: str, method: str = "GET", body: dict | None = None, password: str | None = None) -> dict:
-    status, answer = patroni_api.rest(url, method, body, password)
-    if status >= 400:
-        raise ConnectionError(f"{method} {url}: HTTP {status}")
-    return answer
-
-
 def members(api_urls: list[str]) -> dict[str, dict]:
     """Members by name, each with the published URL of its REST API (node i publishes api_urls[i-1])."""
     for url in api_urls:
         try:
-            found = _request(f"{url}/cluster")["members"]
+            found = patroni_api.call(f"{url}/cluster")["members"]
         except (OSError, ValueError, KeyError):
             continue
         index = lambda m: int(m["name"].rsplit("-", 1)[1])  # noqa: E731
@@ -49,7 +42,7 @@ def _back(member: dict) -> bool:
 
 
 def _restart_member(api_urls: list[str], password: str, name: str) -> None:
-    _request(f"{members(api_urls)[name]['url']}/restart", "POST", {}, password)
+    patroni_api.call(f"{members(api_urls)[name]['url']}/restart", "POST", {}, password)
     _wait_member(api_urls, name, _back, "back")
 
 
@@ -58,7 +51,7 @@ def dcs_reads(found: dict[str, dict]) -> dict[str, int | None]:
     reads = {}
     for name, member in found.items():
         try:
-            reads[name] = _request(f"{member['url']}/patroni").get("dcs_last_seen")
+            reads[name] = patroni_api.call(f"{member['url']}/patroni").get("dcs_last_seen")
         except (OSError, ValueError):
             reads[name] = None
     return reads
@@ -91,7 +84,7 @@ def restart(api_urls: list[str], password: str, pending_only: bool) -> list[str]
             _restart_member(api_urls, password, name)
             done.append(name)
     if due(found[leader]):
-        _request(f"{found[leader]['url']}/switchover", "POST", {"leader": leader}, password)
+        patroni_api.call(f"{found[leader]['url']}/switchover", "POST", {"leader": leader}, password)
         _wait_member(api_urls, leader, lambda m: m.get("role") != "leader" and m.get("state") in ("running", "streaming"),
                      "a replica after the switchover")
         _restart_member(api_urls, password, leader)
