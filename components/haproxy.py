@@ -2,6 +2,7 @@
 same configuration, each on its own ports, so clients that list them all (libpq's multi-host URI) outlive one."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -39,15 +40,14 @@ class HAProxy(pulumi.ComponentResource):
         layout = args.layout
         image = component_image("haproxy", self)
         config = render.haproxy_config(layout)
-        self.containers = [
-            member_container(
-                args,
-                member,
-                image,
-                self,
+        self.containers = []
+        for member in layout.haproxy():
+            # Each instance after the one before: a change that replaces them (a new image or configuration)
+            # then takes one at a time, and clients listing them all always find one.
+            after = dataclasses.replace(args, depends_on=[*args.depends_on, *self.containers[-1:]])
+            self.containers.append(member_container(
+                after, member, image, self,
                 ports=published_ports(layout, member),
                 uploads=[upload("/etc/haproxy/haproxy.cfg", config)],
-            )
-            for member in layout.haproxy()
-        ]
+            ))
         self.register_outputs({})
