@@ -46,11 +46,12 @@ def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
 
 def member_container(
     args: PlacementArgs, member: Member, image: docker.Image, parent: pulumi.Resource,
-    ignore_changes: Sequence[str] = (), **specific
+    ignore_changes: Sequence[str] = (), after: Sequence[pulumi.Resource] = (), **specific
 ) -> docker.Container:
     """A stack member's container: named, labelled, on the stack network at its fixed address,
     restarted after a crash. `specific` carries what only this component needs (uploads, ports ...);
-    `ignore_changes` the input paths written at creation only."""
+    `ignore_changes` the input paths written at creation only; `after` the members of its role declared before
+    it, so that a change replacing them all (a new image or configuration) takes one at a time."""
     return docker.Container(
         member.name,
         name=member.container,
@@ -59,6 +60,6 @@ def member_container(
         restart="unless-stopped",
         labels=container_labels(member_labels(args.layout, member)),
         networks_advanced=[network_attachment(args.network_name, member)],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(args.depends_on), ignore_changes=list(ignore_changes)),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[*args.depends_on, *after], ignore_changes=list(ignore_changes)),
         **specific,
     )

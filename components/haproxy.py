@@ -2,7 +2,6 @@
 same configuration, each on its own ports, so clients that list them all (libpq's multi-host URI) outlive one."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -42,11 +41,9 @@ class HAProxy(pulumi.ComponentResource):
         config = render.haproxy_config(layout)
         self.containers = []
         for member in layout.haproxy():
-            # Each instance after the one before: a change that replaces them (a new image or configuration)
-            # then takes one at a time, and clients listing them all always find one.
-            after = dataclasses.replace(args, depends_on=[*args.depends_on, *self.containers[-1:]])
+            # One at a time when a change replaces them: clients listing every instance always find one.
             self.containers.append(member_container(
-                after, member, image, self,
+                args, member, image, self, after=self.containers[-1:],
                 ports=published_ports(layout, member),
                 uploads=[upload("/etc/haproxy/haproxy.cfg", config)],
             ))

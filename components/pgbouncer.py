@@ -40,6 +40,7 @@ class PgBouncerPools(pulumi.ComponentResource):
                 image,
                 self,
                 ignore_changes=PASSWORD_UPLOADS,
+                after=self.containers[-1:],  # one pool at a time when a change replaces them: reads never all stop
                 uploads=[
                     upload("/etc/pgbouncer/pgbouncer.ini", render.pgbouncer_config(postgres)),
                     upload(AUTH_FILE, auth_file),
