@@ -6,7 +6,7 @@ import ipaddress
 import socket
 
 from pgha import docker_api, patroni_api
-from pgha.model.settings import HostFacts, Settings
+from pgha.model.settings import HostFacts, Settings, default_subnet, network_name
 
 
 def _bind_error(address: str, port: int) -> int:
@@ -49,6 +49,16 @@ def _other_subnets(own_network: str) -> dict[str, str]:
             if "Subnet" in config and ":" not in config["Subnet"]:
                 subnets[network["Name"]] = config["Subnet"]
     return subnets
+
+
+def stack_subnet(stack: str) -> str:
+    """The subnet of a stack whose config sets none: the one its network has when it is deployed (a subnet never
+    moves under a running stack), else the default that no other Docker network overlaps."""
+    own = network_name(stack)
+    for network in docker_api.request("GET", "/networks"):
+        if network["Name"] == own:
+            return next(c["Subnet"] for c in network["IPAM"]["Config"] if "Subnet" in c)
+    return default_subnet(stack, _other_subnets(own).values())
 
 
 def free_ports(count: int) -> list[int]:

@@ -94,10 +94,18 @@ def _is_subnet(value: str) -> bool:
     return net.version == 4 and 16 <= net.prefixlen <= 26
 
 
-def default_subnet(stack: str) -> str:
-    """A /24 of SUBNET_POOL picked from the stack name, so a stack keeps its subnet across runs."""
-    block = zlib.crc32(stack.encode()) % 256
-    return str(list(SUBNET_POOL.subnets(new_prefix=24))[block])
+def network_name(stack: str) -> str:
+    return f"pgha-{stack}"
+
+
+def default_subnet(stack: str, taken: Iterable[str] = ()) -> str:
+    """A /24 of SUBNET_POOL: the one the stack name picks, or the next one that overlaps none of `taken` (the
+    host's other Docker networks), so that stacks side by side never share a subnet."""
+    blocks = list(SUBNET_POOL.subnets(new_prefix=24))
+    start = zlib.crc32(stack.encode()) % len(blocks)
+    used = [ipaddress.ip_network(subnet) for subnet in taken]
+    free = (block for block in blocks[start:] + blocks[:start] if not any(block.overlaps(u) for u in used))
+    return str(next(free, blocks[start]))  # a full pool: the preview's overlap check names the network
 
 
 OPTIONS = (
@@ -150,8 +158,8 @@ class Settings:
 
     @property
     def prefix(self) -> str:
-        """Every Docker object of the stack is named `<prefix>-...`."""
-        return f"pgha-{self.stack}"
+        """Every Docker object of the stack is named `<prefix>-...`; its network is named `<prefix>`."""
+        return network_name(self.stack)
 
     def patroni_api_port(self, index: int) -> int:
         """Host port of node `index`'s (1-based) Patroni REST API."""

@@ -47,6 +47,8 @@ def load() -> tuple[Settings, dict[str, pulumi.Output[str]]]:
     raw = _raw_config()
     problems = password_problems(raw, _secret_keys(raw))
     try:
+        if "subnet" not in raw:
+            raw = {**raw, "subnet": host.stack_subnet(pulumi.get_stack())}
         settings = parse(pulumi.get_stack(), raw)
         problems += host_problems(settings, host.gather(settings))
         if settings.postgres_parameters:

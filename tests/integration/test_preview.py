@@ -179,3 +179,17 @@ def test_an_etcd_count_change_on_a_running_stack_is_refused(stack):
         subprocess.run(["docker", "rm", "-f", *created], capture_output=True, check=True)
     assert code != 0
     assert "pgha:etcdNodes: 5 differs from the 3 members the running stack has" in output
+
+
+def test_a_stack_that_sets_no_subnet_takes_one_no_other_network_holds(stack):
+    """Another Docker network holds the /24 the stack would take: the preview takes the next free one instead of
+    refusing an overlap."""
+    wanted = host.stack_subnet(stack)
+    holder = docker_api.request("POST", "/networks/create", body={"Name": f"{stack}-holder",
+                                                                    "IPAM": {"Config": [{"Subnet": wanted}]}})
+    try:
+        assert host.stack_subnet(stack) != wanted
+        code, output = preview(stack, **{k: v for k, v in free_port_config().items() if k != "subnet"})
+    finally:
+        docker_api.request("DELETE", f"/networks/{holder['Id']}")
+    passed(code, output)

@@ -252,3 +252,12 @@ def test_postgres_parameters_are_a_map_of_strings():
     assert patroni_dynamic_config(s)["postgresql"] == {"parameters": s.postgres_parameters}
     (problem,) = problems_for({"postgresParameters": '["work_mem"]'})
     assert problem.startswith("pgha:postgresParameters: ")
+
+
+def test_the_default_subnet_steps_past_the_subnets_other_networks_hold():
+    own = default_subnet("dev")
+    assert default_subnet("dev", ["172.17.0.0/16"]) == own
+    taken = default_subnet("dev", [own])
+    assert taken != own and taken.startswith("10.213.")
+    assert default_subnet("dev", [own, taken]) not in (own, taken)
+    assert default_subnet("dev", ["10.213.0.0/16"]) == own, "a full pool: the preview's overlap check says so"
