@@ -1,11 +1,12 @@
 """Reads the stack's `pgha` config through Pulumi and checks it, before any resource is declared."""
 from __future__ import annotations
 
+import subprocess
+
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-import subprocess
-
+from pgha import docker_api
 from pgha.model import host, postgres_check
 from pgha.model.settings import (
     NAMESPACE,
@@ -17,7 +18,6 @@ from pgha.model.settings import (
     parse,
     password_problems,
 )
-from pgha import docker_api
 
 
 def _raw_config() -> dict[str, str]:
