@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 
 from pgha import docker_api, patroni_api
@@ -71,13 +70,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
-
-
-def free_subnet() -> str:
-    """A /24 of 10.214.0.0/16 (outside the pool default subnets come from) that no Docker network overlaps."""
-    taken = [ipaddress.ip_network(subnet) for subnet in _other_subnets("").values()]
-    return next(str(net) for net in ipaddress.ip_network("10.214.0.0/16").subnets(new_prefix=24)
-                if not any(net.overlaps(other) for other in taken))
 
 
 def gather(settings: Settings) -> HostFacts:

@@ -1,5 +1,5 @@
-"""The experiment loop, timed: a throwaway stack of the default shape (Pulumi.dev.yaml's settings on free ports and
-a free subnet) brought up until healthy, previewed with no change, and destroyed, with where each command's
+"""The experiment loop, timed: a throwaway stack of the default shape (Pulumi.dev.yaml's settings on free ports; the
+program itself picks a subnet no other network holds) brought up until healthy, previewed with no change, and destroyed, with where each command's
 seconds went. Pulumi's JSON engine events are stamped as they arrive: the time before the first one is the CLI,
 the language host and the program starting; each resource step lasts from its pre event to its outputs event.
 """
@@ -90,12 +90,12 @@ def timed_pulumi(args: list[str], stack: str, config_file: Path) -> CommandTimin
 
 
 def throwaway_config(stack: str) -> Path:
-    """The stack, created, with the default stack's settings on ports and a subnet nothing else holds."""
+    """The stack, created, with the default stack's settings on ports nothing else holds."""
     config = stacks.prepare(stack)
     settings = (stacks.ROOT / "Pulumi.dev.yaml").read_text()
     config.write_text(stacks.SALT.sub("", settings) + stacks.salt_of(config))
-    values = {**dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS)))), "subnet": host.free_subnet()}
-    pairs = [a for k, v in values.items() for a in ("--plaintext", f"pgha:{k}={v}")]
+    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))))
+    pairs = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     stacks.pulumi("config", "set-all", *pairs, "--stack", stack, "--config-file", str(config))
     return config
 
