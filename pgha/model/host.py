@@ -39,25 +39,26 @@ def _current_leader(containers: list[dict]) -> str | None:
         return None
 
 
-def _other_subnets(own_network: str) -> dict[str, str]:
+def _ipv4_subnets() -> dict[str, str]:
+    """Every Docker network's IPv4 subnet, by network name."""
     subnets = {}
     for network in docker_api.request("GET", "/networks"):
-        if network["Name"] == own_network:
-            continue
         for config in (network.get("IPAM") or {}).get("Config") or []:
             if "Subnet" in config and ":" not in config["Subnet"]:
                 subnets[network["Name"]] = config["Subnet"]
     return subnets
 
 
+def _other_subnets(own_network: str) -> dict[str, str]:
+    return {name: subnet for name, subnet in _ipv4_subnets().items() if name != own_network}
+
+
 def stack_subnet(stack: str) -> str:
     """The subnet of a stack whose config sets none: the one its network has when it is deployed (a subnet never
     moves under a running stack), else the default that no other Docker network overlaps."""
-    own = network_name(stack)
-    for network in docker_api.request("GET", "/networks"):
-        if network["Name"] == own:
-            return next(c["Subnet"] for c in network["IPAM"]["Config"] if "Subnet" in c)
-    return default_subnet(stack, _other_subnets(own).values())
+    subnets = _ipv4_subnets()
+    own = subnets.pop(network_name(stack), None)
+    return own or default_subnet(stack, subnets.values())
 
 
 def free_ports(count: int) -> list[int]:
