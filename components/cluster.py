@@ -23,6 +23,7 @@ from pgha.model.settings import patroni_dynamic_config
 class PostgresClusterArgs:
     layout: Layout
     passwords: pulumi.Output[Passwords]
+    leader: str | None = None  # the member leading the running stack, None for a new one
 
 
 class PostgresCluster(pulumi.ComponentResource):
@@ -44,7 +45,9 @@ class PostgresCluster(pulumi.ComponentResource):
         on_network = {"layout": layout, "network_name": network.name}
         etcd = EtcdCluster("etcd", EtcdClusterArgs(**on_network), child)
         patroni = PatroniCluster(
-            "patroni", PatroniClusterArgs(**on_network, passwords=args.passwords, depends_on=etcd.containers), child
+            "patroni",
+            PatroniClusterArgs(**on_network, passwords=args.passwords, leader=args.leader, depends_on=etcd.containers),
+            child,
         )
         # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
         # and HAProxy sends nobody to a node before its Patroni answers the checks.

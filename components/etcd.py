@@ -9,7 +9,9 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, member_container, upload, volume
 from components.images import component_image
+from components.rolling_update import MemberBack
 from pgha.model import render
+from pgha.model.layout import ETCD_CLIENT_PORT
 
 
 @dataclass(kw_only=True)
@@ -24,17 +26,20 @@ class EtcdCluster(pulumi.ComponentResource):
         super().__init__("pgha:etcd:EtcdCluster", name, None, opts)
         layout = args.layout
         image = component_image("etcd", self)
-        self.containers = []
+        self.containers, previous = [], []
         for member in layout.etcd():
             data = volume(layout, member, self)
-            self.containers.append(
-                member_container(
-                    args,
-                    member,
-                    image,
-                    self,
-                    volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/etcd/data")],
-                    uploads=[upload("/etc/etcd/etcd.yml", render.etcd_config(layout, member))],
-                )
+            container = member_container(
+                args,
+                member,
+                image,
+                self,
+                after=previous,  # a change that replaces them takes one member at a time, each healthy again first
+                volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/etcd/data")],
+                uploads=[upload("/etc/etcd/etcd.yml", render.etcd_config(layout, member))],
             )
+            health = f"http://{member.address}:{ETCD_CLIENT_PORT}/health"
+            previous = [MemberBack(f"{member.name}-back", member.name, container.id, {"etcd": health},
+                                   pulumi.ResourceOptions(parent=self, depends_on=[container]))]
+            self.containers.append(container)
         self.register_outputs({})

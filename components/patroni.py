@@ -1,6 +1,11 @@
-"""PostgreSQL 17 nodes run by Patroni, each with its data on its own volume."""
+"""PostgreSQL 17 nodes run by Patroni, each with its data on its own volume.
+
+The members are chained in the rolling order, the replicas first and the leader last, each after the one before is
+back (components/rolling_update.py): a change that replaces their containers (a new image, a changed configuration
+file) so takes one member at a time, with a switchover before the leader's turn. The volumes stay."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -10,8 +15,9 @@ import pulumi_docker as docker
 from components.docker_args import PlacementArgs, member_container, upload, volume
 from components.images import component_image
 from components.password_rotation import password_files
+from components.rolling_update import Handover, MemberBack
 from pgha.model import render
-from pgha.model.layout import PATRONI_API_PORT
+from pgha.model.layout import PATRONI_API_PORT, Member
 
 CONFIG_DIR = "/etc/patroni/conf.d"  # Patroni merges its YAML files in name order (docker/patroni/Dockerfile)
 SECRETS_FILE = f"{CONFIG_DIR}/20-secrets.yml"
@@ -24,6 +30,17 @@ PASSWORD_UPLOADS = ["uploads[1].content", "uploads[2].content"]
 @dataclass(kw_only=True)
 class PatroniClusterArgs(PlacementArgs):
     passwords: pulumi.Output[render.Passwords]
+    leader: str | None = None  # the member leading the running stack: the last to be replaced
+
+
+def rolling_order(members: list[Member], leader: str | None) -> list[Member]:
+    """The replicas by index, then the leader (the last member when there is none yet)."""
+    return sorted(members, key=lambda m: m.name == leader) if leader else list(members)
+
+
+def fingerprint(image_name: str, config: str) -> str:
+    """What replaces a member's container when it changes (its image, its configuration file), as a digest."""
+    return hashlib.sha256(f"{image_name}\n{config}".encode()).hexdigest()[:16]
 
 
 class PatroniCluster(pulumi.ComponentResource):
@@ -37,27 +54,45 @@ class PatroniCluster(pulumi.ComponentResource):
         image = component_image("patroni", self)
         secrets = args.passwords.apply(lambda p: {SECRETS_FILE: render.patroni_secrets(p),
                                                   BOOTSTRAP_SQL: render.bootstrap_sql(layout, p)})
-        self.containers, self.api_urls, self.password_files = [], [], []
-        for member in layout.postgres():
-            data = volume(layout, member, self)
-            api_port = settings.patroni_api_port(member.index)
-            container = member_container(
-                args,
-                member,
-                image,
-                self,
-                ignore_changes=PASSWORD_UPLOADS,
-                # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
-                destroy_grace_seconds=30,
-                ports=[docker.ContainerPortArgs(internal=PATRONI_API_PORT, external=api_port, ip=settings.bind_address)],
-                volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data")],
-                uploads=[
-                    upload(f"{CONFIG_DIR}/10-patroni.yml", render.patroni_config(layout, member)),
-                    upload(SECRETS_FILE, secrets.apply(lambda s: s[SECRETS_FILE])),
-                    upload(BOOTSTRAP_SQL, secrets.apply(lambda s: s[BOOTSTRAP_SQL])),
-                ],
-            )
-            self.containers.append(container)
-            self.password_files.append(password_files(member.container, container, member.name, "patroni", secrets))
-            self.api_urls.append(f"http://{settings.bind_address}:{api_port}")
+        members = layout.postgres()
+        self.api_urls = [f"http://{settings.bind_address}:{settings.patroni_api_port(m.index)}" for m in members]
+        configs = {m.name: render.patroni_config(layout, m) for m in members}
+        fingerprints = image.image_name.apply(lambda name: {m: fingerprint(name, text) for m, text in configs.items()})
+        api_password = pulumi.Output.secret(args.passwords.apply(lambda p: p.patroni_api))
+        containers, files, previous = {}, {}, []
+        order = rolling_order(members, args.leader)
+        for member in order:
+            if member is order[-1]:
+                previous = [Handover("handover", fingerprints, self.api_urls, api_password,
+                                     pulumi.ResourceOptions(parent=self, depends_on=previous))]
+            container = self._member(args, member, image, configs[member.name], secrets, previous)
+            previous = [MemberBack(f"{member.name}-back", member.name, container.id, {"patroni": self.api_urls},
+                                   pulumi.ResourceOptions(parent=self, depends_on=[container]))]
+            containers[member.name] = container
+            files[member.name] = password_files(member.container, container, member.name, "patroni", secrets)
+        self.containers = [containers[m.name] for m in members]
+        self.password_files = [files[m.name] for m in members]
         self.register_outputs({"apiUrls": self.api_urls})
+
+    def _member(self, args: PatroniClusterArgs, member: Member, image: docker.Image, config: str,
+                secrets: pulumi.Output[dict], after: list[pulumi.Resource]) -> docker.Container:
+        settings = args.layout.settings
+        data = volume(args.layout, member, self)
+        return member_container(
+            args,
+            member,
+            image,
+            self,
+            ignore_changes=PASSWORD_UPLOADS,
+            after=after,
+            # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
+            destroy_grace_seconds=30,
+            ports=[docker.ContainerPortArgs(internal=PATRONI_API_PORT, external=settings.patroni_api_port(member.index),
+                                            ip=settings.bind_address)],
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data")],
+            uploads=[
+                upload(f"{CONFIG_DIR}/10-patroni.yml", config),
+                upload(SECRETS_FILE, secrets.apply(lambda s: s[SECRETS_FILE])),
+                upload(BOOTSTRAP_SQL, secrets.apply(lambda s: s[BOOTSTRAP_SQL])),
+            ],
+        )

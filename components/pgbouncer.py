@@ -1,4 +1,6 @@
-"""One PgBouncer per PostgreSQL node, in front of that node only: HAProxy picks the node."""
+"""PgBouncer on every PostgreSQL node, with two pools: the node pool in front of that node (HAProxy's read-only
+port) and the leader pool, which follows the cluster's leader and holds its clients while the primary changes
+(HAProxy's read-write port; docker/pgbouncer/pools.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,9 +43,11 @@ class PgBouncerPools(pulumi.ComponentResource):
                 self,
                 ignore_changes=PASSWORD_UPLOADS,
                 after=self.containers[-1:],  # one pool at a time when a change replaces them: reads never all stop
+                command=["--prefix", layout.lock_prefix, "--etcd", render.etcd_client_urls(layout)],
                 uploads=[
-                    upload("/etc/pgbouncer/pgbouncer.ini", render.pgbouncer_config(postgres)),
+                    upload("/etc/pgbouncer/pgbouncer.ini", render.pgbouncer_node_config(postgres)),
                     upload(AUTH_FILE, auth_file),
+                    upload("/etc/pgbouncer/pgbouncer-leader.ini", render.pgbouncer_leader_config()),
                 ],
             )
             self.containers.append(container)

@@ -68,7 +68,3 @@ def put_file(container: str, path: str, content: str, uid: int, gid: int, mode: 
         tar.addfile(info, io.BytesIO(data))
     request("PUT", f"/containers/{container}/archive", {"path": directory or "/"}, tar=archive.getvalue())
 
-
-def send_signal(container: str, signal: str) -> None:
-    """Sends a signal (e.g. HUP) to a container's main process."""
-    request("POST", f"/containers/{container}/kill", {"signal": signal})

@@ -85,8 +85,11 @@ def switchover(api_urls: list[str], password: str, candidate: str | None = None)
     if current is None:
         raise RuntimeError("no leader to switch over from")
     body = {"leader": current} | ({"candidate": candidate} if candidate else {})
+    # The leader's own API first: Patroni wakes the HA loop of the node it was asked on, so the leader demotes at
+    # once rather than at its next loop (up to loop_wait later), which every held client would wait for.
+    leader_url = api_urls[int(current.rsplit("-", 1)[1]) - 1]
     errors = []
-    for url in api_urls:
+    for url in sorted(api_urls, key=lambda u: u != leader_url):
         try:
             response = requests.post(f"{url}/switchover", json=body, auth=("patroni", password), timeout=30)
         except requests.RequestException as exc:

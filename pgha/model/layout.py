@@ -12,7 +12,8 @@ from pgha.model.settings import MAX_POSTGRES_NODES, Settings
 
 PATRONI_API_PORT = 8008
 POSTGRES_PORT = 5432
-PGBOUNCER_PORT = 6432
+# A node's PgBouncer pools: the node pool (its own PostgreSQL) and the leader pool (whichever node leads).
+PGBOUNCER_PORT, PGBOUNCER_LEADER_PORT = 6432, 6433
 ETCD_CLIENT_PORT = 2379
 # HAProxy's ports inside its containers; instance i publishes them on rwPort, roPort and statsPort + 10 * (i - 1).
 HAPROXY_RW_PORT, HAPROXY_RO_PORT, HAPROXY_STATS_PORT = 5000, 5001, 7000

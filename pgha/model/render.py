@@ -17,7 +17,9 @@ from pgha.model.layout import (
     HAPROXY_STATS_PORT,
     PATRONI_API_PORT,
     PATRONI_NAMESPACE,
+    PGBOUNCER_LEADER_PORT,
     PGBOUNCER_PORT,
+    POSTGRES_PORT,
     Layout,
     Member,
 )
@@ -33,6 +35,7 @@ SCRAM_ITERATIONS = 4096
 # libpq waits this long for each host in turn: a HAProxy instance that does not answer costs a new connection
 # at most this before the next is tried (2 s is libpq's smallest).
 CONNECT_TIMEOUT_S = 2
+LEADER_TARGET_FILE = "/run/pgbouncer/leader.ini"  # written by docker/pgbouncer/pools.py
 # What a new cluster starts with; the stack's own values follow at once through Patroni's dynamic
 # configuration (components/patroni_config.py), so changing them never re-renders a node's file.
 BOOTSTRAP_DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 4, "synchronous_mode": "quorum"}
@@ -91,8 +94,14 @@ def etcd_client_urls(layout: Layout) -> str:
     return ",".join(f"http://{m.address}:2379" for m in layout.etcd())
 
 
-def pgbouncer_config(postgres: Member) -> str:
-    return _template("pgbouncer.ini").substitute(postgres_address=postgres.address)
+def pgbouncer_node_config(postgres: Member) -> str:
+    databases = f"[databases]\n* = host={postgres.address} port={POSTGRES_PORT}"
+    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_PORT, databases=databases)
+
+
+def pgbouncer_leader_config() -> str:
+    """The leader pool's databases are a file that docker/pgbouncer/pools.py rewrites when the leader changes."""
+    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_LEADER_PORT, databases=f"%include {LEADER_TARGET_FILE}")
 
 
 def pgbouncer_auth_file(password: str) -> str:
@@ -101,24 +110,25 @@ def pgbouncer_auth_file(password: str) -> str:
     return f'"{AUTH_USER}" "{escaped}"\n'
 
 
-def _servers(layout: Layout) -> str:
+def _servers(layout: Layout, pool_port: int) -> str:
     lines = []
     for postgres, pgbouncer in layout.node_slots():
         lines.append(
-            f"    server {postgres.name} {pgbouncer.address}:{PGBOUNCER_PORT} "
+            f"    server {postgres.name} {pgbouncer.address}:{pool_port} "
             f"check addr {postgres.address} port {PATRONI_API_PORT}"
         )
     return "\n".join(lines)
 
 
 def haproxy_config(layout: Layout) -> str:
-    servers = _servers(layout)
     return _template("haproxy.cfg").substitute(
         rw_port=HAPROXY_RW_PORT,
         ro_port=HAPROXY_RO_PORT,
         stats_port=HAPROXY_STATS_PORT,
-        rw_servers=servers,
-        ro_servers=servers,
+        rw_servers=_servers(layout, PGBOUNCER_LEADER_PORT),
+        ro_servers=_servers(layout, PGBOUNCER_PORT),
+        leader_pools="\n".join(f"    server {pgbouncer.name} {pgbouncer.address}:{PGBOUNCER_LEADER_PORT} check"
+                                for _, pgbouncer in layout.node_slots()),
     )
 
 

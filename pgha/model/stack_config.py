@@ -39,8 +39,9 @@ def _configured_passwords(raw: dict[str, str]) -> dict[str, pulumi.Output[str]]:
     return {key: config.require_secret(key) for key in PASSWORD_KEYS if key in raw}
 
 
-def load() -> tuple[Settings, dict[str, pulumi.Output[str]]]:
-    """The settings, and the passwords the stack's config sets (the others are generated).
+def load() -> tuple[Settings, dict[str, pulumi.Output[str]], str | None]:
+    """The settings, the passwords the stack's config sets (the others are generated), and the member that leads
+    the stack when it runs (None for a new stack): the last its rolling replacements take.
 
     Raises pulumi.RunError with one line per problem: the engine prints them without a traceback.
     """
@@ -50,7 +51,8 @@ def load() -> tuple[Settings, dict[str, pulumi.Output[str]]]:
         if "subnet" not in raw:
             raw = {**raw, "subnet": host.stack_subnet(pulumi.get_stack())}
         settings = parse(pulumi.get_stack(), raw)
-        problems += host_problems(settings, host.gather(settings))
+        facts = host.gather(settings)
+        problems += host_problems(settings, facts)
         if settings.postgres_parameters:
             problems += postgres_check.problems(settings.postgres_parameters)
     except SettingsError as exc:
@@ -64,4 +66,4 @@ def load() -> tuple[Settings, dict[str, pulumi.Output[str]]]:
     warning = exposure_warning(settings)
     if warning:
         pulumi.log.warn(warning)
-    return settings, _configured_passwords(raw)
+    return settings, _configured_passwords(raw), facts.leader

@@ -43,7 +43,7 @@ def paths(target: Target, primary: str) -> list[BenchPath]:
         BenchPath("host-rw", "host", *target.rw),
         BenchPath("host-ro", "host", *target.ro, workloads=("select-only",)),
         BenchPath("haproxy", "net", target.container("haproxy-1"), layout.HAPROXY_RW_PORT),
-        BenchPath("pgbouncer", "net", target.container(f"pgbouncer-{node}"), layout.PGBOUNCER_PORT),
+        BenchPath("pgbouncer", "net", target.container(f"pgbouncer-{node}"), layout.PGBOUNCER_LEADER_PORT),
         BenchPath(bench_stats.DIRECT, "net", target.container(primary), layout.POSTGRES_PORT),
     ]
 

@@ -60,7 +60,8 @@ def stop_primary(ctx: Context) -> None:
     _post(f"/containers/{ctx.container(ctx.primary)}/stop", timeout=60)
 
 
-def switchover(ctx: Context) -> None:
+def switchover_held(ctx: Context) -> None:
+    """`make switchover`: the leader pools hold their clients from Patroni's request to the new primary."""
     ctx.notes.append(patroni_api.switchover(ctx.target.patroni_apis, ctx.target.api_password))
 
 
@@ -172,8 +173,9 @@ SCENARIOS = {
     for s in (
         Scenario("kill-primary", kill_primary, what_to_expect="detected at lock expiry (TTL) with Patroni alone"),
         Scenario("stop-primary", stop_primary, what_to_expect="Patroni releases the lock on shutdown: seconds"),
-        Scenario("switchover", switchover, what_to_expect="planned: a short write gap"),
-        Scenario("rolling-restart", rolling_restart, what_to_expect="planned: replicas, a switchover, the old primary"),
+        Scenario("switchover-held", switchover_held, what_to_expect="planned: commits wait, none fails"),
+        Scenario("rolling-restart", rolling_restart,
+                 what_to_expect="planned: replicas, a held switchover, the old primary; no commit fails"),
         Scenario("partition-primary", partition_primary, what_to_expect="TTL path; the old primary demotes itself"),
         Scenario("pause-primary", pause_primary, what_to_expect="TTL path; the frozen primary must not ack after"),
         Scenario("kill-replica", kill_replica, what_to_expect="writes continue"),

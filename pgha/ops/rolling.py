@@ -1,6 +1,7 @@
 """A rolling restart of a live cluster through Patroni's REST API: replicas one at a time, each back before the
 next, then a switchover, then the old primary; never every node at once. Used by the dynamic configuration
-(a changed parameter that needs a restart) and by the `rolling-restart` drill (every node)."""
+(a changed parameter that needs a restart) and by the `rolling-restart` drill (every node); its waits and its
+switchover also by the rolling replacement of containers (components/rolling_update.py)."""
 from __future__ import annotations
 
 import time
@@ -37,13 +38,23 @@ def _wait_member(api_urls: list[str], name: str, ready: Callable[[dict], bool], 
     raise RuntimeError(f"{name} was not {what} within {DEADLINE_S:.0f}s")
 
 
+SYNC_ROLES = ("sync_standby", "quorum_standby")
+
+
 def _back(member: dict) -> bool:
     return member.get("state") in ("running", "streaming") and not member.get("pending_restart")
 
 
+def _back_as(role: str) -> Callable[[dict], bool]:
+    """Back, and a synchronous standby again if it was one: until the primary counts it again, the commits of a
+    switchover's new primary could wait for the one member still on its way back, the old primary."""
+    return lambda member: _back(member) and (role not in SYNC_ROLES or member.get("role") in SYNC_ROLES)
+
+
 def _restart_member(api_urls: list[str], password: str, name: str) -> None:
-    patroni_api.call(f"{members(api_urls)[name]['url']}/restart", "POST", {}, password)
-    _wait_member(api_urls, name, _back, "back")
+    member = members(api_urls)[name]
+    patroni_api.call(f"{member['url']}/restart", "POST", {}, password)
+    _wait_member(api_urls, name, _back_as(member["role"]), "back")
 
 
 def dcs_reads(found: dict[str, dict]) -> dict[str, int | None]:
@@ -73,6 +84,20 @@ def after_two_loops(api_urls: list[str]) -> None:
                 later[name].add(read)
 
 
+def wait_back(api_urls: list[str], name: str) -> None:
+    """Until a member whose container was replaced is back: streaming, and a quorum standby again when the cluster
+    commits with a quorum (all of its replicas are, when whole)."""
+    quorum = patroni_api.dynamic_config(api_urls).get("synchronous_mode") == "quorum"
+    _wait_member(api_urls, name, _back_as("quorum_standby" if quorum else "replica"), "back")
+
+
+def switch_over_from(api_urls: list[str], password: str, leader: str) -> None:
+    """A switchover asked of the leader's own REST API (its HA loop acts at once), until it is a running replica."""
+    patroni_api.call(f"{members(api_urls)[leader]['url']}/switchover", "POST", {"leader": leader}, password)
+    _wait_member(api_urls, leader, lambda m: m.get("role") != "leader" and m.get("state") in ("running", "streaming"),
+                 "a replica after the switchover")
+
+
 def restart(api_urls: list[str], password: str, pending_only: bool) -> list[str]:
     """Restarts the members (only those flagged pending_restart, or all) in the rolling order; returns them."""
     found = members(api_urls)
@@ -84,9 +109,7 @@ def restart(api_urls: list[str], password: str, pending_only: bool) -> list[str]
             _restart_member(api_urls, password, name)
             done.append(name)
     if due(found[leader]):
-        patroni_api.call(f"{found[leader]['url']}/switchover", "POST", {"leader": leader}, password)
-        _wait_member(api_urls, leader, lambda m: m.get("role") != "leader" and m.get("state") in ("running", "streaming"),
-                     "a replica after the switchover")
+        switch_over_from(api_urls, password, leader)
         _restart_member(api_urls, password, leader)
         done.append(leader)
     return done

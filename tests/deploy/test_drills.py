@@ -3,8 +3,9 @@ that the faults left every member intact and holding the same drill table.
 
 The test stack commits synchronously (quorum) and runs the failover watcher, so: no acknowledged commit is
 lost, two members never both acknowledge as primary, the cluster is whole again within the drill's deadline,
-and a killed primary is replaced long before its leader lock could have expired. Its clients list both HAProxy
-instances, so restarting one fails no new connection: only what was in flight through it may fail. Each trial's
+and a killed primary is replaced long before its leader lock could have expired. A planned switchover or rolling
+restart fails no commit at all. Its clients list both HAProxy instances, so restarting one fails no new
+connection: only what was in flight through it may fail. Each trial's
 figures are printed straight to the terminal, so CI logs carry them even when the tests pass.
 """
 import re
@@ -20,7 +21,9 @@ from pgha.ops.target import Target
 
 HEALTHY_S = 120  # each scenario starts on a whole cluster, whatever the one before it left
 REPLAY_S = 60
-PRIMARY_FAULTS = ("kill-primary", "stop-primary", "switchover", "rolling-restart", "partition-primary", "pause-primary")
+PRIMARY_FAULTS = ("kill-primary", "stop-primary", "switchover-held", "rolling-restart", "partition-primary", "pause-primary")
+# Planned operations: the leader pools hold the writer's commits while the primary changes, so none may fail.
+PLANNED = ("switchover-held", "rolling-restart")
 # How psycopg words a connection that could not be made (refused, timed out, login refused), as against one
 # lost once made ("server closed the connection unexpectedly", "the connection is lost").
 CONNECT_FAILURE = re.compile(r"connection (failed|is bad|timeout expired|to server (at|on) )")
@@ -80,6 +83,9 @@ def test_drill(drills, name, capsys):
         assert trial.rto_s < bound, f"RTO {trial.rto_s} s is not below {bound} s: the lock was waited out"
     if name == "restart-haproxy":
         assert_only_in_flight_work_failed(trial)
+    if name in PLANNED:
+        failed = [a["error"] for a in trial.writes if not a["ok"]]
+        assert failed == [], f"{name} failed {len(failed)} commits: {failed[:3]}"
 
 
 def assert_only_in_flight_work_failed(trial: drill.Trial) -> None:

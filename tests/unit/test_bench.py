@@ -79,7 +79,7 @@ def test_pgbench_argv_uses_prepared_statements_a_log_and_no_password():
 
 def test_paths_reach_the_primarys_pgbouncer_and_postgres_and_haproxy_1():
     found = {p.name: p for p in bench.paths(TARGET, "postgres-2")}
-    assert (found["pgbouncer"].host, found["pgbouncer"].port) == ("pgha-s-pgbouncer-2", 6432)
+    assert (found["pgbouncer"].host, found["pgbouncer"].port) == ("pgha-s-pgbouncer-2", 6433)
     assert (found["direct"].host, found["direct"].port) == ("pgha-s-postgres-2", 5432)
     assert (found["haproxy"].host, found["haproxy"].port) == ("pgha-s-haproxy-1", 5000)
     assert (found["host-rw"].client, found["host-rw"].host, found["host-rw"].port) == ("host", "127.0.0.1", 5000)

@@ -25,18 +25,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
-    """Keeps each registration's parent: URNs end in `::<name>`."""
+    """Keeps each registration's parent and what it depends on: URNs end in `::<name>`."""
 
     def __init__(self, mocks):
         super().__init__(mocks)
-        self.parents = {}
+        self.parents, self.dependencies = {}, {}
 
     def RegisterResource(self, request):
         self.parents[(request.type, request.name)] = request.parent.rsplit("::", 1)[-1]
+        self.dependencies[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
         return super().RegisterResource(request)
 
 
-def deploy(inspect=None, **raw):
+def deploy(inspect=None, leader=None, monitor_out=None, **raw):
     """Declares a whole cluster under mocks; returns every registered resource once all are in.
     `inspect`, an async function given the cluster, runs in the same event loop (to await its outputs)."""
     mocks = RecordingMocks()
@@ -48,10 +49,12 @@ def deploy(inspect=None, **raw):
 
     @pulumi.runtime.test
     def declare():
-        cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS)))
+        cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS), leader))
         return inspect(cluster) if inspect else None
 
     declare()
+    if monitor_out is not None:
+        monitor_out.append(monitor)
     return mocks.resources, monitor.parents
 
 
@@ -221,3 +224,22 @@ def test_changing_the_haproxy_count_leaves_the_other_instances_as_they_are():
     two, three = instances(2), instances(3)
     assert sorted(three) == ["haproxy-1", "haproxy-2", "haproxy-3"]
     assert two == {name: three[name] for name in ("haproxy-1", "haproxy-2")}
+
+
+def test_postgres_members_are_replaced_replicas_first_and_the_leader_last_after_a_handover():
+    monitors = []
+    deploy(leader="postgres-1", monitor_out=monitors)
+    deps = monitors[0].dependencies
+    postgres = lambda name: {d for d in deps[name] if d.startswith(("postgres-", "handover")) and "-data" not in d}  # noqa: E731
+    assert postgres("postgres-2") == set()
+    assert postgres("postgres-3") == {"postgres-2-back"}
+    assert postgres("handover") == {"postgres-3-back"}
+    assert postgres("postgres-1") == {"handover"}
+    assert deps["postgres-1-back"] == {"postgres-1"}
+
+
+def test_a_new_stack_chains_its_members_by_index():
+    monitors = []
+    deploy(monitor_out=monitors)
+    deps = monitors[0].dependencies
+    assert "postgres-1-back" in deps["postgres-2"] and "handover" in deps["postgres-3"]

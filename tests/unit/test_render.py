@@ -126,14 +126,25 @@ def test_etcd_config_lists_every_member():
     assert doc["enable-v2"] is False
 
 
-def test_pgbouncer_config_points_at_its_own_node_with_scram_and_auth_query():
+def test_pgbouncer_node_pool_points_at_its_own_node_with_scram_and_auth_query():
     lay = layout()
     ini = configparser.ConfigParser(interpolation=None)
-    ini.read_string(render.pgbouncer_config(lay.postgres()[1]))
+    ini.read_string(render.pgbouncer_node_config(lay.postgres()[1]))
     assert ini["databases"]["*"] == "host=10.213.7.22 port=5432"
+    assert ini["pgbouncer"]["listen_port"] == "6432"
     assert ini["pgbouncer"]["auth_type"] == "scram-sha-256"
     assert ini["pgbouncer"]["pool_mode"] == "transaction"
     assert ini["pgbouncer"]["auth_query"] == "SELECT usename, passwd FROM pgbouncer.get_auth($1)"
+
+
+def test_pgbouncer_leader_pool_takes_its_databases_from_the_file_pools_rewrites():
+    text = render.pgbouncer_leader_config()
+    assert text.splitlines()[4] == f"%include {render.LEADER_TARGET_FILE}"
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read_string(text.replace(f"%include {render.LEADER_TARGET_FILE}", ""))
+    assert ini["pgbouncer"]["listen_port"] == "6433"
+    assert ini["pgbouncer"]["unix_socket_dir"] == "/run/pgbouncer"
+    assert "databases" not in ini
 
 
 def test_pgbouncer_auth_file_escapes_quotes():
@@ -143,14 +154,19 @@ def test_pgbouncer_auth_file_escapes_quotes():
 def test_haproxy_routes_to_pgbouncer_and_checks_patroni():
     lay = layout(postgresNodes=3)
     cfg = render.haproxy_config(lay)
-    rw = cfg.split("listen read_write")[1].split("listen read_only")[0]
+    rw = cfg.split("\nbackend read_write")[1].split("\nbackend leader_pools")[0]
+    fallback = cfg.split("\nbackend leader_pools")[1].split("listen read_only")[0]
     ro = cfg.split("listen read_only")[1]
     assert "option httpchk OPTIONS /primary" in rw and "option httpchk OPTIONS /replica" in ro
     for i in range(1, 10):  # every slot, whatever postgresNodes is: scaling never restarts HAProxy
-        line = f"server postgres-{i} 10.213.7.4{i}:6432 check addr 10.213.7.2{i} port 8008"
-        assert line in rw and line in ro
+        check = f"check addr 10.213.7.2{i} port 8008"
+        assert f"server postgres-{i} 10.213.7.4{i}:6433 {check}" in rw  # the leader pools
+        assert f"server postgres-{i} 10.213.7.4{i}:6432 {check}" in ro  # the node pools
+        assert f"server pgbouncer-{i} 10.213.7.4{i}:6433 check\n" in fallback + "\n"  # while no primary is up
+    assert "use_backend leader_pools if { nbsrv(read_write) eq 0 }" in cfg
     assert render.haproxy_config(layout(postgresNodes=5)) == cfg
-    assert "on-marked-down shutdown-sessions" in cfg
+    # Read-write sessions ride out a change of primary in their pool; read-only ones leave a node that stops serving.
+    assert "shutdown-sessions" not in rw and "on-marked-down shutdown-sessions" in ro
     assert "prometheus-exporter" in cfg
     assert "${" not in cfg
 

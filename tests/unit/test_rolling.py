@@ -42,3 +42,11 @@ def test_a_rolling_restart_takes_the_replicas_in_turn_then_switches_over_then_re
                      "u2/switchover", "wait postgres-2", "u2/restart", "wait postgres-2"]
     calls.clear()
     assert rolling.restart([], "pw", pending_only=True) == ["postgres-3"]
+
+
+def test_a_restarted_synchronous_standby_is_back_only_once_the_primary_counts_it_again():
+    back = rolling._back_as("quorum_standby")
+    assert not back({"state": "streaming", "role": "replica"})  # streaming, not yet in synchronous_standby_names
+    assert back({"state": "streaming", "role": "quorum_standby"})
+    assert not back({"state": "streaming", "role": "quorum_standby", "pending_restart": True})
+    assert rolling._back_as("replica")({"state": "streaming", "role": "replica"})  # asynchronous: streaming is enough

@@ -1,0 +1,278 @@
+"""pgha's PgBouncer pools: a node pool in front of this node's PostgreSQL (read-only traffic) and a leader pool
+that follows the cluster's leader (read-write traffic), and this process, which keeps the leader pool on it.
+
+A change of primary then costs the leader pool's clients a wait instead of an error. When Patroni is asked for a
+switchover (its failover key appears) the pool PAUSEs: running transactions finish on the old primary, new ones
+wait in PgBouncer. When the leader key goes or names another member, the pool pauses too (a pause that a dead or
+frozen primary keeps from finishing cuts the clients it waits for after PAUSE_GRACE_S), and as soon as the new leader is out
+of recovery (its Patroni says so) the pool is pointed there (RELOAD) and RESUMEs. Client sessions so outlive the old primary.
+Standard library and psql (PgBouncer's admin console over its unix socket, which needs no password) only.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SOCKET_DIR = "/run/pgbouncer"
+LEADER_TARGET = f"{SOCKET_DIR}/leader.ini"  # %included by the leader pool's configuration
+NODE_POOL = ("/etc/pgbouncer/pgbouncer.ini", 6432)
+LEADER_POOL = ("/etc/pgbouncer/pgbouncer-leader.ini", 6433)
+# Until a leader is known the leader pool is paused; clients wait, and this address would refuse them anyway.
+NO_LEADER = "127.0.0.1", 5432
+PAUSE_GRACE_S = 1.0  # how long a lost leader's running transactions may take before their clients are cut
+PRIMARY_POLL_S = 0.05
+PRIMARY_DEADLINE_S = 30.0  # PgBouncer's query_wait_timeout fails held clients after 30 s anyway
+WATCH_IDLE_S = 30.0  # a watch that said nothing this long is opened again (its etcd member may be cut off)
+RETRY_S = 0.5
+
+
+def log(message: str) -> None:
+    now = time.time()
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(now))}.{int(now % 1 * 1000):03d} UTC pools: {message}", flush=True)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def unb64(text: str) -> str:
+    return base64.b64decode(text).decode()
+
+
+class Etcd:
+    """etcd's v3 JSON gateway, trying each client URL in turn."""
+
+    def __init__(self, endpoints: list[str]):
+        self.endpoints = endpoints
+
+    def range(self, key: str, range_end: str) -> tuple[int, dict[str, str]]:
+        """(revision, {key: value}) for the keys in [key, range_end)."""
+        errors = []
+        for endpoint in self.endpoints:
+            body = json.dumps({"key": b64(key), "range_end": b64(range_end)}).encode()
+            request = urllib.request.Request(f"{endpoint}/v3/kv/range", data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    answer = json.loads(response.read())
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                errors.append(f"{endpoint}: {exc}")
+                continue
+            kvs = {unb64(kv["key"]): unb64(kv.get("value", "")) for kv in answer.get("kvs", [])}
+            return int(answer["header"]["revision"]), kvs
+        raise ConnectionError("; ".join(errors))
+
+    def watch(self, key: str, range_end: str, start_revision: int):
+        """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends."""
+        url = urllib.parse.urlsplit(self.endpoints[start_revision % len(self.endpoints)])
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=WATCH_IDLE_S)
+        create = {"key": b64(key), "range_end": b64(range_end), "start_revision": start_revision}
+        conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), {"Content-Type": "application/json"})
+        response, decoder, buffer = conn.getresponse(), json.JSONDecoder(), ""
+        try:
+            while chunk := response.read1(65536).decode():
+                buffer += chunk
+                while buffer.strip():
+                    try:
+                        message, end = decoder.raw_decode(buffer.lstrip())
+                    except json.JSONDecodeError:
+                        break
+                    buffer = buffer.lstrip()[end:]
+                    result = message.get("result", {})
+                    if result.get("canceled") or result.get("compact_revision"):
+                        return
+                    for event in result.get("events", []):
+                        kv = event["kv"]
+                        yield unb64(kv["key"]), None if event.get("type") == "DELETE" else unb64(kv.get("value", ""))
+        finally:
+            conn.close()
+
+
+def admin(*commands: str) -> subprocess.Popen:
+    """Starts psql on the leader pool's admin console with these commands, in one session, in order; what they
+    return is unaligned, with a header line."""
+    argv = ["psql", "-X", "-q", "-A", "-P", "footer=off", "-h", SOCKET_DIR, "-p", str(LEADER_POOL[1]), "-U", "pgbouncer",
+            "pgbouncer"]
+    for command in commands:
+        argv += ["-c", command]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def admin_run(*commands: str, timeout: float = 5.0) -> str:
+    proc = admin(*commands)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return ""
+    if err.strip():
+        log(f"admin {', '.join(commands)}: {err.strip()}")
+    return out
+
+
+def admin_rows(command: str) -> list[dict[str, str]]:
+    """A SHOW command's rows, by column name."""
+    header, *lines = admin_run(command).splitlines() or [""]
+    return [dict(zip(header.split("|"), line.split("|"))) for line in lines]
+
+
+def stuck_clients() -> list[str]:
+    """The ids of the clients whose transactions hold a server connection (on a primary that will not finish them)."""
+    linked = {server["link"] for server in admin_rows("SHOW SERVERS") if server.get("link")}
+    return [client["id"] for client in admin_rows("SHOW CLIENTS") if client.get("ptr") in linked]
+
+
+def write_target(host: str, port: int) -> None:
+    temporary = f"{LEADER_TARGET}.new"
+    with open(temporary, "w") as file:
+        file.write(f"[databases]\n* = host={host} port={port}\n")
+    os.replace(temporary, LEADER_TARGET)
+
+
+class LeaderPool:
+    """The leader pool's state: which member it points at, whether it holds its clients."""
+
+    def __init__(self, etcd: Etcd, prefix: str):
+        self.etcd, self.prefix = etcd, prefix
+        self.target: str | None = None
+        self.paused = False
+
+    def pause(self, planned: bool) -> None:
+        if self.paused:
+            return
+        self.paused, started = True, time.monotonic()
+        proc = admin("PAUSE")
+        try:
+            proc.communicate(timeout=PRIMARY_DEADLINE_S if planned else PAUSE_GRACE_S)
+            log(f"paused ({'switchover' if planned else 'leader lost'}) in {time.monotonic() - started:.3f}s")
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            # A dead, frozen or cut-off primary never finishes what runs on it: cut those clients, hold the others.
+            stuck = stuck_clients()
+            if stuck:
+                admin_run(*(f"KILL_CLIENT {client}" for client in stuck))
+            log(f"{len(stuck)} transactions still running after {PAUSE_GRACE_S}s: their clients cut")
+
+    def resume(self, *first: str) -> None:
+        """RESUMEs the pool after `first` admin commands, all in one session."""
+        admin_run(*first, "RESUME")
+        self.paused = False
+
+    def writable_address(self, leader: str) -> tuple[str, int] | None:
+        """The new leader's PostgreSQL address once it is out of recovery, or None if the leader changed meanwhile
+        or it was not within PRIMARY_DEADLINE_S."""
+        deadline = time.monotonic() + PRIMARY_DEADLINE_S
+        while time.monotonic() < deadline:
+            _, keys = self.etcd.range(f"{self.prefix}/leader", f"{self.prefix}/leader\0")
+            if keys.get(f"{self.prefix}/leader") != leader:
+                return None
+            _, members = self.etcd.range(f"{self.prefix}/members/{leader}", f"{self.prefix}/members/{leader}\0")
+            member = json.loads(members.get(f"{self.prefix}/members/{leader}", "{}"))
+            if member.get("api_url") and _out_of_recovery(member["api_url"]):
+                conn = urllib.parse.urlsplit(member["conn_url"])
+                return conn.hostname, conn.port or 5432
+            time.sleep(PRIMARY_POLL_S)
+        log(f"{leader} was not out of recovery within {PRIMARY_DEADLINE_S:.0f}s")
+        return None
+
+    def follow(self, leader: str | None) -> None:
+        if leader == self.target and not self.paused:
+            return
+        if leader != self.target:
+            self.pause(planned=False)
+        if leader is None:
+            return
+        started = time.monotonic()
+        address = self.writable_address(leader)
+        if address is None:
+            return
+        write_target(*address)
+        self.target = leader
+        self.resume("RELOAD")
+        log(f"following {leader} at {address[0]}:{address[1]}; writable after {time.monotonic() - started:.3f}s")
+
+    def on_failover(self, value: str | None, leader: str | None) -> None:
+        """A switchover request holds the clients; once it is cleared (Patroni empties or deletes the key), a pool
+        still paused with no change of leader (a refused request) is released."""
+        request = json.loads(value) if value else {}
+        if request and "scheduled_at" not in request:
+            self.pause(planned=True)
+        elif not request and leader == self.target and self.paused:
+            self.follow(leader)
+
+
+def _out_of_recovery(api_url: str) -> bool:
+    """Whether a member's PostgreSQL takes writes. Not /primary: Patroni answers 200 there from the moment it holds
+    the lock, before the promotion ends; /patroni's role comes from pg_is_in_recovery()."""
+    try:
+        with urllib.request.urlopen(api_url, timeout=1) as response:
+            status = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return status.get("role") == "primary" and status.get("state") == "running"
+
+
+def keep_on_leader(pool: LeaderPool) -> None:
+    """Reads the failover and leader keys, then watches them; opened again whenever the watch ends."""
+    first, last = f"{pool.prefix}/failover", f"{pool.prefix}/leader\0"  # failover, history, initialize, leader
+    while True:
+        try:
+            revision, keys = pool.etcd.range(first, last)
+            leader = keys.get(f"{pool.prefix}/leader")
+            pool.follow(leader)
+            for key, value in pool.etcd.watch(first, last, revision + 1):
+                if key == f"{pool.prefix}/leader":
+                    leader = value
+                    pool.follow(leader)
+                elif key == f"{pool.prefix}/failover":
+                    pool.on_failover(value, leader)
+        except (ConnectionError, OSError, ValueError, KeyError) as exc:
+            log(f"etcd: {exc}")
+            time.sleep(RETRY_S)
+
+
+def wait_for_socket(port: int, deadline_s: float = 30.0) -> None:
+    path, deadline = f"{SOCKET_DIR}/.s.PGSQL.{port}", time.monotonic() + deadline_s
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"PgBouncer did not open {path} within {deadline_s:.0f}s")
+        time.sleep(0.05)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", required=True, help="Patroni's namespace + scope, e.g. /pgha/pgha-dev")
+    parser.add_argument("--etcd", required=True, help="comma-separated etcd client URLs")
+    args = parser.parse_args(argv)
+    write_target(*NO_LEADER)
+    pools = [subprocess.Popen(["pgbouncer", config]) for config, _ in (NODE_POOL, LEADER_POOL)]
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # HUP: a rotated password to read again
+        signal.signal(number, lambda signum, _: [p.send_signal(signum) for p in pools])
+    ended = threading.Event()
+    for proc in pools:
+        threading.Thread(target=lambda p=proc: (p.wait(), ended.set()), daemon=True).start()
+    wait_for_socket(LEADER_POOL[1])
+    pool = LeaderPool(Etcd(args.etcd.split(",")), args.prefix)
+    pool.pause(planned=True)
+    threading.Thread(target=keep_on_leader, args=(pool,), daemon=True).start()
+    ended.wait()
+    for proc in pools:
+        if proc.poll() is None:
+            proc.terminate()
+    return next(p.returncode for p in pools if p.poll() is not None)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,128 @@
+"""The leader pool's decisions (docker/pgbouncer/pools.py), without PgBouncer, etcd or Patroni: it runs in its own
+image, so it is loaded by path, and its admin console, etcd and Patroni are stand-ins recording what it asked."""
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PATH = Path(__file__).resolve().parents[2] / "docker" / "pgbouncer" / "pools.py"
+spec = importlib.util.spec_from_file_location("pools", PATH)
+pools = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pools)
+
+PREFIX = "/pgha/pgha-dev"
+
+
+class FakeEtcd:
+    def __init__(self, leader):
+        self.leader = leader
+
+    def range(self, key, range_end):
+        if key == f"{PREFIX}/leader":
+            return 1, ({key: self.leader} if self.leader else {})
+        name = key.rsplit("/", 1)[1]
+        index = name.rsplit("-", 1)[1]
+        member = {"conn_url": f"postgres://10.0.0.2{index}:5432/postgres", "api_url": f"http://10.0.0.2{index}:8008/patroni"}
+        return 1, {key: json.dumps(member)}
+
+
+class Console:
+    """PgBouncer's admin console as the pool sees it: every command in order; PAUSE may never finish."""
+
+    SHOW = {
+        "SHOW SERVERS": "type|database|state|ptr|link|id\nS|app|active|0x10|0xa1|7\nS|app|idle|0x11||8\n",
+        "SHOW CLIENTS": "type|database|state|ptr|link|id\nC|app|active|0xa1|0x10|41\nC|app|waiting|0xa2||42\n",
+    }
+
+    def __init__(self, pause_finishes=True):
+        self.commands, self.pause_finishes = [], pause_finishes
+
+    def start(self, *commands):
+        self.commands += commands
+        finishes = self.pause_finishes
+        class Proc:  # noqa: E306
+            def communicate(self, timeout=None):
+                if not finishes and timeout is not None:
+                    raise subprocess.TimeoutExpired("psql", timeout)
+                return "", ""
+            def kill(self):  # noqa: E301
+                pass
+        return Proc()
+
+    def run(self, *commands, timeout=5.0):
+        self.commands += commands
+        return self.SHOW.get(commands[0], "")
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    def make(leader="postgres-1", writable=("postgres-1", "postgres-2", "postgres-3"), **console_args):
+        console, targets = Console(**console_args), []
+        monkeypatch.setattr(pools, "admin", console.start)
+        monkeypatch.setattr(pools, "admin_run", console.run)
+        monkeypatch.setattr(pools, "write_target", lambda host, port: targets.append((host, port)) or console.commands.append(f"target {host}"))
+        monkeypatch.setattr(pools, "_out_of_recovery", lambda url: any(f"2{m[-1]}:" in url for m in writable))
+        monkeypatch.setattr(pools, "PRIMARY_DEADLINE_S", 0.2)
+        monkeypatch.setattr(pools, "PRIMARY_POLL_S", 0.01)
+        leader_pool = pools.LeaderPool(FakeEtcd(leader), PREFIX)
+        leader_pool.console, leader_pool.targets = console, targets
+        return leader_pool
+    return make
+
+
+def test_a_new_leader_is_followed_only_once_out_of_recovery_then_resumed(pool):
+    p = pool()
+    p.follow("postgres-1")
+    assert p.console.commands == ["PAUSE", "target 10.0.0.21", "RELOAD", "RESUME"]
+    assert (p.target, p.paused) == ("postgres-1", False)
+
+
+def test_a_switchover_request_holds_clients_until_the_new_leader_takes_writes(pool):
+    p = pool()
+    p.follow("postgres-1")
+    p.console.commands.clear()
+    p.on_failover(json.dumps({"leader": "postgres-1"}), "postgres-1")
+    assert p.console.commands == ["PAUSE"] and p.paused
+    p.follow(None)  # the old leader released its key: still held
+    p.etcd.leader = "postgres-2"
+    p.follow("postgres-2")
+    assert p.console.commands == ["PAUSE", "target 10.0.0.22", "RELOAD", "RESUME"]
+    p.on_failover("", "postgres-2")  # Patroni empties the key once the new leader holds the lock
+    assert p.console.commands[-1] == "RESUME" and not p.paused
+
+
+def test_a_refused_switchover_releases_the_clients_on_the_same_leader(pool):
+    p = pool()
+    p.follow("postgres-1")
+    p.on_failover(json.dumps({"leader": "postgres-1", "candidate": "postgres-9"}), "postgres-1")
+    p.on_failover(None, "postgres-1")
+    assert p.console.commands[-3:] == ["target 10.0.0.21", "RELOAD", "RESUME"] and not p.paused
+
+
+def test_a_scheduled_switchover_does_not_hold_anyone_yet(pool):
+    p = pool()
+    p.follow("postgres-1")
+    p.on_failover(json.dumps({"leader": "postgres-1", "scheduled_at": "2026-11-27T03:00:00+00:00"}), "postgres-1")
+    assert not p.paused
+
+
+def test_a_lost_leader_whose_transactions_never_finish_has_only_their_clients_cut(pool):
+    p = pool(pause_finishes=False)
+    p.follow("postgres-1")
+    p.console.commands.clear()
+    p.etcd.leader = "postgres-3"
+    p.follow("postgres-3")
+    # Client 41's transaction holds server 0x10; client 42 waits for a server, and is held for the new leader.
+    assert p.console.commands == ["PAUSE", "SHOW SERVERS", "SHOW CLIENTS", "KILL_CLIENT 41",
+                                  "target 10.0.0.23", "RELOAD", "RESUME"]
+
+
+def test_a_leader_still_in_recovery_is_not_followed_and_the_pool_stays_paused(pool):
+    p = pool(writable=("postgres-1",))
+    p.follow("postgres-1")
+    p.etcd.leader = "postgres-2"
+    p.follow("postgres-2")
+    assert (p.target, p.paused) == ("postgres-1", True)
+    assert p.targets == [("10.0.0.21", 5432)]
