@@ -26,15 +26,17 @@ def context_digest(component: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def component_image(component: str, parent: pulumi.Resource) -> docker.Image:
+def component_image(component: str, parent: pulumi.Resource, revision: int = 0) -> docker.Image:
+    """`revision` (the node image's, from pgha:nodeImageRevision) is a build argument its Dockerfile installs its
+    packages after: a new one rebuilds them from Debian's current archive, under a new tag."""
     return docker.Image(
         f"{component}-image",
-        image_name=f"pgha-{component}:{context_digest(component)}",
+        image_name=f"pgha-{component}:{context_digest(component)}" + (f"-r{revision}" if revision else ""),
         build=docker.DockerBuildArgs(
             # Relative to the project (the program's working directory), so that the same stack previewed
             # from another checkout sees no change.
             context=f"docker/{component}",
-            args={"BASE_IMAGE": BASE_IMAGE},
+            args={"BASE_IMAGE": BASE_IMAGE, **({"PGHA_REVISION": str(revision)} if revision else {})},
             platform=BUILD_PLATFORM,
             # BuildKit leaves no intermediate containers behind (the classic builder, as this provider
             # drives it, keeps one per instruction); the local base image is used as is, nothing is pulled.

@@ -51,7 +51,7 @@ class PatroniCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: PatroniClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("pgha:patroni:PatroniCluster", name, None, opts)
         layout, settings = args.layout, args.layout.settings
-        image = component_image("patroni", self)
+        image = component_image("patroni", self, settings.node_image_revision)
         secrets = args.passwords.apply(lambda p: {SECRETS_FILE: render.patroni_secrets(p),
                                                   BOOTSTRAP_SQL: render.bootstrap_sql(layout, p)})
         members = layout.postgres()

@@ -98,32 +98,26 @@ class Etcd:
             conn.close()
 
 
-def admin(*commands: str) -> subprocess.Popen:
-    """Starts psql on the leader pool's admin console with these commands, in one session, in order; what they
-    return is unaligned, with a header line."""
+def admin(*commands: str, timeout: float = 5.0) -> str | None:
+    """Runs these commands on the leader pool's admin console (psql, one session, in order); returns what they
+    print, unaligned with a header line, or None when they did not finish in time (a PAUSE waiting on a
+    transaction: PgBouncer keeps pausing after psql is gone)."""
     argv = ["psql", "-X", "-q", "-A", "-P", "footer=off", "-h", SOCKET_DIR, "-p", str(LEADER_POOL[1]), "-U", "pgbouncer",
             "pgbouncer"]
     for command in commands:
         argv += ["-c", command]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def admin_run(*commands: str, timeout: float = 5.0) -> str:
-    proc = admin(*commands)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return ""
-    if err.strip():
-        log(f"admin {', '.join(commands)}: {err.strip()}")
-    return out
+        return None
+    if done.stderr.strip():
+        log(f"admin {', '.join(commands)}: {done.stderr.strip()}")
+    return done.stdout
 
 
 def admin_rows(command: str) -> list[dict[str, str]]:
     """A SHOW command's rows, by column name."""
-    header, *lines = admin_run(command).splitlines() or [""]
+    header, *lines = (admin(command) or "").splitlines() or [""]
     return [dict(zip(header.split("|"), line.split("|"))) for line in lines]
 
 
@@ -148,26 +142,23 @@ class LeaderPool:
         self.target: str | None = None
         self.paused = False
 
-    def pause(self, planned: bool) -> None:
+    def pause(self, why: str, planned: bool = True) -> None:
+        """Holds new transactions; an unplanned pause (the leader is gone) cuts what still runs after the grace."""
         if self.paused:
             return
         self.paused, started = True, time.monotonic()
-        proc = admin("PAUSE")
-        try:
-            proc.communicate(timeout=PRIMARY_DEADLINE_S if planned else PAUSE_GRACE_S)
-            log(f"paused ({'switchover' if planned else 'leader lost'}) in {time.monotonic() - started:.3f}s")
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            # A dead, frozen or cut-off primary never finishes what runs on it: cut those clients, hold the others.
-            stuck = stuck_clients()
-            if stuck:
-                admin_run(*(f"KILL_CLIENT {client}" for client in stuck))
-            log(f"{len(stuck)} transactions still running after {PAUSE_GRACE_S}s: their clients cut")
+        if admin("PAUSE", timeout=PRIMARY_DEADLINE_S if planned else PAUSE_GRACE_S) is not None:
+            log(f"paused ({why}) in {time.monotonic() - started:.3f}s")
+            return
+        # A dead, frozen or cut-off primary never finishes what runs on it: cut those clients, hold the others.
+        stuck = stuck_clients()
+        if stuck:
+            admin(*(f"KILL_CLIENT {client}" for client in stuck))
+        log(f"paused ({why}); {len(stuck)} transactions still running after {PAUSE_GRACE_S}s: their clients cut")
 
     def resume(self, *first: str) -> None:
         """RESUMEs the pool after `first` admin commands, all in one session."""
-        admin_run(*first, "RESUME")
+        admin(*first, "RESUME")
         self.paused = False
 
     def writable_address(self, leader: str) -> tuple[str, int] | None:
@@ -191,7 +182,7 @@ class LeaderPool:
         if leader == self.target and not self.paused:
             return
         if leader != self.target:
-            self.pause(planned=False)
+            self.pause("leader lost" if leader is None else f"{leader} leads now", planned=False)
         if leader is None:
             return
         started = time.monotonic()
@@ -208,7 +199,7 @@ class LeaderPool:
         still paused with no change of leader (a refused request) is released."""
         request = json.loads(value) if value else {}
         if request and "scheduled_at" not in request:
-            self.pause(planned=True)
+            self.pause("switchover requested")
         elif not request and leader == self.target and self.paused:
             self.follow(leader)
 
@@ -265,7 +256,7 @@ def main(argv: list[str]) -> int:
         threading.Thread(target=lambda p=proc: (p.wait(), ended.set()), daemon=True).start()
     wait_for_socket(LEADER_POOL[1])
     pool = LeaderPool(Etcd(args.etcd.split(",")), args.prefix)
-    pool.pause(planned=True)
+    pool.pause("starting: no leader followed yet")
     threading.Thread(target=keep_on_leader, args=(pool,), daemon=True).start()
     ended.wait()
     for proc in pools:

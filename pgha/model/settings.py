@@ -129,6 +129,8 @@ OPTIONS = (
     Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
     Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
     Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
+    Option("nodeImageRevision", 0, _int, lambda v: v >= 0,
+           "a whole number, 0 or more; raise it to rebuild the node image from Debian's current packages"),
 )
 KNOWN_KEYS = tuple(o.key for o in OPTIONS) + PASSWORD_KEYS
 
@@ -155,6 +157,7 @@ class Settings:
     failsafe_mode: bool
     maximum_lag_on_failover: int
     postgres_parameters: dict
+    node_image_revision: int
 
     @property
     def prefix(self) -> str:

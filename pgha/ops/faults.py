@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from pgha import docker_api, patroni_api
-from pgha.ops import rolling
+from pgha.ops import image_update, rolling
 from pgha.ops.target import Target
 
 
@@ -69,6 +69,16 @@ def rolling_restart(ctx: Context) -> None:
     """Every node restarted in the rolling order, as a parameter that needs a restart makes `pulumi up` do."""
     done = rolling.restart(ctx.target.patroni_apis, ctx.target.api_password, pending_only=False)
     ctx.notes.append("restarted in turn: " + ", ".join(done))
+
+
+def rolling_image_update(ctx: Context) -> None:
+    """`pulumi up` with a new node image: the members replaced one at a time, the leader last after a handover."""
+    revision = image_update.roll_forward(ctx.target.stack)
+    ctx.notes.append(f"node image revision {revision} rolled out; healing rolls the stack's own image back")
+
+
+def roll_back_image(ctx: Context) -> None:
+    image_update.roll_back(ctx.target.stack)
 
 
 def kill_replica(ctx: Context) -> None:
@@ -176,6 +186,8 @@ SCENARIOS = {
         Scenario("switchover-held", switchover_held, what_to_expect="planned: commits wait, none fails"),
         Scenario("rolling-restart", rolling_restart,
                  what_to_expect="planned: replicas, a held switchover, the old primary; no commit fails"),
+        Scenario("rolling-image-update", rolling_image_update, roll_back_image,
+                 "planned: replicas, a held switchover, the old leader; no commit fails, nor in the roll back"),
         Scenario("partition-primary", partition_primary, what_to_expect="TTL path; the old primary demotes itself"),
         Scenario("pause-primary", pause_primary, what_to_expect="TTL path; the frozen primary must not ack after"),
         Scenario("kill-replica", kill_replica, what_to_expect="writes continue"),

@@ -9,7 +9,8 @@ from pathlib import Path
 MEMBER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
                   "tab:cyan", "tab:gray")
 COLUMNS = ("scenario", "trials", "RTO p50 s", "RTO p95 s", "RTO max s", "read outage p50 s",
-           "write gap p50 s", "failed commits max", "longest commit s", "lost acked", "split brain")
+           "write gap p50 s", "failed commits max", "commit p50 ms", "commit p99 ms", "longest commit s", "lost acked",
+           "split brain")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -26,6 +27,7 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
     rows = []
     for name, trials in report["scenarios"].items():
         rto = [t["rto_s"] for t in trials]
+        commits = [w["end"] - w["start"] for t in trials for w in t["writes"]]  # seconds from asking to the answer
         rows.append((
             name,
             str(len(trials)),
@@ -35,7 +37,9 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
             _cell([t["read_outage_s"] for t in trials], statistics.median),
             _cell([t["write_gap_s"] for t in trials], statistics.median),
             str(max(sum(1 for w in t["writes"] if not w["ok"]) for t in trials)),
-            _cell([w["end"] - w["start"] for t in trials for w in t["writes"]], max),
+            _cell([1000 * c for c in commits], statistics.median),
+            _cell([1000 * c for c in commits], lambda v: _percentile(v, 0.99)),
+            _cell(commits, max),
             str(sum(t["lost_acked"] for t in trials)),
             str(sum(1 for t in trials if t["split_brain"])),
         ))

@@ -3,8 +3,8 @@ that the faults left every member intact and holding the same drill table.
 
 The test stack commits synchronously (quorum) and runs the failover watcher, so: no acknowledged commit is
 lost, two members never both acknowledge as primary, the cluster is whole again within the drill's deadline,
-and a killed primary is replaced long before its leader lock could have expired. A planned switchover or rolling
-restart fails no commit at all. Its clients list both HAProxy instances, so restarting one fails no new
+and a killed primary is replaced long before its leader lock could have expired. A planned switchover, rolling
+restart or rolling image update (there and back) fails no commit at all. Its clients list both HAProxy instances, so restarting one fails no new
 connection: only what was in flight through it may fail. Each trial's
 figures are printed straight to the terminal, so CI logs carry them even when the tests pass.
 """
@@ -23,7 +23,7 @@ HEALTHY_S = 120  # each scenario starts on a whole cluster, whatever the one bef
 REPLAY_S = 60
 PRIMARY_FAULTS = ("kill-primary", "stop-primary", "switchover-held", "rolling-restart", "partition-primary", "pause-primary")
 # Planned operations: the leader pools hold the writer's commits while the primary changes, so none may fail.
-PLANNED = ("switchover-held", "rolling-restart")
+PLANNED = ("switchover-held", "rolling-restart", "rolling-image-update")
 # How psycopg words a connection that could not be made (refused, timed out, login refused), as against one
 # lost once made ("server closed the connection unexpectedly", "the connection is lost").
 CONNECT_FAILURE = re.compile(r"connection (failed|is bad|timeout expired|to server (at|on) )")

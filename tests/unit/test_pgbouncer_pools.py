@@ -2,7 +2,6 @@
 image, so it is loaded by path, and its admin console, etcd and Patroni are stand-ins recording what it asked."""
 import importlib.util
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ class FakeEtcd:
 
 
 class Console:
-    """PgBouncer's admin console as the pool sees it: every command in order; PAUSE may never finish."""
+    """PgBouncer's admin console as the pool sees it: every command in order; a PAUSE may not finish in time."""
 
     SHOW = {
         "SHOW SERVERS": "type|database|state|ptr|link|id\nS|app|active|0x10|0xa1|7\nS|app|idle|0x11||8\n",
@@ -39,20 +38,10 @@ class Console:
     def __init__(self, pause_finishes=True):
         self.commands, self.pause_finishes = [], pause_finishes
 
-    def start(self, *commands):
-        self.commands += commands
-        finishes = self.pause_finishes
-        class Proc:  # noqa: E306
-            def communicate(self, timeout=None):
-                if not finishes and timeout is not None:
-                    raise subprocess.TimeoutExpired("psql", timeout)
-                return "", ""
-            def kill(self):  # noqa: E301
-                pass
-        return Proc()
-
     def run(self, *commands, timeout=5.0):
         self.commands += commands
+        if commands == ("PAUSE",) and not self.pause_finishes:
+            return None
         return self.SHOW.get(commands[0], "")
 
 
@@ -60,8 +49,7 @@ class Console:
 def pool(monkeypatch):
     def make(leader="postgres-1", writable=("postgres-1", "postgres-2", "postgres-3"), **console_args):
         console, targets = Console(**console_args), []
-        monkeypatch.setattr(pools, "admin", console.start)
-        monkeypatch.setattr(pools, "admin_run", console.run)
+        monkeypatch.setattr(pools, "admin", console.run)
         monkeypatch.setattr(pools, "write_target", lambda host, port: targets.append((host, port)) or console.commands.append(f"target {host}"))
         monkeypatch.setattr(pools, "_out_of_recovery", lambda url: any(f"2{m[-1]}:" in url for m in writable))
         monkeypatch.setattr(pools, "PRIMARY_DEADLINE_S", 0.2)
