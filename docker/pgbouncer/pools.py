@@ -6,7 +6,7 @@ switchover (its failover key appears) the pool PAUSEs: running transactions fini
 wait in PgBouncer. When the leader key goes or names another member, the pool pauses too (a pause that a dead or
 frozen primary keeps from finishing cuts the clients it waits for after PAUSE_GRACE_S), and as soon as the new leader is out
 of recovery (its Patroni says so) the pool is pointed there (RELOAD) and RESUMEs. Client sessions so outlive the old primary.
-Standard library and psql (PgBouncer's admin console over its unix socket, which needs no password) only.
+Standard library only (PgBouncer's admin console is spoken to over its unix socket, where it needs no password).
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import http.client
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -31,7 +33,7 @@ LEADER_POOL = ("/etc/pgbouncer/pgbouncer-leader.ini", 6433)
 # Until a leader is known the leader pool is paused; clients wait, and this address would refuse them anyway.
 NO_LEADER = "127.0.0.1", 5432
 PAUSE_GRACE_S = 1.0  # how long a lost leader's running transactions may take before their clients are cut
-PRIMARY_POLL_S = 0.05
+PRIMARY_POLL_S = 0.025
 PRIMARY_DEADLINE_S = 30.0  # PgBouncer's query_wait_timeout fails held clients after 30 s anyway
 WATCH_IDLE_S = 30.0  # a watch that said nothing this long is opened again (its etcd member may be cut off)
 RETRY_S = 0.5
@@ -98,33 +100,99 @@ class Etcd:
             conn.close()
 
 
-def admin(*commands: str, timeout: float = 5.0) -> str | None:
-    """Runs these commands on the leader pool's admin console (psql, one session, in order); returns what they
-    print, unaligned with a header line, or None when they did not finish in time (a PAUSE waiting on a
-    transaction: PgBouncer keeps pausing after psql is gone)."""
-    argv = ["psql", "-X", "-q", "-A", "-P", "footer=off", "-h", SOCKET_DIR, "-p", str(LEADER_POOL[1]), "-U", "pgbouncer",
-            "pgbouncer"]
-    for command in commands:
-        argv += ["-c", command]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-    if done.stderr.strip():
-        log(f"admin {', '.join(commands)}: {done.stderr.strip()}")
-    return done.stdout
+class Console:
+    """PgBouncer's admin console over the leader pool's unix socket, one session kept open: user pgbouncer needs no
+    password there from PgBouncer's own uid; the console speaks the simple query protocol only."""
+
+    def __init__(self, path: str):
+        self.path, self.sock, self.buffer = path, None, b""
+
+    def run(self, command: str, timeout: float = 5.0) -> list[dict[str, str]] | None:
+        """The rows the command returns ([] for none), or None when it did not finish in time (a PAUSE waiting on
+        a transaction: PgBouncer keeps pausing after the session is gone) or the console could not be reached."""
+        try:
+            if self.sock is None:
+                self._open(timeout)
+            self.sock.settimeout(timeout)
+            self._send(b"Q", command.encode() + b"\0")
+            return self._result(command)
+        except OSError as exc:  # a timeout included
+            self.close()
+            if not isinstance(exc, TimeoutError):
+                log(f"admin {command}: {exc}")
+            return None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buffer = None, b""
+
+    def _open(self, timeout: float) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(self.path)
+        startup = struct.pack("!i", 196608) + b"user\0pgbouncer\0database\0pgbouncer\0\0"  # protocol 3.0
+        self.sock.sendall(struct.pack("!i", len(startup) + 4) + startup)
+        self._result("login")
+
+    def _send(self, kind: bytes, payload: bytes) -> None:
+        self.sock.sendall(kind + struct.pack("!i", len(payload) + 4) + payload)
+
+    def _message(self) -> tuple[bytes, bytes]:
+        while len(self.buffer) < 5 or len(self.buffer) < 1 + struct.unpack("!i", self.buffer[1:5])[0]:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("PgBouncer closed the admin session")
+            self.buffer += chunk
+        end = 1 + struct.unpack("!i", self.buffer[1:5])[0]
+        kind, payload, self.buffer = self.buffer[:1], self.buffer[5:end], self.buffer[end:]
+        return kind, payload
+
+    def _result(self, what: str) -> list[dict[str, str]]:
+        """The messages up to ReadyForQuery: the rows, if any; an error is logged."""
+        columns, rows = [], []
+        while True:
+            kind, payload = self._message()
+            if kind == b"R" and struct.unpack("!i", payload[:4])[0] != 0:
+                raise ConnectionError("the admin console asks for a password")
+            if kind == b"T":
+                columns = row_description(payload)
+            elif kind == b"D":
+                rows.append(dict(zip(columns, data_row(payload))))
+            elif kind == b"E":
+                log(f"admin {what}: {error_message(payload)}")
+            elif kind == b"Z":
+                return rows
 
 
-def admin_rows(command: str) -> list[dict[str, str]]:
-    """A SHOW command's rows, by column name."""
-    header, *lines = (admin(command) or "").splitlines() or [""]
-    return [dict(zip(header.split("|"), line.split("|"))) for line in lines]
+def row_description(payload: bytes) -> list[str]:
+    names, at = [], 2
+    for _ in range(struct.unpack("!h", payload[:2])[0]):
+        end = payload.index(b"\0", at)
+        names.append(payload[at:end].decode())
+        at = end + 1 + 18  # table oid, column number, type oid, type size, type modifier, format
+    return names
 
 
-def stuck_clients() -> list[str]:
+def data_row(payload: bytes) -> list[str]:
+    values, at = [], 2
+    for _ in range(struct.unpack("!h", payload[:2])[0]):
+        length = struct.unpack("!i", payload[at:at + 4])[0]
+        at += 4
+        values.append("" if length < 0 else payload[at:at + length].decode())
+        at += max(length, 0)
+    return values
+
+
+def error_message(payload: bytes) -> str:
+    fields = {part[:1]: part[1:].decode(errors="replace") for part in payload.split(b"\0") if part}
+    return fields.get(b"M", "error")
+
+
+def stuck_clients(console: Console) -> list[str]:
     """The ids of the clients whose transactions hold a server connection (on a primary that will not finish them)."""
-    linked = {server["link"] for server in admin_rows("SHOW SERVERS") if server.get("link")}
-    return [client["id"] for client in admin_rows("SHOW CLIENTS") if client.get("ptr") in linked]
+    linked = {server["link"] for server in console.run("SHOW SERVERS") or [] if server.get("link")}
+    return [client["id"] for client in console.run("SHOW CLIENTS") or [] if client.get("ptr") in linked]
 
 
 def write_target(host: str, port: int) -> None:
@@ -137,8 +205,8 @@ def write_target(host: str, port: int) -> None:
 class LeaderPool:
     """The leader pool's state: which member it points at, whether it holds its clients."""
 
-    def __init__(self, etcd: Etcd, prefix: str):
-        self.etcd, self.prefix = etcd, prefix
+    def __init__(self, etcd: Etcd, prefix: str, console: Console):
+        self.etcd, self.prefix, self.console = etcd, prefix, console
         self.target: str | None = None
         self.paused = False
 
@@ -147,18 +215,19 @@ class LeaderPool:
         if self.paused:
             return
         self.paused, started = True, time.monotonic()
-        if admin("PAUSE", timeout=PRIMARY_DEADLINE_S if planned else PAUSE_GRACE_S) is not None:
+        if self.console.run("PAUSE", timeout=PRIMARY_DEADLINE_S if planned else PAUSE_GRACE_S) is not None:
             log(f"paused ({why}) in {time.monotonic() - started:.3f}s")
             return
         # A dead, frozen or cut-off primary never finishes what runs on it: cut those clients, hold the others.
-        stuck = stuck_clients()
-        if stuck:
-            admin(*(f"KILL_CLIENT {client}" for client in stuck))
+        stuck = stuck_clients(self.console)
+        for client in stuck:
+            self.console.run(f"KILL_CLIENT {client}")
         log(f"paused ({why}); {len(stuck)} transactions still running after {PAUSE_GRACE_S}s: their clients cut")
 
     def resume(self, *first: str) -> None:
-        """RESUMEs the pool after `first` admin commands, all in one session."""
-        admin(*first, "RESUME")
+        """RESUMEs the pool after `first` admin commands."""
+        for command in (*first, "RESUME"):
+            self.console.run(command)
         self.paused = False
 
     def writable_address(self, leader: str) -> tuple[str, int] | None:
@@ -255,7 +324,7 @@ def main(argv: list[str]) -> int:
     for proc in pools:
         threading.Thread(target=lambda p=proc: (p.wait(), ended.set()), daemon=True).start()
     wait_for_socket(LEADER_POOL[1])
-    pool = LeaderPool(Etcd(args.etcd.split(",")), args.prefix)
+    pool = LeaderPool(Etcd(args.etcd.split(",")), args.prefix, Console(f"{SOCKET_DIR}/.s.PGSQL.{LEADER_POOL[1]}"))
     pool.pause("starting: no leader followed yet")
     threading.Thread(target=keep_on_leader, args=(pool,), daemon=True).start()
     ended.wait()

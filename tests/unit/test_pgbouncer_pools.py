@@ -2,6 +2,7 @@
 image, so it is loaded by path, and its admin console, etcd and Patroni are stand-ins recording what it asked."""
 import importlib.util
 import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -31,30 +32,31 @@ class Console:
     """PgBouncer's admin console as the pool sees it: every command in order; a PAUSE may not finish in time."""
 
     SHOW = {
-        "SHOW SERVERS": "type|database|state|ptr|link|id\nS|app|active|0x10|0xa1|7\nS|app|idle|0x11||8\n",
-        "SHOW CLIENTS": "type|database|state|ptr|link|id\nC|app|active|0xa1|0x10|41\nC|app|waiting|0xa2||42\n",
+        "SHOW SERVERS": [{"type": "S", "state": "active", "ptr": "0x10", "link": "0xa1", "id": "7"},
+                         {"type": "S", "state": "idle", "ptr": "0x11", "link": "", "id": "8"}],
+        "SHOW CLIENTS": [{"type": "C", "state": "active", "ptr": "0xa1", "link": "0x10", "id": "41"},
+                         {"type": "C", "state": "waiting", "ptr": "0xa2", "link": "", "id": "42"}],
     }
 
     def __init__(self, pause_finishes=True):
         self.commands, self.pause_finishes = [], pause_finishes
 
-    def run(self, *commands, timeout=5.0):
-        self.commands += commands
-        if commands == ("PAUSE",) and not self.pause_finishes:
+    def run(self, command, timeout=5.0):
+        self.commands.append(command)
+        if command == "PAUSE" and not self.pause_finishes:
             return None
-        return self.SHOW.get(commands[0], "")
+        return self.SHOW.get(command, [])
 
 
 @pytest.fixture
 def pool(monkeypatch):
     def make(leader="postgres-1", writable=("postgres-1", "postgres-2", "postgres-3"), **console_args):
         console, targets = Console(**console_args), []
-        monkeypatch.setattr(pools, "admin", console.run)
         monkeypatch.setattr(pools, "write_target", lambda host, port: targets.append((host, port)) or console.commands.append(f"target {host}"))
         monkeypatch.setattr(pools, "_out_of_recovery", lambda url: any(f"2{m[-1]}:" in url for m in writable))
         monkeypatch.setattr(pools, "PRIMARY_DEADLINE_S", 0.2)
         monkeypatch.setattr(pools, "PRIMARY_POLL_S", 0.01)
-        leader_pool = pools.LeaderPool(FakeEtcd(leader), PREFIX)
+        leader_pool = pools.LeaderPool(FakeEtcd(leader), PREFIX, console)
         leader_pool.console, leader_pool.targets = console, targets
         return leader_pool
     return make
@@ -114,3 +116,12 @@ def test_a_leader_still_in_recovery_is_not_followed_and_the_pool_stays_paused(po
     p.follow("postgres-2")
     assert (p.target, p.paused) == ("postgres-1", True)
     assert p.targets == [("10.0.0.21", 5432)]
+
+
+def test_the_admin_console_messages_are_read_as_the_protocol_lays_them_out():
+    columns = [b"type", b"id"]
+    description = struct.pack("!h", len(columns)) + b"".join(name + b"\0" + bytes(18) for name in columns)
+    assert pools.row_description(description) == ["type", "id"]
+    row = struct.pack("!h", 3) + struct.pack("!i", 1) + b"C" + struct.pack("!i", -1) + struct.pack("!i", 2) + b"41"
+    assert pools.data_row(row) == ["C", "", "41"]
+    assert pools.error_message(b"SERROR\0C08P01\0Malready suspended/paused\0\0") == "already suspended/paused"
