@@ -298,8 +298,8 @@ def keep_on_leader(pool: LeaderPool) -> None:
                     pool.follow(leader)
                 elif key == f"{pool.prefix}/failover":
                     pool.on_failover(value, leader)
-        except (ConnectionError, OSError, ValueError, KeyError) as exc:
-            log(f"etcd: {exc}")
+        except Exception as exc:  # noqa: BLE001 - whatever breaks a watch (etcd stopped mid-stream ...), watch again
+            log(f"etcd: {exc.__class__.__name__}: {exc}")
             time.sleep(RETRY_S)
 
 

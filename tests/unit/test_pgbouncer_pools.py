@@ -20,8 +20,8 @@ class FakeEtcd:
         self.leader = leader
 
     def range(self, key, range_end):
-        if key == f"{PREFIX}/leader":
-            return 1, ({key: self.leader} if self.leader else {})
+        if key in (f"{PREFIX}/leader", f"{PREFIX}/failover"):  # the leader key alone, or the watched range
+            return 1, ({f"{PREFIX}/leader": self.leader} if self.leader else {})
         name = key.rsplit("/", 1)[1]
         index = name.rsplit("-", 1)[1]
         member = {"conn_url": f"postgres://10.0.0.2{index}:5432/postgres", "api_url": f"http://10.0.0.2{index}:8008/patroni"}
@@ -125,3 +125,23 @@ def test_the_admin_console_messages_are_read_as_the_protocol_lays_them_out():
     row = struct.pack("!h", 3) + struct.pack("!i", 1) + b"C" + struct.pack("!i", -1) + struct.pack("!i", 2) + b"41"
     assert pools.data_row(row) == ["C", "", "41"]
     assert pools.error_message(b"SERROR\0C08P01\0Malready suspended/paused\0\0") == "already suspended/paused"
+
+
+def test_a_watch_broken_mid_stream_is_opened_again(pool, monkeypatch):
+    """etcd stopped while the watch streamed (etcd-quorum-loss): http.client raises IncompleteRead, no OSError."""
+    import http.client
+    p = pool()
+    rounds = iter([http.client.IncompleteRead(b""), [("/pgha/pgha-dev/leader", "postgres-2")], SystemExit()])
+
+    def watch(first, last, revision):
+        step = next(rounds)
+        if isinstance(step, BaseException):
+            raise step
+        p.etcd.leader = "postgres-2"
+        yield from step
+
+    p.etcd.watch = watch
+    monkeypatch.setattr(pools, "RETRY_S", 0)
+    with pytest.raises(SystemExit):
+        pools.keep_on_leader(p)
+    assert p.target == "postgres-2" and not p.paused
