@@ -72,17 +72,22 @@ def lost_acknowledged(acked: Iterable[int], present_on_each_member: dict[str, se
 
 
 def split_brain(attempts: Sequence[Attempt]) -> bool:
-    """True when two members acknowledged writes at overlapping times, or a member acknowledged
-    again after another had taken over (A, B, A): two primaries took writes."""
+    """True when two members acknowledged writes at overlapping times, or two primaries took writes in turn. Every
+    primary writes on a timeline of its own and each new one on a higher one: an acknowledgement on a timeline below
+    one already seen, or by a second member on one timeline, came from a primary that should have stopped. (A
+    switchover there and back, A then B then A again, puts A on a third timeline: that is no split brain.)"""
     acks = sorted((a for a in attempts if a.ok and a.member), key=lambda a: a.end)
     for a, b in zip(acks, acks[1:]):
         if a.member != b.member and b.start < a.end:
             return True
-    runs = [acks[0].member] if acks else []
-    for a in acks[1:]:
-        if a.member != runs[-1]:
-            runs.append(a.member)
-    return len(runs) != len(set(runs))
+    owners: dict[int, str] = {}
+    highest = 0
+    for a in acks:
+        if a.timeline is not None:
+            if a.timeline < highest or owners.setdefault(a.timeline, a.member) != a.member:
+                return True
+            highest = a.timeline
+    return False
 
 
 def members_in_order(attempts: Sequence[Attempt]) -> list[str]:

@@ -3,8 +3,8 @@ import pytest
 from pgha.ops.timeline import Attempt, longest_failure_window, longest_gap, lost_acknowledged, members_in_order, outage, split_brain
 
 
-def ok(seq, start, member="postgres-1", took=0.01):
-    return Attempt(seq, start, start + took, True, member, 1)
+def ok(seq, start, member="postgres-1", took=0.01, timeline=1):
+    return Attempt(seq, start, start + took, True, member, timeline)
 
 
 def fail(seq, start, took=0.5):
@@ -41,7 +41,7 @@ def test_lost_acknowledged_is_counted_per_member():
 
 
 def test_one_clean_handover_is_not_split_brain():
-    attempts = [ok(1, 0.0), ok(2, 1.0), fail(3, 2.0), ok(4, 3.0, "postgres-2")]
+    attempts = [ok(1, 0.0), ok(2, 1.0), fail(3, 2.0), ok(4, 3.0, "postgres-2", timeline=2)]
     assert not split_brain(attempts)
     assert members_in_order(attempts) == ["postgres-1", "postgres-2"]
 
@@ -52,8 +52,17 @@ def test_overlapping_acknowledgements_by_two_members_are_split_brain():
 
 
 def test_the_old_primary_acknowledging_after_the_new_one_is_split_brain():
-    attempts = [ok(1, 0.0), ok(2, 1.0, "postgres-2"), ok(3, 2.0, "postgres-1"), ok(4, 3.0, "postgres-2")]
+    attempts = [ok(1, 0.0), ok(2, 1.0, "postgres-2", timeline=2), ok(3, 2.0, "postgres-1"), ok(4, 3.0, "postgres-2", timeline=2)]
     assert split_brain(attempts)
+
+
+def test_two_members_acknowledging_on_one_timeline_is_split_brain():
+    assert split_brain([ok(1, 0.0), ok(2, 1.0, "postgres-2")])
+
+
+def test_a_switchover_there_and_back_is_not_split_brain():
+    attempts = [ok(1, 0.0), ok(2, 1.0, "postgres-2", timeline=2), ok(3, 2.0, "postgres-1", timeline=3)]
+    assert not split_brain(attempts)
 
 
 def test_failure_window_is_the_longest_run_of_failures_not_the_time_since_the_fault():
