@@ -99,6 +99,16 @@ def assert_only_in_flight_work_failed(trial: drill.Trial) -> None:
     assert len(failed_commits) <= 1, f"more than the commit in flight failed: {failed_commits[:3]}"
 
 
+def test_after_every_fault_the_leader_pools_still_hold_a_switchover(drills, capsys):
+    """The faults above include etcd losing its quorum, which breaks the pools' watches mid-stream: each pool must
+    have watched again, or the switchover's commits would reach the old primary as it stops."""
+    drill.wait_healthy(drills.target, HEALTHY_S)
+    trial = drill.run_trial(drills.target, SCENARIOS["switchover-held"], 2, drills.ttl)
+    show(capsys, "again after every fault: " + figures(trial))
+    failed = [a["error"] for a in trial.writes if not a["ok"]]
+    assert failed == [], f"switchover-held failed {len(failed)} commits after the drills: {failed[:3]}"
+
+
 def test_after_the_drills_every_member_is_intact_and_holds_the_same_drill_table(drills, capsys):
     drill.wait_healthy(drills.target, HEALTHY_S)
     findings = integrity.check(drills.target, REPLAY_S)
