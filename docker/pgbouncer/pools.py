@@ -74,6 +74,9 @@ class Etcd:
             return int(answer["header"]["revision"]), kvs
         raise ConnectionError("; ".join(errors))
 
+    def get(self, key: str) -> str | None:
+        return self.range(key, key + "\0")[1].get(key)
+
     def watch(self, key: str, range_end: str, start_revision: int):
         """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends."""
         url = urllib.parse.urlsplit(self.endpoints[start_revision % len(self.endpoints)])
@@ -235,11 +238,9 @@ class LeaderPool:
         or it was not within PRIMARY_DEADLINE_S."""
         deadline = time.monotonic() + PRIMARY_DEADLINE_S
         while time.monotonic() < deadline:
-            _, keys = self.etcd.range(f"{self.prefix}/leader", f"{self.prefix}/leader\0")
-            if keys.get(f"{self.prefix}/leader") != leader:
+            if self.etcd.get(f"{self.prefix}/leader") != leader:
                 return None
-            _, members = self.etcd.range(f"{self.prefix}/members/{leader}", f"{self.prefix}/members/{leader}\0")
-            member = json.loads(members.get(f"{self.prefix}/members/{leader}", "{}"))
+            member = json.loads(self.etcd.get(f"{self.prefix}/members/{leader}") or "{}")
             if member.get("api_url") and _out_of_recovery(member["api_url"]):
                 conn = urllib.parse.urlsplit(member["conn_url"])
                 return conn.hostname, conn.port or 5432

@@ -15,7 +15,7 @@ spec.loader.exec_module(pools)
 PREFIX = "/pgha/pgha-dev"
 
 
-class FakeEtcd:
+class FakeEtcd(pools.Etcd):  # the real get(), over this range()
     def __init__(self, leader):
         self.leader = leader
 
