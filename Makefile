@@ -3,9 +3,10 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill check bench test unit
+.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
+TYPE ?= incr
 
 setup:
 	scripts/setup.sh
@@ -44,6 +45,16 @@ check:
 
 bench:
 	@$(ENV) python -m pgha --stack $(STACK) bench
+
+backup:
+	@$(ENV) python -m pgha --stack $(STACK) backup --type $(TYPE)
+
+backups:
+	@$(ENV) python -m pgha --stack $(STACK) backups
+
+# The repository outlives `make down`; this removes it, with every backup of the stack.
+drop-backups:
+	@$(ENV) python -m pgha --stack $(STACK) drop-backups
 
 test: setup
 	$(ENV) python -m pytest -q -rs tests

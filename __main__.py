@@ -7,9 +7,9 @@ from pgha.model import stack_config
 from pgha.model.layout import Layout
 from pgha.model.render import APP_DATABASE, APP_USER
 
-settings, configured_passwords, leader = stack_config.load()
-passwords = Credentials("credentials", configured_passwords).passwords
-cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), passwords, leader))
+config = stack_config.load()
+passwords = Credentials("credentials", config.passwords).passwords
+cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(config.settings), passwords, config.backup_key, config.leader))
 
 pulumi.export("rwEndpoint", cluster.rw_endpoint)
 pulumi.export("roEndpoint", cluster.ro_endpoint)

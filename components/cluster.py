@@ -13,6 +13,7 @@ from components.network import Network, NetworkArgs
 from components.password_rotation import PasswordRotation, rotation_inputs
 from components.patroni import PatroniCluster, PatroniClusterArgs
 from components.patroni_config import PatroniDynamicConfig
+from components.pgbackrest import BackupRepository, FirstBackup
 from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
 from pgha.model.layout import Layout
 from pgha.model.render import APP_DATABASE, APP_USER, Passwords, connection_uri
@@ -23,6 +24,7 @@ from pgha.model.settings import patroni_dynamic_config
 class PostgresClusterArgs:
     layout: Layout
     passwords: pulumi.Output[Passwords]
+    backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
     leader: str | None = None  # the member leading the running stack, None for a new one
 
 
@@ -44,11 +46,15 @@ class PostgresCluster(pulumi.ComponentResource):
         network = Network("network", NetworkArgs(layout), child)
         on_network = {"layout": layout, "network_name": network.name}
         etcd = EtcdCluster("etcd", EtcdClusterArgs(**on_network), child)
+        backups = BackupRepository("pgbackrest", layout, child)
         patroni = PatroniCluster(
             "patroni",
-            PatroniClusterArgs(**on_network, passwords=args.passwords, leader=args.leader, depends_on=etcd.containers),
+            PatroniClusterArgs(**on_network, passwords=args.passwords, backup_key=args.backup_key,
+                               repository_volume=backups.volume_name, leader=args.leader, depends_on=etcd.containers),
             child,
         )
+        FirstBackup("first-backup", settings.stack, patroni.api_urls, patroni.pgbackrest_config,
+                    pulumi.ResourceOptions(parent=backups, depends_on=patroni.containers))
         # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
         # and HAProxy sends nobody to a node before its Patroni answers the checks.
         auth_password = args.passwords.apply(lambda p: p.pgbouncer_auth)

@@ -16,20 +16,28 @@ from components.docker_args import PlacementArgs, member_container, upload, volu
 from components.images import component_image
 from components.password_rotation import password_files
 from components.rolling_update import Handover, MemberBack
-from pgha.model import render
+from pgha.model import render, repository
 from pgha.model.layout import PATRONI_API_PORT, Member
 
 CONFIG_DIR = "/etc/patroni/conf.d"  # Patroni merges its YAML files in name order (docker/patroni/Dockerfile)
 SECRETS_FILE = f"{CONFIG_DIR}/20-secrets.yml"
 BOOTSTRAP_SQL = "/etc/patroni/bootstrap.sql"
+RESTORE_FILE = f"{CONFIG_DIR}/15-restore.yml"  # a restored stack's custom bootstrap
+PGBACKREST_FILE = "/etc/pgbackrest/pgbackrest.conf"
+CIPHER_FILE = "/etc/pgbackrest/conf.d/cipher.conf"
 # The uploads that hold passwords (or verifiers) are written at creation only: a later change is rolled out
 # live by PasswordRotation instead of replacing the container. Indexes into `uploads` below.
 PASSWORD_UPLOADS = ["uploads[1].content", "uploads[2].content"]
+# Read only when a new cluster bootstraps: a running stack's containers are not replaced when it changes (a stack
+# deployed again from its own backups, then with its usual configuration).
+RESTORE_UPLOAD = "uploads[5].content"
 
 
 @dataclass(kw_only=True)
 class PatroniClusterArgs(PlacementArgs):
     passwords: pulumi.Output[render.Passwords]
+    backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
+    repository_volume: pulumi.Input[str]
     leader: str | None = None  # the member leading the running stack: the last to be replaced
 
 
@@ -39,13 +47,14 @@ def rolling_order(members: list[Member], leader: str | None) -> list[Member]:
 
 
 def fingerprint(image_name: str, config: str) -> str:
-    """What replaces a member's container when it changes (its image, its configuration file), as a digest."""
+    """What replaces a member's container when it changes (its image, its configuration files), as a digest."""
     return hashlib.sha256(f"{image_name}\n{config}".encode()).hexdigest()[:16]
 
 
 class PatroniCluster(pulumi.ComponentResource):
     containers: list[docker.Container]
     api_urls: list[str]
+    pgbackrest_config: str
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
     def __init__(self, name: str, args: PatroniClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
@@ -56,8 +65,10 @@ class PatroniCluster(pulumi.ComponentResource):
                                                   BOOTSTRAP_SQL: render.bootstrap_sql(layout, p)})
         members = layout.postgres()
         self.api_urls = [f"http://{settings.bind_address}:{settings.patroni_api_port(m.index)}" for m in members]
+        self.pgbackrest_config = render.pgbackrest_config(layout)
         configs = {m.name: render.patroni_config(layout, m) for m in members}
-        fingerprints = image.image_name.apply(lambda name: {m: fingerprint(name, text) for m, text in configs.items()})
+        fingerprints = image.image_name.apply(
+            lambda name: {m: fingerprint(name, text + self.pgbackrest_config) for m, text in configs.items()})
         api_password = pulumi.Output.secret(args.passwords.apply(lambda p: p.patroni_api))
         containers, files, previous = {}, {}, []
         order = rolling_order(members, args.leader)
@@ -78,21 +89,30 @@ class PatroniCluster(pulumi.ComponentResource):
                 secrets: pulumi.Output[dict], after: list[pulumi.Resource]) -> docker.Container:
         settings = args.layout.settings
         data = volume(args.layout, member, self)
+        volumes = [docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data"),
+                   docker.ContainerVolumeArgs(volume_name=args.repository_volume, container_path=render.REPOSITORY_PATH)]
+        if render.restores_other_stack(settings):
+            source = repository.volume_name(settings.restore_from)
+            volumes.append(docker.ContainerVolumeArgs(volume_name=source, container_path=render.SOURCE_REPOSITORY_PATH,
+                                                      read_only=True))
         return member_container(
             args,
             member,
             image,
             self,
-            ignore_changes=PASSWORD_UPLOADS,
+            ignore_changes=[*PASSWORD_UPLOADS, RESTORE_UPLOAD],
             after=after,
             # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
             destroy_grace_seconds=30,
             ports=[docker.ContainerPortArgs(internal=PATRONI_API_PORT, external=settings.patroni_api_port(member.index),
                                             ip=settings.bind_address)],
-            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data")],
+            volumes=volumes,
             uploads=[
                 upload(f"{CONFIG_DIR}/10-patroni.yml", config),
                 upload(SECRETS_FILE, secrets.apply(lambda s: s[SECRETS_FILE])),
                 upload(BOOTSTRAP_SQL, secrets.apply(lambda s: s[BOOTSTRAP_SQL])),
+                upload(PGBACKREST_FILE, self.pgbackrest_config),
+                upload(CIPHER_FILE, pulumi.Output.secret(args.backup_key).apply(render.pgbackrest_secrets)),
+                upload(RESTORE_FILE, render.patroni_restore(settings)),
             ],
         )

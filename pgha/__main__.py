@@ -1,4 +1,5 @@
-"""pgha operations: `python -m pgha {status,wait,switchover,drill,check,bench} [--stack NAME | --target-file F]`."""
+"""pgha operations: `python -m pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups}
+[--stack NAME | --target-file F]`."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,8 @@ import sys
 from pathlib import Path
 
 from pgha import patroni_api
-from pgha.ops import bench, bench_report, drill, integrity, report, status, target
+from pgha.model import stacks
+from pgha.ops import backups, bench, bench_report, drill, integrity, recovery, report, status, target
 from pgha.ops.faults import SCENARIOS
 
 
@@ -40,11 +42,14 @@ def cmd_switchover(args: argparse.Namespace) -> int:
 
 def cmd_drill(args: argparse.Namespace) -> int:
     names = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in SCENARIOS and n not in recovery.SCENARIOS]
     if unknown:
-        print(f"unknown scenario {', '.join(unknown)}; known: all, {', '.join(SCENARIOS)}", file=sys.stderr)
+        print(f"unknown scenario {', '.join(unknown)}; known: all (the failover ones), {', '.join(SCENARIOS)}, "
+              f"{', '.join(recovery.SCENARIOS)}", file=sys.stderr)
         return 2
-    path = drill.run(_target(args), names, args.trials, Path(args.reports))
+    recovered = recovery.run_trials(_target(args), [n for n in names if n in recovery.SCENARIOS], args.trials)
+    # After the recoveries: lose-cluster deploys the stack anew.
+    path = drill.run(_target(args), [n for n in names if n in SCENARIOS], args.trials, Path(args.reports), recovered)
     summary = report.write(path)
     print(summary.read_text().split("\n\n", 1)[1].split("\n![")[0])
     print(f"report: {path}\nsummary and plots: {summary}")
@@ -72,6 +77,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    t = _target(args)
+    taken = backups.backup(t.stack, t.patroni_apis, args.type)
+    print(f"{taken['label']}: {taken['type']} backup, {taken['info']['repository']['delta'] / 2**20:.1f} MiB "
+          f"in {taken['timestamp']['stop'] - taken['timestamp']['start']}s")
+    return 0
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    try:
+        found = backups.listing(args.stack, stacks.machine_backup_key())
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(json.dumps(found, indent=2) if args.json else backups.table(found))
+    return 0
+
+
+def cmd_drop_backups(args: argparse.Namespace) -> int:
+    try:
+        backups.drop(args.stack)
+    except (RuntimeError, OSError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"dropped the repository of stack {args.stack}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pgha", description=__doc__)
     where = parser.add_mutually_exclusive_group()
@@ -84,7 +117,8 @@ def main(argv: list[str]) -> int:
     switch = verbs.add_parser("switchover", help="a planned switchover through Patroni")
     switch.add_argument("--to", help="the member to promote (default: Patroni picks)")
     run = verbs.add_parser("drill", help="run a failure scenario N times and write a report")
-    run.add_argument("scenario", help=f"all, or a comma-separated list of: {', '.join(SCENARIOS)}")
+    run.add_argument("scenario", help=f"all (the failover scenarios), or a comma-separated list of: "
+                                      f"{', '.join([*SCENARIOS, *recovery.SCENARIOS])}")
     run.add_argument("--trials", type=int, default=3)
     run.add_argument("--reports", default="reports")
     check = verbs.add_parser("check", help="data checksums, pg_amcheck and the drill table on every member; "
@@ -98,9 +132,15 @@ def main(argv: list[str]) -> int:
     measure.add_argument("--loops", type=int, default=3,
                          help="timed rounds of up, preview, destroy on throwaway stacks of the default shape (0: none)")
     measure.add_argument("--reports", default="reports")
+    take = verbs.add_parser("backup", help="a pgBackRest backup of the stack, on its leader")
+    take.add_argument("--type", choices=backups.BACKUP_TYPES, default="incr")
+    listed = verbs.add_parser("backups", help="the stack's backups and archived WAL (also once the stack is destroyed)")
+    listed.add_argument("--json", action="store_true", help="pgBackRest's own JSON")
+    verbs.add_parser("drop-backups", help="remove a destroyed stack's repository: its backups are gone for good")
     args = parser.parse_args(argv)
     handlers = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill,
-                "check": cmd_check, "bench": cmd_bench}
+                "check": cmd_check, "bench": cmd_bench, "backup": cmd_backup, "backups": cmd_backups,
+                "drop-backups": cmd_drop_backups}
     return handlers[args.verb](args)
 
 

@@ -17,6 +17,9 @@ PATRONI_MANAGED = frozenset({
     "recovery_target", "recovery_target_lsn", "recovery_target_name", "recovery_target_time", "recovery_target_xid",
     "restore_command", "unix_socket_directories",
 })
+# pgha sets these: WAL archiving to the stack's pgBackRest repository.
+PGHA_MANAGED = {"archive_mode": "WAL archiving to pgBackRest", "archive_command": "WAL archiving to pgBackRest",
+                "archive_timeout": "pgha:archiveTimeout"}
 CHECK_EACH = r"""
 mkdir -p /tmp/d && touch /tmp/d/postgresql.conf
 while IFS="$(printf '\t')" read -r name value; do
@@ -33,7 +36,9 @@ def problems(parameters: dict[str, str]) -> list[str]:
         f"pgha:postgresParameters: {name} is set by Patroni itself and cannot be overridden"
         for name in sorted(parameters) if name in PATRONI_MANAGED
     ]
-    rest = {k: v for k, v in parameters.items() if k not in PATRONI_MANAGED}
+    found += [f"pgha:postgresParameters: {name} is set by pgha ({PGHA_MANAGED[name]})"
+              for name in sorted(parameters) if name in PGHA_MANAGED]
+    rest = {k: v for k, v in parameters.items() if k not in PATRONI_MANAGED and k not in PGHA_MANAGED}
     if not rest:
         return found
     lines = "".join(f"{name}\t{value}\n" for name, value in sorted(rest.items()))

@@ -23,6 +23,7 @@ from pgha.model.layout import (
     Layout,
     Member,
 )
+from pgha.model.settings import Settings
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 APP_USER = "app"
@@ -36,6 +37,10 @@ SCRAM_ITERATIONS = 4096
 # at most this before the next is tried (2 s is libpq's smallest).
 CONNECT_TIMEOUT_S = 2
 LEADER_TARGET_FILE = "/run/pgbouncer/leader.ini"  # written by docker/pgbouncer/pools.py
+PGDATA = "/var/lib/postgresql/data/pgdata"
+# The stack's pgBackRest repository, and another stack's mounted read-only to restore from (docker/patroni/Dockerfile).
+REPOSITORY_PATH = "/var/lib/pgbackrest"
+SOURCE_REPOSITORY_PATH = "/var/lib/pgbackrest-source"
 # What a new cluster starts with; the stack's own values follow at once through Patroni's dynamic
 # configuration (components/patroni_config.py), so changing them never re-renders a node's file.
 BOOTSTRAP_DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 4, "synchronous_mode": "quorum"}
@@ -73,11 +78,54 @@ def patroni_config(layout: Layout, member: Member) -> str:
     """A member's configuration without its passwords: those are in patroni_secrets, a file of their own."""
     return _template("patroni.yml").substitute(
         scope=layout.scope,
+        stanza=stanza(layout.settings.stack),
         namespace=PATRONI_NAMESPACE,
         member=member.name,
         address=member.address,
         etcd_hosts=",".join(f"{m.address}:2379" for m in layout.etcd()),
         **BOOTSTRAP_DCS,
+    )
+
+
+def stanza(stack: str) -> str:
+    """The stack's pgBackRest stanza: its cluster's name, the same in every stack restored from its backups."""
+    return f"pgha-{stack}"
+
+
+def restores_other_stack(settings: Settings) -> bool:
+    return bool(settings.restore_from) and settings.restore_from != settings.stack
+
+
+def pgbackrest_config(layout: Layout) -> str:
+    settings = layout.settings
+    source = ""
+    if restores_other_stack(settings):
+        source = f"\n[{stanza(settings.restore_from)}]\npg1-path={PGDATA}\nrepo1-path={SOURCE_REPOSITORY_PATH}\n"
+    return _template("pgbackrest.conf").substitute(
+        repository_path=REPOSITORY_PATH,
+        retention_full=settings.backup_retention_full,
+        stanza=stanza(settings.stack),
+        pgdata=PGDATA,
+        source_stanza=source,
+    )
+
+
+def pgbackrest_secrets(cipher_pass: str) -> str:
+    return f"[global]\nrepo1-cipher-pass={cipher_pass}\n"
+
+
+def patroni_restore(settings: Settings) -> str:
+    """The custom bootstrap of a stack restored from `settings.restore_from`'s backups (config/patroni-restore.yml);
+    an empty document when the stack starts with initdb."""
+    if not settings.restore_from:
+        return "# pgha:restoreFrom is not set: a new cluster starts with initdb.\n{}\n"
+    target = settings.restore_target
+    options = {}
+    if target.kind != "latest":  # latest: replay the whole archive, then PostgreSQL promotes by itself
+        options = {"type": target.kind, "target": target.value, "target-action": "promote"}
+    return _template("patroni-restore.yml").substitute(
+        stanza=stanza(settings.restore_from),
+        target="".join(f"    {key}: {_yaml_string(value)}\n" for key, value in options.items()),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+from datetime import datetime
 import json
 import re
 import zlib
@@ -25,6 +26,11 @@ PASSWORD_KEYS = (
 SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 MIN_PASSWORD_LENGTH = 12
+# The key of the stack's pgBackRest repository: never generated, since the backups outlive the stack (and a
+# restore into another stack reads them with it). `make up` sets this machine's (pgha/model/stacks.py).
+BACKUP_KEY = "backupCipherPass"
+MIN_BACKUP_KEY_LENGTH = 20
+RESTORE_POINT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
 MAX_POSTGRES_NODES = 9
 MAX_HAPROXY_NODES = 3
 HAPROXY_PORT_STEP = 10  # HAProxy instance i publishes rwPort, roPort and statsPort plus 10 * (i - 1)
@@ -72,6 +78,27 @@ def _parameters(text: str) -> dict[str, str]:
 
 def _str(text: str) -> str:
     return str(text).strip()
+
+
+@dataclass(frozen=True)
+class RestoreTarget:
+    kind: str  # latest | time | name
+    value: str = ""  # the time, as PostgreSQL reads it, or the restore point's name
+
+
+def restore_target(text: str) -> RestoreTarget:
+    """`latest`, a time with its zone offset (ISO 8601), or the name of a restore point; ValueError otherwise."""
+    text = str(text).strip()
+    if text == "latest":
+        return RestoreTarget("latest")
+    if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        when = datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            raise ValueError
+        return RestoreTarget("time", when.isoformat(sep=" "))
+    if not RESTORE_POINT_NAME.match(text):
+        raise ValueError
+    return RestoreTarget("name", text)
 
 
 def _is_port(value: int) -> bool:
@@ -131,8 +158,15 @@ OPTIONS = (
     Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
     Option("nodeImageRevision", 0, _int, lambda v: v >= 0,
            "a whole number, 0 or more; raise it to rebuild the node image from Debian's current packages"),
+    Option("archiveTimeout", 60, _int, lambda v: 1 <= v <= 3600,
+           "a whole number of seconds from 1 to 3600 (PostgreSQL's archive_timeout)"),
+    Option("backupRetentionFull", 2, _int, lambda v: 1 <= v <= 99, "a whole number of full backups to keep, 1 to 99"),
+    Option("restoreFrom", "", _str, lambda v: v == "" or bool(STACK_NAME.match(v)),
+           "the name of a stack whose backups this new stack starts from"),
+    Option("restoreTarget", RestoreTarget("latest"), restore_target, lambda v: isinstance(v, RestoreTarget),
+           "latest | a time with its zone offset, e.g. 2026-11-26T20:15:00+00:00 | a restore point's name"),
 )
-KNOWN_KEYS = tuple(o.key for o in OPTIONS) + PASSWORD_KEYS
+KNOWN_KEYS = tuple(o.key for o in OPTIONS) + PASSWORD_KEYS + (BACKUP_KEY,)
 
 
 @dataclass(frozen=True)
@@ -158,6 +192,10 @@ class Settings:
     maximum_lag_on_failover: int
     postgres_parameters: dict
     node_image_revision: int
+    archive_timeout: int
+    backup_retention_full: int
+    restore_from: str
+    restore_target: RestoreTarget
 
     @property
     def prefix(self) -> str:
@@ -270,6 +308,12 @@ def _timing_problems(settings: Settings) -> list[str]:
     ]
 
 
+def _restore_problems(settings: Settings) -> list[str]:
+    if settings.restore_target.kind != "latest" and not settings.restore_from:
+        return [f"{NAMESPACE}:restoreTarget: set without {NAMESPACE}:restoreFrom, the stack whose backups to restore"]
+    return []
+
+
 def parse(stack: str, raw: Mapping[str, str]) -> Settings:
     """Turn the raw `pgha:*` config (keys without the namespace, values as strings) into Settings.
 
@@ -285,7 +329,7 @@ def parse(stack: str, raw: Mapping[str, str]) -> Settings:
         raise SettingsError(problems)
     settings = Settings(stack=stack, **values)
     problems += _port_clash_problems(settings) + _subnet_problems(settings)
-    problems += _timing_problems(settings) + _synchronous_problems(settings)
+    problems += _timing_problems(settings) + _synchronous_problems(settings) + _restore_problems(settings)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -351,7 +395,8 @@ DYNAMIC_SETTINGS = {
 
 def patroni_dynamic_config(settings: Settings) -> dict:
     config = {patroni_key: value(settings) for patroni_key, value in DYNAMIC_SETTINGS.values()}
-    return config | {"postgresql": {"parameters": dict(settings.postgres_parameters)}}
+    parameters = dict(settings.postgres_parameters) | {"archive_timeout": str(settings.archive_timeout)}
+    return config | {"postgresql": {"parameters": parameters}}
 
 
 def password_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> list[str]:
@@ -369,6 +414,19 @@ def password_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> lis
             problems.append(
                 f"{NAMESPACE}:{key}: shorter than {MIN_PASSWORD_LENGTH} characters; set a longer one with {fix}, {use_generated}"
             )
+    return problems
+
+
+def backup_key_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> list[str]:
+    """The repository's key must be set, as a secret, and long enough. Its value is never printed."""
+    fix = f"`pulumi config set --secret {NAMESPACE}:{BACKUP_KEY}` (`make up` sets this machine's key)"
+    if BACKUP_KEY not in raw:
+        return [f"{NAMESPACE}:{BACKUP_KEY}: missing; the backups' encryption key, set it with {fix}"]
+    problems = []
+    if BACKUP_KEY not in set(secret_keys):
+        problems.append(f"{NAMESPACE}:{BACKUP_KEY}: set in plain text; set it as a secret with {fix}")
+    if len(str(raw[BACKUP_KEY])) < MIN_BACKUP_KEY_LENGTH:
+        problems.append(f"{NAMESPACE}:{BACKUP_KEY}: shorter than {MIN_BACKUP_KEY_LENGTH} characters; set a longer one with {fix}")
     return problems
 
 

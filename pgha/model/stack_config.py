@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
 from pgha import docker_api
-from pgha.model import host, postgres_check
+from pgha.model import host, postgres_check, repository
 from pgha.model.settings import (
+    BACKUP_KEY,
     NAMESPACE,
     PASSWORD_KEYS,
     Settings,
     SettingsError,
+    backup_key_problems,
     exposure_warning,
     host_problems,
     parse,
@@ -39,14 +42,19 @@ def _configured_passwords(raw: dict[str, str]) -> dict[str, pulumi.Output[str]]:
     return {key: config.require_secret(key) for key in PASSWORD_KEYS if key in raw}
 
 
-def load() -> tuple[Settings, dict[str, pulumi.Output[str]], str | None]:
-    """The settings, the passwords the stack's config sets (the others are generated), and the member that leads
-    the stack when it runs (None for a new stack): the last its rolling replacements take.
+@dataclass(frozen=True)
+class StackConfig:
+    settings: Settings
+    passwords: dict[str, pulumi.Output[str]]  # the ones the stack's config sets; the others are generated
+    leader: str | None  # the member leading the running stack (None for a new one): the last to be replaced
+    backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
 
-    Raises pulumi.RunError with one line per problem: the engine prints them without a traceback.
-    """
+
+def load() -> StackConfig:
+    """The stack's checked configuration. Raises pulumi.RunError with one line per problem: the engine prints them
+    without a traceback."""
     raw = _raw_config()
-    problems = password_problems(raw, _secret_keys(raw))
+    problems = password_problems(raw, _secret_keys(raw)) + backup_key_problems(raw, _secret_keys(raw))
     try:
         if "subnet" not in raw:
             raw = {**raw, "subnet": host.stack_subnet(pulumi.get_stack())}
@@ -55,6 +63,9 @@ def load() -> tuple[Settings, dict[str, pulumi.Output[str]], str | None]:
         problems += host_problems(settings, facts)
         if settings.postgres_parameters:
             problems += postgres_check.problems(settings.postgres_parameters)
+        # Only a new stack restores: a running one was bootstrapped already.
+        if settings.restore_from and not facts.running_etcd_members and BACKUP_KEY in raw:
+            problems += repository.restore_problems(settings, raw[BACKUP_KEY])
     except SettingsError as exc:
         problems = exc.problems + problems
     except docker_api.DockerError as exc:
@@ -66,4 +77,5 @@ def load() -> tuple[Settings, dict[str, pulumi.Output[str]], str | None]:
     warning = exposure_warning(settings)
     if warning:
         pulumi.log.warn(warning)
-    return settings, _configured_passwords(raw), facts.leader
+    key = pulumi.Config(NAMESPACE).require_secret(BACKUP_KEY)
+    return StackConfig(settings, _configured_passwords(raw), facts.leader, key)

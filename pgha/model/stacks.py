@@ -4,12 +4,15 @@ file of this machine's, so that deploying never touches a tracked file.
 Run as `python -m pgha.model.stacks prepare STACK`; it prints the path of that file for `--config-file`. The file is
 the tracked `Pulumi.STACK.yaml` (the experiment's settings) plus this machine's `encryptionsalt`, which belongs
 to this machine's passphrase and so is never committed. Passwords are not written anywhere: the program
-generates them and keeps them in the stack's state (components.credentials).
+generates them and keeps them in the stack's state (components.credentials). The backups' key is the exception:
+the backups outlive every stack, so their key is this machine's (beside the Pulumi passphrase, in PGHA_HOME),
+written into the file as a Pulumi secret unless the tracked file sets one.
 """
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SALT = re.compile(r"^encryptionsalt: .*\n?", re.M)
+BACKUP_KEY = "pgha:backupCipherPass"
+
+
+def pulumi_with_input(*args: str, value: str) -> None:
+    subprocess.run(["pulumi", *args], cwd=ROOT, input=value, text=True, capture_output=True, check=True)
 
 
 def pulumi(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
@@ -26,6 +34,24 @@ def pulumi(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Compl
 
 def machine_config_file(stack: str) -> Path:
     return Path(os.environ["PGHA_HOME"]) / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def machine_backup_key() -> str:
+    """This machine's key for the stacks' pgBackRest repositories, drawn once."""
+    path = Path(os.environ["PGHA_HOME"]) / "backup-cipher-pass"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def set_backup_key(stack: str, config_file: Path | None = None, key: str | None = None) -> None:
+    """Sets the backup key (this machine's by default) in the stack's config, as a secret, given on stdin: never on
+    a command line."""
+    where = ["--config-file", str(config_file)] if config_file else []
+    pulumi_with_input("config", "set", "--secret", BACKUP_KEY, "--stack", stack, *where,
+                      value=key or machine_backup_key())
 
 
 def salt_of(path: Path) -> str:
@@ -54,6 +80,8 @@ def prepare(stack: str) -> Path:
     settings = SALT.sub("", tracked.read_text()) if tracked.exists() else "config: {}\n"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(settings + salt)
+    if f"{BACKUP_KEY}:" not in settings:
+        set_backup_key(stack, config)
     return config
 
 

@@ -42,7 +42,7 @@ def _members_by_address(members: list[dict]) -> dict[str, str]:
     return {m["host"]: m["name"] for m in members}
 
 
-def _rows_on(target: Target, member: str, run: str) -> set[int]:
+def rows_on(target: Target, member: str, run: str) -> set[int]:
     rows = target.psql(member, f"SELECT seq FROM {probe.PROBE_TABLE} WHERE run = '{run}'")
     return {int(line) for line in rows.split()}
 
@@ -101,29 +101,31 @@ def _measure(target: Target, trial: Trial, writes, reads, run: str, notes: list)
             trial.notes.append(f"{key}: {exc}")
     trial.write_gap_s = timeline.longest_gap(writes, trial.fault_at)
     acked = [a.seq for a in writes if a.ok]
-    present = {m["name"]: _rows_on(target, m["name"], run) for m in patroni_api.cluster(target.patroni_apis)["members"]}
+    present = {m["name"]: rows_on(target, m["name"], run) for m in patroni_api.cluster(target.patroni_apis)["members"]}
     trial.lost_by_member = timeline.lost_acknowledged(acked, present)
     trial.lost_acked = len(set().union(*trial.lost_by_member.values())) if present else len(acked)
     trial.split_brain = timeline.split_brain(writes)
     trial.new_primary = patroni_api.leader(target.patroni_apis) or ""
     base = trial.fault_at
-    trial.writes = [_relative(a, base) for a in writes]
-    trial.reads = [_relative(a, base) for a in reads]
+    trial.writes = [relative(a, base) for a in writes]
+    trial.reads = [relative(a, base) for a in reads]
     return trial
 
 
-def _relative(attempt: timeline.Attempt, base: float) -> dict:
+def relative(attempt: timeline.Attempt, base: float) -> dict:
     """Attempt times relative to the fault, so a report reads in seconds from it."""
     data = attempt.as_dict()
     data["start"], data["end"] = round(attempt.start - base, 4), round(attempt.end - base, 4)
     return data
 
 
-def run(target: Target, scenario_names: list[str], trials: int, report_dir: Path) -> Path:
+def run(target: Target, scenario_names: list[str], trials: int, report_dir: Path,
+        recoveries: dict[str, list[dict]] | None = None) -> Path:
+    """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/recovery.py)."""
     probe.ensure_table(target)
     wait_healthy(target, CONVERGE_S)
     ttl = int(patroni_api.dynamic_config(target.patroni_apis)["ttl"])
-    results: dict[str, list[dict]] = {}
+    results: dict[str, list[dict]] = dict(recoveries or {})
     for name in scenario_names:
         for number in range(1, trials + 1):
             trial = run_trial(target, SCENARIOS[name], number, ttl)

@@ -23,9 +23,20 @@ def _cell(values: list, fn) -> str:
     return f"{fn(present):.2f}" if present else "n/a"
 
 
+RECOVERY_COLUMNS = ("scenario", "trials", "restore p50 s", "restore max s", "database MB", "acked before target",
+                    "missing before target", "present after target", "lost acked", "lost window max s",
+                    "archive_timeout s", "replica built by")
+
+
+def _is_recovery(trials: list[dict]) -> bool:
+    return "restore_s" in trials[0]
+
+
 def summary_rows(report: dict) -> list[tuple[str, ...]]:
     rows = []
     for name, trials in report["scenarios"].items():
+        if _is_recovery(trials):
+            continue
         rto = [t["rto_s"] for t in trials]
         commits = [w["end"] - w["start"] for t in trials for w in t["writes"]]  # seconds from asking to the answer
         rows.append((
@@ -46,9 +57,39 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
     return rows
 
 
+def recovery_rows(report: dict) -> list[tuple[str, ...]]:
+    """The disaster-recovery drills (pgha/ops/recovery.py): how long a restore took, and what it brought back."""
+    rows = []
+    for name, trials in report["scenarios"].items():
+        if not _is_recovery(trials):
+            continue
+        restore = [t["restore_s"] for t in trials]
+        rows.append((
+            name,
+            str(len(trials)),
+            _cell(restore, statistics.median),
+            _cell(restore, max),
+            _cell([t["database_mb"] for t in trials], statistics.median),
+            str(sum(t["acked_before_target"] for t in trials)),
+            str(sum(t["missing_before_target"] for t in trials)),
+            str(sum(t["present_after_target"] for t in trials)),
+            str(sum(t["lost_acked"] for t in trials)),
+            _cell([t["lost_window_s"] for t in trials], max),
+            ", ".join(sorted({str(t["archive_timeout_s"]) for t in trials if t["archive_timeout_s"]})) or "-",
+            ", ".join(sorted({t["created_by"] for t in trials if t["created_by"]})) or "-",
+        ))
+    return rows
+
+
+def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
 def markdown(report: dict) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
+    failover, recovered = summary_rows(report), recovery_rows(report)
+    lines = _table(COLUMNS, failover) if failover else []
+    if recovered:
+        lines += ([""] if lines else []) + _table(RECOVERY_COLUMNS, recovered)
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pgha import docker_api
-from pgha.ops import target
+from pgha.model import repository, stacks
+from pgha.ops import backups, target
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED_PASSWORD = ("pgha:appPassword", secrets.token_urlsafe(18))
@@ -60,11 +61,13 @@ def deployed():
     stack = f"t-{uuid.uuid4().hex[:6]}"
     before = docker_objects()
     subprocess.run(["pulumi", "stack", "init", stack], cwd=ROOT, capture_output=True, check=True)
-    ports = {"rwPort": 15432, "roPort": 15433, "statsPort": 17000, "patroniPort": 18008}
+    # archiveTimeout: the lose-cluster drill's writer outlasts it before the loss (tests/deploy/test_recovery.py).
+    ports = {"rwPort": 15432, "roPort": 15433, "statsPort": 17000, "patroniPort": 18008, "archiveTimeout": 10}
     config = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     # The program generates every password but this one: a secret in the config wins over the generated value.
     config += ["--secret", f"{CONFIGURED_PASSWORD[0]}={CONFIGURED_PASSWORD[1]}"]
     pulumi("config", "set-all", *config, stack=stack)
+    stacks.set_backup_key(stack)
     try:
         up = pulumi("up", "--yes", "--skip-preview", stack=stack, check=False)
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
@@ -73,5 +76,9 @@ def deployed():
         pulumi("destroy", "--yes", "--skip-preview", stack=stack, check=False)
         subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", stack], cwd=ROOT, capture_output=True)
         (ROOT / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
+        kept = repository.exists(stack)
+        if kept:
+            backups.drop(stack)
         left = leftovers(before)
         assert not left, f"left behind after destroy: {json.dumps(left)[:2000]}"
+        assert kept, f"destroy removed the backup repository {repository.volume_name(stack)}"

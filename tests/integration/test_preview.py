@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from pgha import docker_api
-from pgha.model import host
+from pgha.model import host, stacks
 from pgha.model.settings import PASSWORD_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "haproxyNodes", "synchronousMode", "bindAddress", "subnet", "rwPort",
                "roPort", "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour", "postgresParameters",
-               *PASSWORD_KEYS)
+               "restoreFrom", "restoreTarget", "archiveTimeout", *PASSWORD_KEYS)
 LONG_PASSWORD = secrets.token_urlsafe(18)
 SHORT_PASSWORD = secrets.token_urlsafe(6)  # 8 characters
 
@@ -29,8 +29,10 @@ def pulumi(*args, stdin=None, check=True):
 
 
 def new_stack() -> str:
+    """A new stack with this machine's backup key, as `make up` gives it."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     pulumi("stack", "init", name)
+    stacks.set_backup_key(name)
     return name
 
 
@@ -95,6 +97,13 @@ CASES = [
     ({"subnet": "8.8.8.0/24"}, "pgha:subnet: 8.8.8.0/24 is outside the private IPv4 ranges (10.0.0.0/8, "),
     ({"appPassword": LONG_PASSWORD},
      "pgha:appPassword: set in plain text; set it as a secret with `pulumi config set --secret pgha:appPassword`"),
+    ({"postgresParameters": '{"archive_timeout": "5min"}'},
+     "pgha:postgresParameters: archive_timeout is set by pgha (pgha:archiveTimeout)"),
+    ({"archiveTimeout": 0}, "pgha:archiveTimeout: '0' is not allowed; expected a whole number of seconds from 1 to 3600"),
+    ({"restoreFrom": "no-such-stack"},
+     "pgha:restoreFrom: stack 'no-such-stack' has no repository on this Docker engine (no volume pgha-no-such-stack-backups)"),
+    ({"restoreFrom": "x", "restoreTarget": "2026-11-26 20:15"}, "pgha:restoreTarget: '2026-11-26 20:15' is not allowed"),
+    ({"restoreTarget": "before-upgrade"}, "pgha:restoreTarget: set without pgha:restoreFrom"),
 ]
 
 
@@ -116,6 +125,16 @@ def test_bad_config_fails_preview_with_one_clear_line(stack, config, expected):
 def test_a_short_password_is_refused_even_as_a_secret(stack):
     code, output = preview(stack, secret={"superuserPassword": SHORT_PASSWORD})
     assert_refused(stack, code, output, "pgha:superuserPassword: shorter than 12 characters")
+
+
+def test_a_missing_backup_key_is_refused():
+    name = new_stack()
+    try:
+        pulumi("config", "rm", "--stack", name, "pgha:backupCipherPass")
+        code, output = preview(name, **free_port_config())
+    finally:
+        remove_stack(name)
+    assert_refused(name, code, output, "pgha:backupCipherPass: missing; the backups' encryption key, set it with")
 
 
 def passed(code, output):

@@ -10,6 +10,7 @@ from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
 PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-pw", "auth-pw", "api-pw")
+BACKUP_KEY = "backup-key-of-this-test-0123"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -49,7 +50,8 @@ def deploy(inspect=None, leader=None, monitor_out=None, **raw):
 
     @pulumi.runtime.test
     def declare():
-        cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS), leader))
+        cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS),
+                                                              pulumi.Output.secret(BACKUP_KEY), leader))
         return inspect(cluster) if inspect else None
 
     declare()
@@ -79,7 +81,7 @@ def test_resource_graph_scales_with_node_counts(nodes, etcd, haproxy):
     containers = of_type(resources, "docker:index/container:Container")
     roles = Counter(labels(c)["pgha.role"] for c in containers)
     assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": haproxy, "failover-watcher": 1}
-    assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes
+    assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes + 1  # + the backup repository
     assert len(of_type(resources, "docker:index/network:Network")) == 1
     images = of_type(resources, "docker:index/image:Image")
     assert sorted(i.name for i in images) == [
@@ -98,6 +100,7 @@ def test_components_have_pgha_type_tokens_and_own_their_children():
         "pgha:pgbouncer:PgBouncerPools",
         "pgha:haproxy:HAProxy",
         "pgha:failover:FailoverWatcher",
+        "pgha:pgbackrest:BackupRepository",
     }
     component = {name: p for (typ, name), p in parents.items() if typ.startswith("pgha:")}
     child = {name: p for (typ, name), p in parents.items() if typ.startswith("docker:")}
@@ -119,7 +122,8 @@ def test_every_docker_object_is_named_and_labelled_for_its_stack():
         if r.typ.startswith("docker:") and r.typ != "docker:index/image:Image":
             assert r.inputs["name"].startswith("pgha-t1"), r.inputs["name"]
             assert labels(r)["pgha.stack"] == "t1"
-            assert labels(r)["pgha.role"] in {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "network"}
+            assert labels(r)["pgha.role"] in {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "network",
+                                             "pgbackrest"}
     members = [labels(c).get("pgha.member") for c in of_type(resources, "docker:index/container:Container")]
     assert sorted(m for m in members if m) == ["postgres-1", "postgres-2", "postgres-3"]
 

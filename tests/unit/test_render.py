@@ -195,3 +195,49 @@ def test_bootstrap_sql_holds_verifiers_not_passwords_and_is_stable():
     assert sql.count("SCRAM-SHA-256$4096:") == 2
     assert sql == render.bootstrap_sql(lay, PASSWORDS)
     assert "$$ SELECT usename" in sql
+
+
+def pgbackrest_sections(text):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return {name: dict(parser[name]) for name in parser.sections()}
+
+
+def test_pgbackrest_config_holds_the_stack_stanza_and_no_key():
+    sections = pgbackrest_sections(render.pgbackrest_config(layout(backupRetentionFull=3)))
+    assert sections["global"]["repo1-path"] == render.REPOSITORY_PATH
+    assert sections["global"]["repo1-retention-full"] == "3"
+    assert sections["global"]["repo1-cipher-type"] == "aes-256-cbc" and "repo1-cipher-pass" not in sections["global"]
+    assert sections["global:archive-push"]["archive-async"] == "y"
+    assert "archive-async" not in sections["global"], "archive-get stays synchronous (pgBackRest 2.55)"
+    assert sections["pgha-dev"] == {"pg1-path": render.PGDATA}
+    assert set(sections) == {"global", "global:archive-push", "pgha-dev"}
+
+
+def test_a_restored_stack_reads_the_source_stanza_from_the_source_repository():
+    sections = pgbackrest_sections(render.pgbackrest_config(layout(restoreFrom="prod")))
+    assert sections["pgha-prod"] == {"pg1-path": render.PGDATA, "repo1-path": render.SOURCE_REPOSITORY_PATH}
+    assert sections["pgha-dev"] == {"pg1-path": render.PGDATA}
+    assert pgbackrest_sections(render.pgbackrest_secrets("k3y")) == {"global": {"repo1-cipher-pass": "k3y"}}
+
+
+def test_patroni_archives_to_the_stack_stanza_and_builds_replicas_from_it():
+    postgresql = yaml.safe_load(render.patroni_config(layout(), layout().postgres()[0]))["postgresql"]
+    assert postgresql["parameters"]["archive_command"] == "pgbackrest --stanza=pgha-dev archive-push %p"
+    assert postgresql["recovery_conf"]["restore_command"] == 'pgbackrest --stanza=pgha-dev archive-get %f "%p"'
+    assert postgresql["create_replica_methods"] == ["pgbackrest", "basebackup"]
+    assert postgresql["pgbackrest"] == {"command": "pgbackrest --stanza=pgha-dev restore", "no_params": True}
+    assert postgresql["data_dir"] == render.PGDATA
+
+
+def test_a_restore_to_a_time_promotes_at_the_target():
+    bootstrap = yaml.safe_load(render.patroni_restore(
+        layout(restoreFrom="prod", restoreTarget="2026-11-26T20:15:00+00:00").settings))["bootstrap"]
+    assert bootstrap == {"method": "pgbackrest", "pgbackrest": {
+        "command": "pgbackrest --stanza=pgha-prod restore", "keep_existing_recovery_conf": True, "no_params": True,
+        "type": "time", "target": "2026-11-26 20:15:00+00:00", "target-action": "promote"}}
+
+
+def test_a_restore_of_the_latest_replays_the_whole_archive():
+    method = yaml.safe_load(render.patroni_restore(layout(restoreFrom="prod").settings))["bootstrap"]["pgbackrest"]
+    assert {"type", "target", "target-action"}.isdisjoint(method)

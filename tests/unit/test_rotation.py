@@ -5,7 +5,7 @@ from components.password_rotation import _Provider
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 from pgha.ops import rotation
-from tests.unit.test_program import PASSWORDS, RecordingMocks, RecordingMonitor, of_type, unwrap_secret
+from tests.unit.test_program import BACKUP_KEY, PASSWORDS, RecordingMocks, RecordingMonitor, of_type, unwrap_secret
 
 ROTATION_TYPE = "pulumi-python:dynamic/credentials:PasswordRotation"
 
@@ -97,7 +97,7 @@ def deploy_with_options():
     @pulumi.runtime.test
     def declare():
         settings = parse("t1", {"subnet": "10.213.9.0/24"})
-        PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS)))
+        PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS), pulumi.Output.secret(BACKUP_KEY)))
 
     declare()
     return mocks.resources, monitor.options
@@ -106,7 +106,8 @@ def deploy_with_options():
 def test_password_uploads_are_written_at_creation_only_and_rolled_out_by_the_rotation():
     resources, options = deploy_with_options()
     by_name = {r.name: r for r in of_type(resources, "docker:index/container:Container")}
-    for name, ignored_files in [("postgres-1", ["/etc/patroni/conf.d/20-secrets.yml", "/etc/patroni/bootstrap.sql"]),
+    restore = "/etc/patroni/conf.d/15-restore.yml"  # read at bootstrap only
+    for name, ignored_files in [("postgres-1", ["/etc/patroni/conf.d/20-secrets.yml", "/etc/patroni/bootstrap.sql", restore]),
                                 ("pgbouncer-1", ["/etc/pgbouncer/auth_user.txt"])]:
         _, uploads = unwrap_secret(by_name[name].inputs["uploads"])
         indexes = [int(path.split("[")[1].split("]")[0]) for path in options[name][0]]

@@ -3,6 +3,7 @@ import pytest
 from pgha.model.settings import (
     HostFacts,
     SettingsError,
+    backup_key_problems,
     default_subnet,
     exposure_warning,
     host_problems,
@@ -228,7 +229,7 @@ def test_dynamic_settings_map_to_patroni_values():
         assert patroni_dynamic_config(s) == {
             "synchronous_mode": expected, "ttl": 30, "loop_wait": 5, "retry_timeout": 5,
             "synchronous_mode_strict": False, "synchronous_node_count": 1, "failsafe_mode": True,
-            "maximum_lag_on_failover": 1048576, "postgresql": {"parameters": {}},
+            "maximum_lag_on_failover": 1048576, "postgresql": {"parameters": {"archive_timeout": "60"}},
         }
 
 
@@ -249,7 +250,7 @@ def test_synchronous_node_count_must_leave_a_standby_to_count():
 def test_postgres_parameters_are_a_map_of_strings():
     s = parse("dev", {"postgresParameters": '{"work_mem": "64MB", "max_connections": 300, "jit": false}'})
     assert s.postgres_parameters == {"work_mem": "64MB", "max_connections": "300", "jit": "off"}
-    assert patroni_dynamic_config(s)["postgresql"] == {"parameters": s.postgres_parameters}
+    assert patroni_dynamic_config(s)["postgresql"] == {"parameters": s.postgres_parameters | {"archive_timeout": "60"}}
     (problem,) = problems_for({"postgresParameters": '["work_mem"]'})
     assert problem.startswith("pgha:postgresParameters: ")
 
@@ -261,3 +262,38 @@ def test_the_default_subnet_steps_past_the_subnets_other_networks_hold():
     assert taken != own and taken.startswith("10.213.")
     assert default_subnet("dev", [own, taken]) not in (own, taken)
     assert default_subnet("dev", ["10.213.0.0/16"]) == own, "a full pool: the preview's overlap check says so"
+
+
+@pytest.mark.parametrize("text, kind, value", [
+    ("latest", "latest", ""),
+    ("2026-11-26T20:15:00+00:00", "time", "2026-11-26 20:15:00+00:00"),
+    ("2026-11-26 21:15:00.5+01:00", "time", "2026-11-26 21:15:00.500000+01:00"),
+    ("before-upgrade", "name", "before-upgrade"),
+])
+def test_restore_targets(text, kind, value):
+    s = parse("dev", {"restoreFrom": "prod", "restoreTarget": text})
+    assert (s.restore_target.kind, s.restore_target.value) == (kind, value)
+
+
+@pytest.mark.parametrize("text", ["2026-11-26 20:15", "2026-13-01T00:00:00+00:00", "two words", "x" * 64, "a'b"])
+def test_a_time_without_zone_or_an_odd_name_is_refused(text):
+    assert problems_for({"restoreFrom": "prod", "restoreTarget": text})[0].startswith(
+        f"pgha:restoreTarget: {text!r} is not allowed; expected latest | a time with its zone offset")
+
+
+def test_a_restore_target_needs_a_source():
+    assert problems_for({"restoreTarget": "before-upgrade"}) == [
+        "pgha:restoreTarget: set without pgha:restoreFrom, the stack whose backups to restore"]
+
+
+def test_a_restore_source_is_a_stack_name():
+    assert problems_for({"restoreFrom": "Prod_1"})[0].startswith("pgha:restoreFrom: 'Prod_1' is not allowed")
+
+
+def test_the_backup_key_must_be_set_as_a_long_secret():
+    key = "k" * 24
+    assert backup_key_problems({"backupCipherPass": key}, ["backupCipherPass"]) == []
+    assert backup_key_problems({}, [])[0].startswith("pgha:backupCipherPass: missing")
+    assert backup_key_problems({"backupCipherPass": key}, [])[0].startswith("pgha:backupCipherPass: set in plain text")
+    short = backup_key_problems({"backupCipherPass": "short-key"}, ["backupCipherPass"])
+    assert short[0].startswith("pgha:backupCipherPass: shorter than 20 characters") and "short-key" not in short[0]

@@ -1,0 +1,81 @@
+"""The stacks' pgBackRest repositories on this Docker engine: one volume per stack, kept when the stack is
+destroyed, and what it holds (`pgbackrest info`), read by a throwaway, network-less container of the node image
+so that a stack's backups can be read when the stack is gone (a restore's preview, `make backups`)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timezone
+
+from components.images import check_image
+from pgha import docker_api
+from pgha.model.render import REPOSITORY_PATH, stanza
+from pgha.model.settings import NAMESPACE, Settings
+
+# The key comes on stdin, so it shows neither in a process list nor in the container's configuration.
+READ_INFO = 'read -r key && PGBACKREST_REPO1_CIPHER_PASS="$key" exec pgbackrest --repo1-cipher-type=aes-256-cbc --output=json info'
+
+
+def volume_name(stack: str) -> str:
+    return f"pgha-{stack}-backups"
+
+
+def exists(stack: str) -> bool:
+    try:
+        docker_api.request("GET", f"/volumes/{volume_name(stack)}")
+    except docker_api.DockerError as exc:
+        if " 404 " in str(exc):
+            return False
+        raise
+    return True
+
+
+def read_info(stack: str, cipher_pass: str) -> dict:
+    """The stack's stanza as `pgbackrest info --output=json` describes it; RuntimeError when unreadable."""
+    argv = ["docker", "run", "--rm", "-i", "--network", "none", "-v", f"{volume_name(stack)}:{REPOSITORY_PATH}:ro",
+            "--entrypoint", "sh", check_image("patroni"), "-c", READ_INFO]
+    done = subprocess.run(argv, input=(cipher_pass + "\n").encode(), capture_output=True, timeout=120)
+    # Read with a wrong key, pgBackRest's messages quote the undecipherable bytes.
+    output = (done.stdout or done.stderr).decode(errors="replace")
+    if done.returncode != 0:
+        raise RuntimeError(output.strip().splitlines()[-1])
+    found = [s for s in json.loads(output, strict=False) if s["name"] == stanza(stack)]
+    if not found:
+        raise RuntimeError(f"no stanza {stanza(stack)} in it")
+    return found[0]
+
+
+def backup_problem(info: dict) -> str | None:
+    """What keeps a stanza from being restored: no backup yet, or unreadable (a wrong key)."""
+    status = info.get("status", {})
+    if status.get("code") in (0, 4) and info.get("backup"):
+        return None
+    if status.get("code") in (0, 2):
+        return "it holds no backup yet"
+    messages = [r["status"]["message"] for r in info.get("repo", []) if r.get("status", {}).get("code")]
+    first_line = (messages or [status.get("message") or "unreadable"])[0].splitlines()[0].split(" or ")[0]
+    return f"{first_line}; is {NAMESPACE}:backupCipherPass the key of that repository?"
+
+
+def first_backup_end(info: dict) -> datetime:
+    return datetime.fromtimestamp(info["backup"][0]["timestamp"]["stop"], timezone.utc)
+
+
+def restore_problems(settings: Settings, cipher_pass: str) -> list[str]:
+    """A new stack's restore source, checked before anything is created: its repository is on this engine,
+    readable with the stack's key, holds a backup, and the backups reach back to the target time."""
+    source, key = settings.restore_from, f"{NAMESPACE}:restoreFrom"
+    if not exists(source):
+        return [f"{key}: stack {source!r} has no repository on this Docker engine (no volume {volume_name(source)})"]
+    try:
+        info = read_info(source, cipher_pass)
+    except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
+        return [f"{key}: cannot read the backups of stack {source!r}: {exc}"]
+    problem = backup_problem(info)
+    if problem:
+        return [f"{key}: nothing to restore in the repository of stack {source!r}: {problem}"]
+    target = settings.restore_target
+    if target.kind == "time" and datetime.fromisoformat(target.value) < first_backup_end(info):
+        return [f"{NAMESPACE}:restoreTarget: {target.value} is before the first backup of stack {source!r} ended "
+                f"({first_backup_end(info).isoformat(sep=' ')}); choose a later time"]
+    return []

@@ -1,0 +1,70 @@
+"""The session stack's pgBackRest repository: backed up at deploy, archiving end to end, backups on demand, and a
+restore source checked at preview. (Restores themselves: test_recovery.py; destroy keeping the repository:
+conftest.py.)"""
+import subprocess
+import uuid
+from pathlib import Path
+
+from pgha.model import repository, stacks
+from pgha.model.render import stanza
+from pgha.ops import backups, deploys
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_stack_was_backed_up_in_full_at_deploy(deployed):
+    stack, t = deployed
+    found = backups.listing(stack, None)
+    assert found["status"]["code"] == 0, found["status"]
+    assert found["backup"][0]["type"] == "full"
+    assert found["cipher"] == "aes-256-cbc"
+
+
+def test_pgbackrest_check_archives_from_the_leader(deployed):
+    stack, t = deployed
+    leader = backups.running_leader(t.patroni_apis)
+    backups.pgbackrest(backups.container(stack, leader), stack, "check")  # raises when WAL does not arrive
+
+
+def test_the_repository_is_one_volume_of_the_stack_mounted_on_every_node(deployed):
+    stack, t = deployed
+    for name, c in t.containers("postgres").items():
+        mounts = {m["Destination"]: m.get("Name") for m in c["Mounts"]}
+        assert mounts["/var/lib/pgbackrest"] == repository.volume_name(stack), name
+
+
+def test_an_incremental_backup_on_demand_builds_on_the_full_one(deployed):
+    stack, t = deployed
+    taken = backups.backup(stack, t.patroni_apis, "incr")
+    assert taken["type"] == "incr" and taken["prior"]
+    listed = [b["label"] for b in backups.listing(stack, None)["backup"]]
+    assert listed[-1] == taken["label"]
+
+
+def test_the_key_never_reaches_the_containers_configuration(deployed):
+    stack, t = deployed
+    key = stacks.machine_backup_key()
+    for name in t.containers():
+        inspected = subprocess.run(["docker", "inspect", t.container(name)], capture_output=True, text=True).stdout
+        assert key not in inspected, name
+
+
+def test_a_restore_target_before_the_first_backup_is_refused_at_preview(deployed):
+    stack, _ = deployed
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True)
+    try:
+        stacks.set_backup_key(name, key=deploys.backup_key(stack))
+        subprocess.run(["pulumi", "config", "set-all", "--stack", name, "--plaintext", f"pgha:restoreFrom={stack}",
+                        "--plaintext", "pgha:restoreTarget=2000-01-01T00:00:00+00:00", "--plaintext", "pgha:rwPort=25432",
+                        "--plaintext", "pgha:roPort=25433", "--plaintext", "pgha:statsPort=27000",
+                        "--plaintext", "pgha:patroniPort=28008"], cwd=ROOT, capture_output=True, check=True)
+        done = subprocess.run(["pulumi", "preview", "--stack", name], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+    finally:
+        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True)
+        (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+    assert done.returncode != 0
+    assert (f"pgha:restoreTarget: 2000-01-01 00:00:00+00:00 is before the first backup of stack '{stack}' ended"
+            in done.stdout + done.stderr), done.stdout[-3000:]
+    assert stanza(stack) == f"pgha-{stack}"

@@ -1,0 +1,51 @@
+"""The disaster-recovery drills on the session's stack (pgha/ops/recovery.py): a point-in-time restore into a new
+stack, a replica rebuilt from the repository, and the whole stack lost and deployed again from its backups.
+lose-cluster destroys the session's stack and brings it back: it runs last (this module is the last one)."""
+import pytest
+
+from pgha.ops import drill, recovery
+
+HEALTHY_S = 120
+# The archive's loss after a sudden loss of every node: the commits of the last archive_timeout seconds at most,
+# and the asynchronous push of the last full segment (well under a second here).
+PUSH_SLACK_S = 3.0
+
+
+def show(capsys, trial: recovery.Recovery) -> None:
+    with capsys.disabled():
+        print(f"\n{trial.scenario}: restored in {trial.restore_s} s, {trial.database_mb} MB, acked before target "
+              f"{trial.acked_before_target}, missing {trial.missing_before_target}, after target present "
+              f"{trial.present_after_target}, lost {trial.lost_acked} in {trial.lost_window_s} s "
+              f"(archive_timeout {trial.archive_timeout_s} s), replica built by {trial.created_by or '-'}", flush=True)
+
+
+@pytest.fixture
+def healthy(deployed):
+    _, t = deployed
+    drill.wait_healthy(t, HEALTHY_S)
+    return t
+
+
+def test_pitr_restores_every_row_acknowledged_before_the_target_and_none_after(healthy, capsys):
+    trial = recovery.pitr(healthy, 1)
+    show(capsys, trial)
+    assert trial.acked_before_target > 0
+    assert trial.missing_before_target == 0
+    assert trial.present_after_target == 0
+    assert trial.notes and "commits asked for after it" in trial.notes[0]
+
+
+def test_a_replica_that_lost_its_disk_comes_back_from_the_repository(healthy, capsys):
+    trial = recovery.lose_replica_disk(healthy, 1)
+    show(capsys, trial)
+    assert trial.created_by == "pgbackrest"
+    assert trial.lost_acked == 0
+    assert not any(not w["ok"] for w in trial.writes), "losing a replica failed a commit"
+
+
+def test_a_lost_cluster_comes_back_from_its_repository_losing_at_most_archive_timeout(healthy, capsys):
+    trial = recovery.lose_cluster(healthy, 1)
+    show(capsys, trial)
+    assert trial.archive_timeout_s == 10
+    assert trial.lost_window_s <= trial.archive_timeout_s + PUSH_SLACK_S
+    assert sum(1 for w in trial.writes if w["ok"]) > trial.lost_acked, "every acknowledged commit was lost"
