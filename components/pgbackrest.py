@@ -1,34 +1,66 @@
-"""The stack's pgBackRest repository: a volume that outlives the stack, and, once the nodes run, its stanza and a
-first full backup.
+"""The stack's pgBackRest repository: a volume that outlives the stack, the repository host that takes the
+backups on schedule, and, once the nodes run, the stanza and a first full backup.
 
 The volume is kept when the stack is destroyed (`retain_on_delete`): the backups and the WAL archive are what a
-lost stack is restored from. `make drop-backups STACK=...` removes it. Every PostgreSQL node mounts it
-(components/patroni.py); only the primary archives, so the nodes never write the same file.
+lost stack is restored from. `make drop-backups STACK=...` removes it. Every PostgreSQL node mounts it too
+(components/patroni.py): only the primary archives, so the nodes never write the same file. Backups run only on the
+repository host (docker/pgbackrest), from a standby when one streams, reaching the nodes through `docker exec`:
+it holds the Docker socket, as the failover watcher does.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
 import pulumi.dynamic as dynamic
 import pulumi_docker as docker
 
-from pgha.model import repository
-from pgha.model.layout import Layout
+from components.docker_args import PlacementArgs, member_container, upload
+from components.images import component_image
+from pgha.model import host, render, repository
+from pgha.model.render import stanza
 from pgha.ops import backups
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+@dataclass(kw_only=True)
+class BackupRepositoryArgs(PlacementArgs):
+    backup_key: pulumi.Output[str]  # the repository's cipher passphrase
 
 
 class BackupRepository(pulumi.ComponentResource):
     volume_name: pulumi.Output[str]
+    host: docker.Container
 
-    def __init__(self, name: str, layout: Layout, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: BackupRepositoryArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("pgha:pgbackrest:BackupRepository", name, None, opts)
+        layout, settings = args.layout, args.layout.settings
         # Labels read back the same in every stack that declares this volume again (a stack deployed anew after
         # `pulumi destroy`): a label change would replace it.
         labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(layout.labels("pgbackrest").items())]
-        volume = docker.Volume("repository", name=repository.volume_name(layout.settings.stack), labels=labels,
+        volume = docker.Volume("repository", name=repository.volume_name(settings.stack), labels=labels,
                                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
         self.volume_name = volume.name
+        schedule = [arg for kind, every in sorted(settings.backup_schedule.items()) for arg in (f"--{kind}", every)]
+        self.host = member_container(
+            args,
+            layout.pgbackrest(),
+            component_image("pgbackrest", self, settings.node_image_revision),
+            self,
+            command=["--stanza", stanza(settings.stack), *schedule],
+            envs=[f"PGHA_CONTAINER_PREFIX={settings.prefix}-"],
+            # pgBackRest runs as postgres; the socket's group lets it reach the nodes through `docker exec`.
+            group_adds=[str(host.docker_socket_group())],
+            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=render.REPOSITORY_PATH),
+                     docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET)],
+            uploads=[
+                upload("/etc/pgbackrest/pgbackrest.conf", render.pgbackrest_host_config(layout)),
+                upload("/etc/pgbackrest/conf.d/cipher.conf",
+                       pulumi.Output.secret(args.backup_key).apply(render.pgbackrest_secrets)),
+            ],
+        )
         self.register_outputs({"volumeName": self.volume_name})
 
 
@@ -48,7 +80,8 @@ class _FirstBackupProvider(dynamic.ResourceProvider):
 
 class FirstBackup(dynamic.Resource):
     """The stanza created and checked end to end (WAL reaches the repository), and a full backup when it holds
-    none. Done again when the nodes' pgBackRest configuration (`config`) changes; deleting it deletes nothing."""
+    none, taken on the repository host. Done again when the nodes' or the host's pgBackRest configuration
+    (`config`) changes; deleting it deletes nothing."""
 
     label: pulumi.Output[str]
 

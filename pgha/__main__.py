@@ -78,10 +78,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    t = _target(args)
-    taken = backups.backup(t.stack, t.patroni_apis, args.type)
-    print(f"{taken['label']}: {taken['type']} backup, {taken['info']['repository']['delta'] / 2**20:.1f} MiB "
-          f"in {taken['timestamp']['stop'] - taken['timestamp']['start']}s")
+    taken = backups.backup(_target(args).stack, args.type)
+    print(f"{taken['label']}: {taken['type']} backup from the {'standby' if taken['from_standby'] else 'primary'}, "
+          f"{taken['info']['repository']['delta'] / 2**20:.1f} MiB in {taken['timestamp']['stop'] - taken['timestamp']['start']}s")
     return 0
 
 

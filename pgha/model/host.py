@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 
 from pgha import docker_api, patroni_api
@@ -59,6 +60,11 @@ def stack_subnet(stack: str) -> str:
     subnets = _ipv4_subnets()
     own = subnets.pop(network_name(stack), None)
     return own or default_subnet(stack, subnets.values())
+
+
+def docker_socket_group(socket_path: str = "/var/run/docker.sock") -> int:
+    """The group that may use the local engine's socket."""
+    return os.stat(socket_path).st_gid
 
 
 def free_ports(count: int) -> list[int]:

@@ -74,6 +74,10 @@ class Layout:
     def failover_watcher(self) -> Member:
         return self._member("failover-watcher", 0, 3)
 
+    def pgbackrest(self) -> Member:
+        """The repository host, between HAProxy (5 to 7) and etcd (11 on)."""
+        return self._member("pgbackrest", 0, 8)
+
     @property
     def lock_prefix(self) -> str:
         """Where Patroni keeps this cluster's keys in etcd (leader, members/<name>, config ...)."""

@@ -110,6 +110,18 @@ def pgbackrest_config(layout: Layout) -> str:
     )
 
 
+def pgbackrest_host_config(layout: Layout) -> str:
+    """The repository host's: every PostgreSQL node by its member name (docker/pgbackrest/docker-exec-ssh)."""
+    nodes = "".join(f"pg{m.index}-host={m.name}\npg{m.index}-host-type=ssh\npg{m.index}-host-user=postgres\n"
+                    f"pg{m.index}-path={PGDATA}\n" for m in layout.postgres())
+    return _template("pgbackrest-host.conf").substitute(
+        repository_path=REPOSITORY_PATH,
+        retention_full=layout.settings.backup_retention_full,
+        stanza=stanza(layout.settings.stack),
+        nodes=nodes,
+    )
+
+
 def pgbackrest_secrets(cipher_pass: str) -> str:
     return f"[global]\nrepo1-cipher-pass={cipher_pass}\n"
 

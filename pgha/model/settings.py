@@ -76,6 +76,18 @@ def _parameters(text: str) -> dict[str, str]:
     return {str(k): spelled(v) for k, v in value.items()}
 
 
+BACKUP_TYPES = ("full", "diff", "incr")
+BACKUP_INTERVAL = re.compile(r"^[1-9][0-9]*[mhd]$")
+
+
+def _schedule(text: str) -> dict[str, str]:
+    """Backup type -> interval (`30m`, `12h`, `7d`); Pulumi hands an object over as JSON."""
+    value = json.loads(text) if isinstance(text, str) else text
+    if not isinstance(value, dict) or not all(k in BACKUP_TYPES and BACKUP_INTERVAL.match(str(v)) for k, v in value.items()):
+        raise ValueError
+    return {k: str(v) for k, v in value.items()}
+
+
 def _str(text: str) -> str:
     return str(text).strip()
 
@@ -161,6 +173,8 @@ OPTIONS = (
     Option("archiveTimeout", 60, _int, lambda v: 1 <= v <= 3600,
            "a whole number of seconds from 1 to 3600 (PostgreSQL's archive_timeout)"),
     Option("backupRetentionFull", 2, _int, lambda v: 1 <= v <= 99, "a whole number of full backups to keep, 1 to 99"),
+    Option("backupSchedule", {"full": "7d", "incr": "1d"}, _schedule, lambda v: isinstance(v, dict),
+           'a map of backup types (full, diff, incr) to intervals such as 30m, 12h, 7d, e.g. {"full": "7d", "incr": "1h"}'),
     Option("restoreFrom", "", _str, lambda v: v == "" or bool(STACK_NAME.match(v)),
            "the name of a stack whose backups this new stack starts from"),
     Option("restoreTarget", RestoreTarget("latest"), restore_target, lambda v: isinstance(v, RestoreTarget),
@@ -194,6 +208,7 @@ class Settings:
     node_image_revision: int
     archive_timeout: int
     backup_retention_full: int
+    backup_schedule: dict
     restore_from: str
     restore_target: RestoreTarget
 

@@ -1,22 +1,16 @@
 """pgBackRest against a live stack: its stanza and first backup (`pulumi up`, components/pgbackrest.py), a backup
 (`make backup`), the list of backups (`make backups`), and dropping a destroyed stack's repository.
 
-pgBackRest runs inside the leader's container (`docker exec`, as postgres): every node mounts the stack's
-repository, but only the primary can take a backup without a pgBackRest server on the other nodes. One backup at
-a time per stack (a lock on this machine): pgBackRest's locks are per container, and its 2.55 expire can remove
-a backup that another container is still taking. This code also runs in Pulumi's dynamic provider process.
+Every command runs on the stack's repository host (`docker exec pgha-<stack>-pgbackrest`, as postgres), where
+the scheduled backups run too: one container, so pgBackRest's own lock keeps backups and expiries one at a time.
+This code also runs in Pulumi's dynamic provider process.
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import subprocess
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Iterator
 
 from pgha import docker_api
 from pgha.model import repository
@@ -26,10 +20,15 @@ from pgha.ops import rolling
 BACKUP_TYPES = ("full", "diff", "incr")
 LEADER_DEADLINE_S = 900.0  # a restored stack's first node replays the archive before it leads
 BACKUP_TIMEOUT_S = 3600.0
+LOCKED = "unable to acquire lock"  # another backup or expiry runs (the schedule's): wait for it
 
 
 def container(stack: str, member: str) -> str:
     return f"pgha-{stack}-{member}"
+
+
+def repository_host(stack: str) -> str:
+    return container(stack, "pgbackrest")
 
 
 def pgbackrest(node: str, stack: str, *args: str, timeout: float = 300.0) -> str:
@@ -38,7 +37,8 @@ def pgbackrest(node: str, stack: str, *args: str, timeout: float = 300.0) -> str
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
-        raise RuntimeError(f"pgbackrest {args[-1]} in {node}: {lines[-1]}")
+        error = next((line for line in reversed(lines) if "ERROR" in line), lines[-1])  # not its HINT
+        raise RuntimeError(f"pgbackrest {args[-1]} in {node}: {error.strip()}")
     return done.stdout
 
 
@@ -58,53 +58,62 @@ def running_leader(api_urls: list[str], deadline_s: float = LEADER_DEADLINE_S) -
     raise RuntimeError(f"no running primary within {deadline_s:.0f}s ({seen})")
 
 
-@contextmanager
-def _one_at_a_time(stack: str) -> Iterator[None]:
-    locks = Path(os.environ.get("PGHA_HOME", Path.home() / ".pgha")) / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{stack}-backup.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def info(stack: str, node: str) -> dict:
     found = json.loads(pgbackrest(node, stack, "--output=json", "info"))
     return found[0] if found else {}
 
 
-def backup(stack: str, api_urls: list[str], kind: str = "incr") -> dict:
-    """Takes a backup on the leader; returns it as `pgbackrest info` lists it (the newest)."""
-    with _one_at_a_time(stack):
-        node = container(stack, running_leader(api_urls))
-        pgbackrest(node, stack, f"--type={kind}", "backup", timeout=BACKUP_TIMEOUT_S)
-        return info(stack, node)["backup"][-1]
+def _take(stack: str, kind: str) -> str:
+    """One backup on the repository host, after the one running there (the schedule's) if any; its log."""
+    deadline = time.monotonic() + BACKUP_TIMEOUT_S
+    while True:
+        try:
+            return pgbackrest(repository_host(stack), stack, f"--type={kind}", "--log-level-console=info", "backup",
+                              timeout=BACKUP_TIMEOUT_S)
+        except RuntimeError as exc:
+            if LOCKED not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(1.0)
+
+
+def backup(stack: str, kind: str = "incr") -> dict:
+    """Takes a backup on the repository host; returns it as `pgbackrest info` lists it (the newest), with
+    `from_standby`: whether pgBackRest copied the files from a standby."""
+    log = _take(stack, kind)
+    return info(stack, repository_host(stack))["backup"][-1] | {"from_standby": "replay on the standby reached" in log}
 
 
 def initialize(stack: str, api_urls: list[str]) -> str:
-    """The stanza, checked end to end (`pgbackrest check` archives a segment), and a first full backup when the
-    repository holds none: a point in time is reachable from the start. Returns the newest backup's label."""
-    with _one_at_a_time(stack):
-        node = container(stack, running_leader(api_urls))
-        pgbackrest(node, stack, "stanza-create")
-        pgbackrest(node, stack, "check")
-        if not info(stack, node).get("backup"):
-            pgbackrest(node, stack, "--type=full", "backup", timeout=BACKUP_TIMEOUT_S)
-        return info(stack, node)["backup"][-1]["label"]
+    """Once the cluster has a running primary: the stanza, checked end to end (`pgbackrest check` archives a
+    segment), and a first full backup when the repository holds none, so a point in time is reachable from the
+    start. Returns the newest backup's label."""
+    running_leader(api_urls)
+    host = repository_host(stack)
+    pgbackrest(host, stack, "stanza-create")
+    pgbackrest(host, stack, "check")
+    if not info(stack, host).get("backup"):
+        _take(stack, "full")
+    return info(stack, host)["backup"][-1]["label"]
 
 
-def any_node(stack: str) -> str | None:
-    running = docker_api.labelled("containers", f"pgha.stack={stack}", "pgha.role=postgres")
-    names = sorted(c["Names"][0].lstrip("/") for c in running if c["State"] == "running")
-    return names[0] if names else None
+def check(stack: str) -> None:
+    """`pgbackrest check`: switches the primary to a new WAL segment and waits until the repository holds it."""
+    pgbackrest(repository_host(stack), stack, "check")
+
+
+def _running(name: str) -> bool:
+    try:
+        return docker_api.request("GET", f"/containers/{name}/json")["State"]["Running"]
+    except docker_api.DockerError:
+        return False
 
 
 def listing(stack: str, cipher_pass: str | None) -> dict:
-    """The stanza's `info`: from a running node, else (the stack is gone) from its kept repository."""
-    node = any_node(stack)
-    if node:
-        return info(stack, node)
+    """The stanza's `info`: from the repository host, else (the stack is gone) from its kept repository."""
+    if _running(repository_host(stack)):
+        return info(stack, repository_host(stack))
     if cipher_pass is None:
-        raise RuntimeError(f"stack {stack} runs no node; reading its repository needs its key")
+        raise RuntimeError(f"stack {stack} runs no repository host; reading its repository needs its key")
     return repository.read_info(stack, cipher_pass)
 
 
@@ -131,6 +140,6 @@ def _mb(size: int) -> str:
 
 def drop(stack: str) -> None:
     """Removes a destroyed stack's repository: its backups and archived WAL are gone for good."""
-    if any_node(stack) or docker_api.labelled("containers", f"pgha.stack={stack}"):
+    if docker_api.labelled("containers", f"pgha.stack={stack}"):
         raise RuntimeError(f"stack {stack} still has containers; destroy it first (make down STACK={stack})")
     docker_api.request("DELETE", f"/volumes/{repository.volume_name(stack)}")

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pgha.model import host, stacks
-from pgha.ops import drill, target
+from pgha.model import host, repository, stacks
+from pgha.ops import backups, drill, target
 
 PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort")
 COMMAND_TIMEOUT_S = 600
@@ -94,6 +94,7 @@ def throwaway_config(stack: str) -> Path:
     config = stacks.prepare(stack)
     settings = (stacks.ROOT / "Pulumi.dev.yaml").read_text()
     config.write_text(stacks.SALT.sub("", settings) + stacks.salt_of(config))
+    stacks.set_backup_key(stack, config)
     ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))))
     pairs = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     stacks.pulumi("config", "set-all", *pairs, "--stack", stack, "--config-file", str(config))
@@ -110,6 +111,8 @@ def run_once(stack: str) -> dict:
         destroy = timed_pulumi(["destroy", "--yes", "--skip-preview"], stack, config)
         stacks.pulumi("stack", "rm", "--yes", stack, check=False)  # refused while resources remain
         config.unlink(missing_ok=True)
+        if repository.exists(stack):  # a throwaway stack's backups go with it
+            backups.drop(stack)
     return {"up": asdict(up), "healthy_after_up_s": healthy_s, "up_to_healthy_s": round(up.seconds + healthy_s, 2),
             "preview": asdict(preview), "destroy": asdict(destroy)}
 

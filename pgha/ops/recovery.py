@@ -114,7 +114,7 @@ def pitr(source: Target, number: int) -> Recovery:
     leader = backups.running_leader(source.patroni_apis)
     source.psql(leader, f"DROP TABLE {probe.PROBE_TABLE}")  # the damage
     # `pgbackrest check` switches to a new WAL segment and waits until it is archived: T is in the archive.
-    backups.pgbackrest(backups.container(source.stack, leader), source.stack, "check")
+    backups.check(source.stack)
     probe.ensure_table(source)
     before = {a.seq for a in writer.attempts if a.ok and a.end < trial.fault_at}
     after = {a.seq for a in writer.attempts if a.start > trial.fault_at}

@@ -61,8 +61,10 @@ def deployed():
     stack = f"t-{uuid.uuid4().hex[:6]}"
     before = docker_objects()
     subprocess.run(["pulumi", "stack", "init", stack], cwd=ROOT, capture_output=True, check=True)
-    # archiveTimeout: the lose-cluster drill's writer outlasts it before the loss (tests/deploy/test_recovery.py).
-    ports = {"rwPort": 15432, "roPort": 15433, "statsPort": 17000, "patroniPort": 18008, "archiveTimeout": 10}
+    # archiveTimeout: the lose-cluster drill's writer outlasts it before the loss; backupSchedule: the scheduler
+    # takes an incremental backup during the session (tests/deploy/test_recovery.py).
+    ports = {"rwPort": 15432, "roPort": 15433, "statsPort": 17000, "patroniPort": 18008, "archiveTimeout": 10,
+             "backupSchedule": '{"incr": "2m"}'}
     config = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     # The program generates every password but this one: a secret in the config wins over the generated value.
     config += ["--secret", f"{CONFIGURED_PASSWORD[0]}={CONFIGURED_PASSWORD[1]}"]

@@ -8,8 +8,9 @@ import uuid
 import pytest
 
 from pgha import patroni_api
+from pgha.model import repository, stacks
 from pgha.model.settings import PASSWORD_KEYS
-from pgha.ops import drill, probe, target, timeline
+from pgha.ops import backups, drill, probe, target, timeline
 from tests.deploy.conftest import ROOT, container_ids, docker_objects, leftovers, pulumi
 
 
@@ -82,6 +83,7 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
               "--plaintext", "pgha:patroniPort=28008"]
     config += [a for k in PASSWORD_KEYS for a in ("--secret", f"pgha:{k}={secrets.token_urlsafe(18)}")]
     pulumi("config", "set-all", *config, stack=other)
+    stacks.set_backup_key(other)
     try:
         up = pulumi("up", "--yes", "--skip-preview", stack=other, check=False)
         assert up.returncode == 0, up.stdout[-3000:]
@@ -90,6 +92,10 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
         pulumi("destroy", "--yes", "--skip-preview", stack=other, check=False)
         subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", other], cwd=ROOT, capture_output=True)
         (ROOT / f"Pulumi.{other}.yaml").unlink(missing_ok=True)
+        kept = repository.exists(other)
+        if kept:
+            backups.drop(other)
+    assert kept, "destroy removed the second stack's backup repository"
     assert not leftovers(objects_before)
     assert container_ids(t) == before
     drill.wait_healthy(t, 60)

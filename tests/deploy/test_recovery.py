@@ -1,11 +1,15 @@
 """The disaster-recovery drills on the session's stack (pgha/ops/recovery.py): a point-in-time restore into a new
 stack, a replica rebuilt from the repository, and the whole stack lost and deployed again from its backups.
 lose-cluster destroys the session's stack and brings it back: it runs last (this module is the last one)."""
+import subprocess
+import time
+
 import pytest
 
-from pgha.ops import drill, recovery
+from pgha.ops import backups, drill, recovery
 
 HEALTHY_S = 120
+SCHEDULE_DEADLINE_S = 180  # the schedule's interval (2 minutes) and its poll
 # The archive's loss after a sudden loss of every node: the commits of the last archive_timeout seconds at most,
 # and the asynchronous push of the last full segment (well under a second here).
 PUSH_SLACK_S = 3.0
@@ -24,6 +28,17 @@ def healthy(deployed):
     _, t = deployed
     drill.wait_healthy(t, HEALTHY_S)
     return t
+
+
+def test_the_schedule_took_an_incremental_backup_on_its_own(healthy):
+    """The test stack's schedule is an incremental every 2 minutes; this module runs minutes after the deploy."""
+    deadline, log = time.monotonic() + SCHEDULE_DEADLINE_S, ""
+    while time.monotonic() < deadline and "incr backup done" not in log:
+        log = subprocess.run(["docker", "logs", backups.repository_host(healthy.stack)], capture_output=True,
+                             text=True).stdout
+        time.sleep(2)
+    assert "incr backup done" in log, log[-2000:]
+    assert "incr" in {b["type"] for b in backups.listing(healthy.stack, None)["backup"]}
 
 
 def test_pitr_restores_every_row_acknowledged_before_the_target_and_none_after(healthy, capsys):

@@ -10,7 +10,7 @@ from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
-COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy", "failover-watcher")
+COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy", "failover-watcher", "pgbackrest")
 PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-secret-pw", "auth-pw", "api-pw")
 LAYOUT = Layout(parse("imgtest", {"subnet": "10.213.250.0/24"}))
 
@@ -47,11 +47,20 @@ def run_with_file(image, path, content, command, make_dir=None):
         ("pgbouncer", "pgbouncer --version", "PgBouncer 1."),
         ("haproxy", "haproxy -v", "HAProxy version 3."),
         ("failover-watcher", "python3 /usr/local/bin/pgha-failover-watcher --help", "usage: pgha-failover-watcher"),
+        ("pgbackrest", "python3 /usr/local/bin/pgha-backup-scheduler --help", "usage: pgha-backup-scheduler"),
+        ("pgbackrest", "docker --version", "Docker version"),
     ],
 )
 def test_images_carry_the_expected_versions(images, component, command, expected):
     result = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", images[component], "-c", command)
     assert expected in result.stdout
+
+
+def test_the_nodes_and_the_repository_host_run_one_pgbackrest_version(images):
+    """pgBackRest refuses a remote of another version: both images install it from the same archive."""
+    versions = {c: docker("run", "--rm", "--network", "none", "--entrypoint", "pgbackrest", images[c], "version").stdout
+                for c in ("patroni", "pgbackrest")}
+    assert versions["patroni"].startswith("pgBackRest 2.55") and versions["patroni"] == versions["pgbackrest"], versions
 
 
 @pytest.mark.parametrize(

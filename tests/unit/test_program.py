@@ -80,12 +80,13 @@ def test_resource_graph_scales_with_node_counts(nodes, etcd, haproxy):
     resources, _ = deploy(postgresNodes=nodes, etcdNodes=etcd, haproxyNodes=haproxy)
     containers = of_type(resources, "docker:index/container:Container")
     roles = Counter(labels(c)["pgha.role"] for c in containers)
-    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": haproxy, "failover-watcher": 1}
+    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": haproxy, "failover-watcher": 1,
+                     "pgbackrest": 1}
     assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes + 1  # + the backup repository
     assert len(of_type(resources, "docker:index/network:Network")) == 1
     images = of_type(resources, "docker:index/image:Image")
     assert sorted(i.name for i in images) == [
-        "etcd-image", "failover-watcher-image", "haproxy-image", "patroni-image", "pgbouncer-image"
+        "etcd-image", "failover-watcher-image", "haproxy-image", "patroni-image", "pgbackrest-image", "pgbouncer-image"
     ]
 
 

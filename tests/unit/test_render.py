@@ -241,3 +241,12 @@ def test_a_restore_to_a_time_promotes_at_the_target():
 def test_a_restore_of_the_latest_replays_the_whole_archive():
     method = yaml.safe_load(render.patroni_restore(layout(restoreFrom="prod").settings))["bootstrap"]["pgbackrest"]
     assert {"type", "target", "target-action"}.isdisjoint(method)
+
+
+def test_the_repository_host_reaches_every_node_by_name_and_prefers_a_standby():
+    sections = pgbackrest_sections(render.pgbackrest_host_config(layout(postgresNodes=2)))
+    assert sections["global"]["backup-standby"] == "prefer"
+    assert sections["global"]["cmd-ssh"] == "/usr/local/bin/docker-exec-ssh"
+    assert sections["pgha-dev"] == {
+        "pg1-host": "postgres-1", "pg1-host-type": "ssh", "pg1-host-user": "postgres", "pg1-path": render.PGDATA,
+        "pg2-host": "postgres-2", "pg2-host-type": "ssh", "pg2-host-user": "postgres", "pg2-path": render.PGDATA}

@@ -297,3 +297,10 @@ def test_the_backup_key_must_be_set_as_a_long_secret():
     assert backup_key_problems({"backupCipherPass": key}, [])[0].startswith("pgha:backupCipherPass: set in plain text")
     short = backup_key_problems({"backupCipherPass": "short-key"}, ["backupCipherPass"])
     assert short[0].startswith("pgha:backupCipherPass: shorter than 20 characters") and "short-key" not in short[0]
+
+
+def test_the_backup_schedule_is_a_map_of_types_to_intervals():
+    assert parse("dev", {}).backup_schedule == {"full": "7d", "incr": "1d"}
+    assert parse("dev", {"backupSchedule": '{"diff": "12h", "incr": "30m"}'}).backup_schedule == {"diff": "12h", "incr": "30m"}
+    for bad in ('{"weekly": "7d"}', '{"full": "7 days"}', '{"incr": "0h"}', '"1h"'):
+        assert problems_for({"backupSchedule": bad})[0].startswith("pgha:backupSchedule: ")
