@@ -21,6 +21,10 @@ BACKUP_TYPES = ("full", "diff", "incr")
 LEADER_DEADLINE_S = 900.0  # a restored stack's first node replays the archive before it leads
 BACKUP_TIMEOUT_S = 3600.0
 LOCKED = "unable to acquire lock"  # another backup or expiry runs (the schedule's): wait for it
+# A new leader restarts PostgreSQL once more right after its bootstrap (a restored stack's does, to drop the
+# recovery settings): pgBackRest then finds no primary for a moment.
+NO_PRIMARY = "unable to find primary cluster"
+PRIMARY_DEADLINE_S = 120.0
 
 
 def container(stack: str, member: str) -> str:
@@ -63,17 +67,22 @@ def info(stack: str, node: str) -> dict:
     return found[0] if found else {}
 
 
-def _take(stack: str, kind: str) -> str:
-    """One backup on the repository host, after the one running there (the schedule's) if any; its log."""
-    deadline = time.monotonic() + BACKUP_TIMEOUT_S
+def _waiting(stack: str, *args: str, until_gone: str, deadline_s: float, timeout: float = 300.0) -> str:
+    """pgBackRest on the repository host, tried again while it fails with `until_gone` in its error."""
+    deadline = time.monotonic() + deadline_s
     while True:
         try:
-            return pgbackrest(repository_host(stack), stack, f"--type={kind}", "--log-level-console=info", "backup",
-                              timeout=BACKUP_TIMEOUT_S)
+            return pgbackrest(repository_host(stack), stack, *args, timeout=timeout)
         except RuntimeError as exc:
-            if LOCKED not in str(exc) or time.monotonic() > deadline:
+            if until_gone not in str(exc) or time.monotonic() > deadline:
                 raise
         time.sleep(1.0)
+
+
+def _take(stack: str, kind: str) -> str:
+    """One backup on the repository host, after the one running there (the schedule's) if any; its log."""
+    return _waiting(stack, f"--type={kind}", "--log-level-console=info", "backup", until_gone=LOCKED,
+                    deadline_s=BACKUP_TIMEOUT_S, timeout=BACKUP_TIMEOUT_S)
 
 
 def backup(stack: str, kind: str = "incr") -> dict:
@@ -89,8 +98,8 @@ def initialize(stack: str, api_urls: list[str]) -> str:
     start. Returns the newest backup's label."""
     running_leader(api_urls)
     host = repository_host(stack)
-    pgbackrest(host, stack, "stanza-create")
-    pgbackrest(host, stack, "check")
+    _waiting(stack, "stanza-create", until_gone=NO_PRIMARY, deadline_s=PRIMARY_DEADLINE_S)
+    _waiting(stack, "check", until_gone=NO_PRIMARY, deadline_s=PRIMARY_DEADLINE_S)
     if not info(stack, host).get("backup"):
         _take(stack, "full")
     return info(stack, host)["backup"][-1]["label"]
