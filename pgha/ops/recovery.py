@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from pgha import docker_api, patroni_api
-from pgha.model import host
+from pgha.model import host, repository
 from pgha.ops import backups, deploys, drill, probe, timeline
 from pgha.ops.target import Target, from_pulumi
 
@@ -97,7 +97,8 @@ def _restore_into_new_stack(source: Target, restore_target: str, check: Callable
             check(restored)
         finally:
             deploys.remove_stack(name, config)
-            backups.drop(name)
+            if repository.exists(name):  # not when `pulumi up` failed before creating it
+                backups.drop(name)
     return took
 
 
