@@ -13,7 +13,7 @@ from components.network import Network, NetworkArgs
 from components.password_rotation import PasswordRotation, rotation_inputs
 from components.patroni import PatroniCluster, PatroniClusterArgs
 from components.patroni_config import PatroniDynamicConfig
-from components.pgbackrest import BackupRepository, BackupRepositoryArgs, FirstBackup
+from components.pgbackrest import BackupRepository, FirstBackup, RepositoryHost, RepositoryHostArgs
 from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
 from pgha.model import render
 from pgha.model.layout import Layout
@@ -47,16 +47,22 @@ class PostgresCluster(pulumi.ComponentResource):
         network = Network("network", NetworkArgs(layout), child)
         on_network = {"layout": layout, "network_name": network.name}
         etcd = EtcdCluster("etcd", EtcdClusterArgs(**on_network), child)
-        backups = BackupRepository("pgbackrest", BackupRepositoryArgs(**on_network, backup_key=args.backup_key), child)
+        backups = BackupRepository("pgbackrest", layout, child)
         patroni = PatroniCluster(
             "patroni",
             PatroniClusterArgs(**on_network, passwords=args.passwords, backup_key=args.backup_key,
                                repository_volume=backups.volume_name, leader=args.leader, depends_on=etcd.containers),
             child,
         )
+        repository_host = RepositoryHost(
+            "pgbackrest-host",
+            RepositoryHostArgs(**on_network, volume_name=backups.volume_name, backup_key=args.backup_key,
+                               depends_on=patroni.containers),
+            child,
+        )
         FirstBackup("first-backup", settings.stack, patroni.api_urls,
                     patroni.pgbackrest_config + render.pgbackrest_host_config(layout),
-                    pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, backups.host]))
+                    pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, repository_host.container]))
         # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
         # and HAProxy sends nobody to a node before its Patroni answers the checks.
         auth_password = args.passwords.apply(lambda p: p.pgbouncer_auth)

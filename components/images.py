@@ -5,6 +5,7 @@ import hashlib
 import platform
 import subprocess
 from pathlib import Path
+from typing import Sequence
 
 import pulumi
 import pulumi_docker as docker
@@ -26,9 +27,11 @@ def context_digest(component: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def component_image(component: str, parent: pulumi.Resource, revision: int = 0) -> docker.Image:
+def component_image(component: str, parent: pulumi.Resource, revision: int = 0,
+                    after: Sequence[pulumi.Resource] = ()) -> docker.Image:
     """`revision` (the node image's, from pgha:nodeImageRevision) is a build argument its Dockerfile installs its
-    packages after: a new one rebuilds them from Debian's current archive, under a new tag."""
+    packages after: a new one rebuilds them from Debian's current archive, under a new tag. `after`: what the
+    build waits for."""
     return docker.Image(
         f"{component}-image",
         image_name=f"pgha-{component}:{context_digest(component)}" + (f"-r{revision}" if revision else ""),
@@ -43,7 +46,7 @@ def component_image(component: str, parent: pulumi.Resource, revision: int = 0) 
             builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
         ),
         skip_push=True,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
     )
 
 

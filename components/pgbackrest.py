@@ -19,41 +19,55 @@ import pulumi_docker as docker
 from components.docker_args import PlacementArgs, member_container, upload
 from components.images import component_image
 from pgha.model import host, render, repository
+from pgha.model.layout import Layout
 from pgha.model.render import stanza
 from pgha.ops import backups
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-@dataclass(kw_only=True)
-class BackupRepositoryArgs(PlacementArgs):
-    backup_key: pulumi.Output[str]  # the repository's cipher passphrase
-
-
 class BackupRepository(pulumi.ComponentResource):
-    volume_name: pulumi.Output[str]
-    host: docker.Container
+    """The repository's volume: before the nodes, which mount it."""
 
-    def __init__(self, name: str, args: BackupRepositoryArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    volume_name: pulumi.Output[str]
+
+    def __init__(self, name: str, layout: Layout, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("pgha:pgbackrest:BackupRepository", name, None, opts)
-        layout, settings = args.layout, args.layout.settings
         # Labels read back the same in every stack that declares this volume again (a stack deployed anew after
         # `pulumi destroy`): a label change would replace it.
         labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(layout.labels("pgbackrest").items())]
-        volume = docker.Volume("repository", name=repository.volume_name(settings.stack), labels=labels,
+        volume = docker.Volume("repository", name=repository.volume_name(layout.settings.stack), labels=labels,
                                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
         self.volume_name = volume.name
+        self.register_outputs({"volumeName": self.volume_name})
+
+
+@dataclass(kw_only=True)
+class RepositoryHostArgs(PlacementArgs):
+    """`depends_on`: the PostgreSQL members. The host's image is built after them too: a new node image revision
+    rebuilds this one as well, and that build must not load the machine while the members roll."""
+
+    volume_name: pulumi.Input[str]
+    backup_key: pulumi.Output[str]  # the repository's cipher passphrase
+
+
+class RepositoryHost(pulumi.ComponentResource):
+    container: docker.Container
+
+    def __init__(self, name: str, args: RepositoryHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("pgha:pgbackrest:RepositoryHost", name, None, opts)
+        layout, settings = args.layout, args.layout.settings
         schedule = [arg for kind, every in sorted(settings.backup_schedule.items()) for arg in (f"--{kind}", every)]
-        self.host = member_container(
+        self.container = member_container(
             args,
             layout.pgbackrest(),
-            component_image("pgbackrest", self, settings.node_image_revision),
+            component_image("pgbackrest", self, settings.node_image_revision, after=args.depends_on),
             self,
             command=["--stanza", stanza(settings.stack), *schedule],
             envs=[f"PGHA_CONTAINER_PREFIX={settings.prefix}-"],
             # pgBackRest runs as postgres; the socket's group lets it reach the nodes through `docker exec`.
             group_adds=[str(host.docker_socket_group())],
-            volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=render.REPOSITORY_PATH),
+            volumes=[docker.ContainerVolumeArgs(volume_name=args.volume_name, container_path=render.REPOSITORY_PATH),
                      docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET)],
             uploads=[
                 upload("/etc/pgbackrest/pgbackrest.conf", render.pgbackrest_host_config(layout)),
@@ -61,7 +75,7 @@ class BackupRepository(pulumi.ComponentResource):
                        pulumi.Output.secret(args.backup_key).apply(render.pgbackrest_secrets)),
             ],
         )
-        self.register_outputs({"volumeName": self.volume_name})
+        self.register_outputs({})
 
 
 class _FirstBackupProvider(dynamic.ResourceProvider):

@@ -293,12 +293,16 @@ def keep_on_leader(pool: LeaderPool) -> None:
             revision, keys = pool.etcd.range(first, last)
             leader = keys.get(f"{pool.prefix}/leader")
             pool.follow(leader)
+            # A switchover requested while no watch was open (between an idle watch's end and this range).
+            pool.on_failover(keys.get(f"{pool.prefix}/failover"), leader)
             for key, value in pool.etcd.watch(first, last, revision + 1):
                 if key == f"{pool.prefix}/leader":
                     leader = value
                     pool.follow(leader)
                 elif key == f"{pool.prefix}/failover":
                     pool.on_failover(value, leader)
+        except TimeoutError:
+            continue  # a watch idle for WATCH_IDLE_S: opened again at once
         except Exception as exc:  # noqa: BLE001 - whatever breaks a watch (etcd stopped mid-stream ...), watch again
             log(f"etcd: {exc.__class__.__name__}: {exc}")
             time.sleep(RETRY_S)

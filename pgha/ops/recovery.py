@@ -81,7 +81,7 @@ def _restored_stack_config(source: Target, restore_target: str) -> dict[str, str
         "pgha:postgresNodes": RESTORED_NODES, "pgha:haproxyNodes": "1"}
 
 
-def _restore_into_new_stack(source: Target, restore_target: str, check: Callable[[Target], None]) -> float:
+def restore_into_new_stack(source: Target, restore_target: str, check: Callable[[Target], None]) -> float:
     """Deploys a stack of the drill's own from `source`'s backups, runs `check` on it, removes it and its
     repository; returns the seconds from `pulumi up` to a healthy stack."""
     name = f"{source.stack[:22]}-r{uuid.uuid4().hex[:4]}"
@@ -130,7 +130,7 @@ def pitr(source: Target, number: int) -> Recovery:
         trial.present_after_target = len(after & rows)
         trial.database_mb = _database_mb(restored)
 
-    trial.restore_s = _restore_into_new_stack(source, at.isoformat(), check)
+    trial.restore_s = restore_into_new_stack(source, at.isoformat(), check)
     trial.notes.append(f"target {at.isoformat()}; {len(after)} commits asked for after it")
     return _with_writes(trial, writer)
 

@@ -3,6 +3,7 @@ stack, a replica rebuilt from the repository, and the whole stack lost and deplo
 lose-cluster destroys the session's stack and brings it back: it runs last (this module is the last one)."""
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -48,6 +49,28 @@ def test_pitr_restores_every_row_acknowledged_before_the_target_and_none_after(h
     assert trial.missing_before_target == 0
     assert trial.present_after_target == 0
     assert trial.notes and "commits asked for after it" in trial.notes[0]
+
+
+def test_a_restore_to_a_named_restore_point_stops_there(healthy):
+    """The third kind of target: rows written before `pg_create_restore_point` are restored, rows after are not.
+    pgBackRest restores a name from the newest backup: one taken now, before the point, also holds off the
+    schedule's next one (due 2 minutes after the newest)."""
+    backups.backup(healthy.stack, "incr")
+    leader = backups.running_leader(healthy.patroni_apis)
+    name = f"before-{uuid.uuid4().hex[:6]}"
+    healthy.psql(leader, "CREATE TABLE IF NOT EXISTS restore_point_marks (n int)")
+    healthy.psql(leader, "INSERT INTO restore_point_marks VALUES (1)")
+    healthy.psql(leader, f"SELECT pg_create_restore_point('{name}')")
+    healthy.psql(leader, "INSERT INTO restore_point_marks VALUES (2)")
+    backups.check(healthy.stack)  # the restore point's WAL is in the archive
+    found = {}
+
+    def read(restored):
+        found["rows"] = restored.psql(backups.running_leader(restored.patroni_apis),
+                                      "SELECT string_agg(n::text, ',' ORDER BY n) FROM restore_point_marks")
+
+    recovery.restore_into_new_stack(healthy, name, read)
+    assert found["rows"] == "1"
 
 
 def test_a_replica_that_lost_its_disk_comes_back_from_the_repository(healthy, capsys):

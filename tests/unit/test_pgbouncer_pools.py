@@ -16,12 +16,15 @@ PREFIX = "/pgha/pgha-dev"
 
 
 class FakeEtcd(pools.Etcd):  # the real get(), over this range()
-    def __init__(self, leader):
-        self.leader = leader
+    def __init__(self, leader, failover=None):
+        self.leader, self.failover = leader, failover
 
     def range(self, key, range_end):
-        if key in (f"{PREFIX}/leader", f"{PREFIX}/failover"):  # the leader key alone, or the watched range
-            return 1, ({f"{PREFIX}/leader": self.leader} if self.leader else {})
+        if key == f"{PREFIX}/leader":
+            return 1, ({key: self.leader} if self.leader else {})
+        if key == f"{PREFIX}/failover":  # the watched range
+            found = {f"{PREFIX}/leader": self.leader} if self.leader else {}
+            return 1, found | ({key: self.failover} if self.failover else {})
         name = key.rsplit("/", 1)[1]
         index = name.rsplit("-", 1)[1]
         member = {"conn_url": f"postgres://10.0.0.2{index}:5432/postgres", "api_url": f"http://10.0.0.2{index}:8008/patroni"}
@@ -145,3 +148,19 @@ def test_a_watch_broken_mid_stream_is_opened_again(pool, monkeypatch):
     with pytest.raises(SystemExit):
         pools.keep_on_leader(p)
     assert p.target == "postgres-2" and not p.paused
+
+
+def test_a_switchover_requested_between_two_watches_is_held_too(pool, monkeypatch):
+    """An idle watch ends every WATCH_IDLE_S; a request written before the next one opens is in the range read."""
+    p = pool()
+    p.follow("postgres-1")
+    p.etcd.failover = json.dumps({"leader": "postgres-1"})
+
+    def watch(first, last, revision):
+        raise SystemExit
+        yield
+
+    p.etcd.watch = watch
+    with pytest.raises(SystemExit):
+        pools.keep_on_leader(p)
+    assert p.paused and p.console.commands[-1] == "PAUSE"

@@ -102,6 +102,7 @@ def test_components_have_pgha_type_tokens_and_own_their_children():
         "pgha:haproxy:HAProxy",
         "pgha:failover:FailoverWatcher",
         "pgha:pgbackrest:BackupRepository",
+        "pgha:pgbackrest:RepositoryHost",
     }
     component = {name: p for (typ, name), p in parents.items() if typ.startswith("pgha:")}
     child = {name: p for (typ, name), p in parents.items() if typ.startswith("docker:")}
