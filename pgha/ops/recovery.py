@@ -63,9 +63,8 @@ def _writer(target: Target, run: str) -> probe.Probe:
 
 
 def _rows(target: Target, run: str) -> set[int]:
-    leader = backups.running_leader(target.patroni_apis)
-    found = target.psql(leader, f"SELECT seq FROM {probe.PROBE_TABLE} WHERE run = '{run}'")
-    return {int(line) for line in found.split()}
+    """The run's rows on the primary."""
+    return drill.rows_on(target, backups.running_leader(target.patroni_apis), run)
 
 
 def _database_mb(target: Target) -> float:
