@@ -9,7 +9,8 @@ from pgha.model.render import APP_DATABASE, APP_USER
 
 config = stack_config.load()
 passwords = Credentials("credentials", config.passwords).passwords
-cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(config.settings), passwords, config.backup_key, config.leader))
+cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(config.settings), passwords, config.backup_key, config.leader,
+                                                          config.docker_group))
 
 pulumi.export("rwEndpoint", cluster.rw_endpoint)
 pulumi.export("roEndpoint", cluster.ro_endpoint)

@@ -27,6 +27,7 @@ class PostgresClusterArgs:
     passwords: pulumi.Output[Passwords]
     backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
     leader: str | None = None  # the member leading the running stack, None for a new one
+    docker_group: int = 0  # the group of the engine's socket (a host fact, pgha/model/host.py)
 
 
 class PostgresCluster(pulumi.ComponentResource):
@@ -57,7 +58,7 @@ class PostgresCluster(pulumi.ComponentResource):
         repository_host = RepositoryHost(
             "pgbackrest-host",
             RepositoryHostArgs(**on_network, volume_name=backups.volume_name, backup_key=args.backup_key,
-                               depends_on=patroni.containers),
+                               docker_group=args.docker_group, depends_on=patroni.containers),
             child,
         )
         FirstBackup("first-backup", settings.stack, patroni.api_urls,

@@ -7,6 +7,7 @@ from typing import Sequence
 import pulumi
 import pulumi_docker as docker
 
+from pgha import docker_api
 from pgha.model.layout import Layout, Member
 
 
@@ -38,6 +39,12 @@ def member_labels(layout: Layout, member: Member) -> dict[str, str]:
 
 def network_attachment(network_name: pulumi.Input[str], member: Member) -> docker.ContainerNetworksAdvancedArgs:
     return docker.ContainerNetworksAdvancedArgs(name=network_name, ipv4_address=member.address, aliases=[member.name])
+
+
+def docker_socket(read_only: bool = False) -> docker.ContainerVolumeArgs:
+    """The local engine's socket, for a member that talks to the engine (the failover watcher, the repository host)."""
+    return docker.ContainerVolumeArgs(host_path=docker_api.DOCKER_SOCKET, container_path=docker_api.DOCKER_SOCKET,
+                                      read_only=read_only)
 
 
 def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:

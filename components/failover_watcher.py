@@ -12,11 +12,9 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, member_container
+from components.docker_args import PlacementArgs, docker_socket, member_container
 from components.images import component_image
 from pgha.model import render
-
-DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 @dataclass(kw_only=True)
@@ -37,7 +35,7 @@ class FailoverWatcher(pulumi.ComponentResource):
             component_image("failover-watcher", self),
             self,
             # Read-only: the watcher only listens to the engine's events.
-            volumes=[docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET, read_only=True)],
+            volumes=[docker_socket(read_only=True)],
             command=[
                 "--stack", layout.settings.stack,
                 "--prefix", layout.lock_prefix,

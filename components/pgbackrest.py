@@ -16,14 +16,12 @@ import pulumi
 import pulumi.dynamic as dynamic
 import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, member_container, upload
+from components.docker_args import PlacementArgs, docker_socket, member_container, upload
 from components.images import component_image
-from pgha.model import host, render, repository
+from pgha.model import render, repository
 from pgha.model.layout import Layout
 from pgha.model.render import stanza
 from pgha.ops import backups
-
-DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 class BackupRepository(pulumi.ComponentResource):
@@ -49,6 +47,7 @@ class RepositoryHostArgs(PlacementArgs):
 
     volume_name: pulumi.Input[str]
     backup_key: pulumi.Output[str]  # the repository's cipher passphrase
+    docker_group: int  # the group of the engine's socket
 
 
 class RepositoryHost(pulumi.ComponentResource):
@@ -66,9 +65,9 @@ class RepositoryHost(pulumi.ComponentResource):
             command=["--stanza", stanza(settings.stack), *schedule],
             envs=[f"PGHA_CONTAINER_PREFIX={settings.prefix}-"],
             # pgBackRest runs as postgres; the socket's group lets it reach the nodes through `docker exec`.
-            group_adds=[str(host.docker_socket_group())],
+            group_adds=[str(args.docker_group)],
             volumes=[docker.ContainerVolumeArgs(volume_name=args.volume_name, container_path=render.REPOSITORY_PATH),
-                     docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET)],
+                     docker_socket()],
             uploads=[
                 upload("/etc/pgbackrest/pgbackrest.conf", render.pgbackrest_host_config(layout)),
                 upload("/etc/pgbackrest/conf.d/cipher.conf",

@@ -62,11 +62,6 @@ def stack_subnet(stack: str) -> str:
     return own or default_subnet(stack, subnets.values())
 
 
-def docker_socket_group(socket_path: str = "/var/run/docker.sock") -> int:
-    """The group that may use the local engine's socket."""
-    return os.stat(socket_path).st_gid
-
-
 def free_ports(count: int) -> list[int]:
     """Ports no process holds on any address; the kernel picks them."""
     sockets = [socket.socket() for _ in range(count)]
@@ -90,4 +85,5 @@ def gather(settings: Settings) -> HostFacts:
         if port not in own and local and _bind_error(settings.bind_address, port) == errno.EADDRINUSE
     }
     etcd = sum(1 for c in containers if c["Labels"].get("pgha.role") == "etcd")
-    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix), etcd, _current_leader(containers))
+    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix), etcd, _current_leader(containers),
+                     os.stat(docker_api.DOCKER_SOCKET).st_gid)

@@ -359,6 +359,7 @@ class HostFacts:
     other_subnets: Mapping[str, str]  # other Docker networks: name -> subnet
     running_etcd_members: int = 0  # etcd containers the stack already has (0: not deployed)
     leader: str | None = None  # the running stack's Patroni leader, e.g. "postgres-2"
+    docker_socket_group: int = 0  # the group that may use the engine's socket
 
 
 def host_problems(settings: Settings, facts: HostFacts) -> list[str]:

@@ -48,6 +48,7 @@ class StackConfig:
     passwords: dict[str, pulumi.Output[str]]  # the ones the stack's config sets; the others are generated
     leader: str | None  # the member leading the running stack (None for a new one): the last to be replaced
     backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
+    docker_group: int  # the group of the engine's socket: the repository host reaches the nodes through it
 
 
 def load() -> StackConfig:
@@ -78,4 +79,4 @@ def load() -> StackConfig:
     if warning:
         pulumi.log.warn(warning)
     key = pulumi.Config(NAMESPACE).require_secret(BACKUP_KEY)
-    return StackConfig(settings, _configured_passwords(raw), facts.leader, key)
+    return StackConfig(settings, _configured_passwords(raw), facts.leader, key, facts.docker_socket_group)
