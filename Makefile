@@ -3,10 +3,11 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups test unit
+.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
 TYPE ?= incr
+SINCE ?= 10m
 
 setup:
 	scripts/setup.sh
@@ -55,6 +56,14 @@ backups:
 # The repository outlives `make down`; this removes it, with every backup of the stack.
 drop-backups:
 	@$(ENV) python -m pgha --stack $(STACK) drop-backups
+
+# A PNG of the standard Prometheus panels over the last $(SINCE), under reports/.
+dashboard:
+	@$(ENV) python -m pgha --stack $(STACK) dashboard --since $(SINCE)
+
+# pgbench with pgha:metrics on and off on the same stack, turn by turn (it deploys the stack each turn).
+metrics-cost:
+	@$(ENV) python -m pgha --stack $(STACK) metrics-cost
 
 test: setup
 	$(ENV) python -m pytest -q -rs tests

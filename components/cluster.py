@@ -1,4 +1,5 @@
-"""The whole stack: network, etcd, Patroni/PostgreSQL, PgBouncer, HAProxy and the failover watcher."""
+"""The whole stack: network, etcd, Patroni/PostgreSQL, PgBouncer, HAProxy, the failover watcher, pgBackRest, and
+Prometheus with its exporters."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from components.patroni import PatroniCluster, PatroniClusterArgs
 from components.patroni_config import PatroniDynamicConfig
 from components.pgbackrest import BackupRepository, FirstBackup, RepositoryHost, RepositoryHostArgs
 from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
+from components.pgbouncer_exporter import PgBouncerExporters, PgBouncerExportersArgs
+from components.postgres_exporter import PostgresExporters, PostgresExportersArgs
+from components.prometheus import Prometheus, PrometheusArgs
 from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.render import APP_DATABASE, APP_USER, Passwords, connection_uri
@@ -40,6 +44,7 @@ class PostgresCluster(pulumi.ComponentResource):
     connection_string: pulumi.Output[str]  # libpq URI over every instance's read-write port; a secret
     ro_connection_string: pulumi.Output[str]
     patroni_apis: list[str]
+    prometheus_url: str | None  # None when pgha:metrics is off
 
     def __init__(self, name: str, args: PostgresClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("pgha:cluster:PostgresCluster", name, None, opts)
@@ -66,10 +71,14 @@ class PostgresCluster(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, repository_host.container]))
         # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
         # and HAProxy sends nobody to a node before its Patroni answers the checks.
-        auth_password = args.passwords.apply(lambda p: p.pgbouncer_auth)
-        pools = PgBouncerPools("pgbouncer", PgBouncerPoolsArgs(**on_network, auth_password=auth_password), child)
+        pools = PgBouncerPools("pgbouncer", PgBouncerPoolsArgs(**on_network, passwords=args.passwords), child)
         HAProxy("haproxy", HAProxyArgs(**on_network), child)
-        inputs = rotation_inputs(layout, args.passwords, patroni.api_urls, patroni.password_files + pools.password_files)
+        password_files = patroni.password_files + pools.password_files
+        self.prometheus_url = None
+        if settings.metrics:
+            self.prometheus_url, exporter_files = self._metrics(on_network, args.passwords, patroni.containers, child)
+            password_files += exporter_files
+        inputs = rotation_inputs(layout, args.passwords, patroni.api_urls, password_files)
         rotation = PasswordRotation("passwords", inputs, child)
         # After the rotation: a PATCH with a new REST API password must wait until the nodes hold it.
         PatroniDynamicConfig(
@@ -91,6 +100,7 @@ class PostgresCluster(pulumi.ComponentResource):
         self.patroni_apis = patroni.api_urls
         self.register_outputs(
             {
+                "prometheusUrl": self.prometheus_url,
                 "rwEndpoint": self.rw_endpoint,
                 "roEndpoint": self.ro_endpoint,
                 "statsUrl": self.stats_url,
@@ -102,3 +112,16 @@ class PostgresCluster(pulumi.ComponentResource):
                 "patroniApis": self.patroni_apis,
             }
         )
+
+    @staticmethod
+    def _metrics(on_network: dict, passwords: pulumi.Output[Passwords], nodes: list[pulumi.Resource],
+                 child: pulumi.ResourceOptions) -> tuple[str, list[pulumi.Output[dict]]]:
+        """Prometheus and the exporters; returns Prometheus' URL and the exporters' password files."""
+        monitor_password = pulumi.Output.secret(passwords.apply(lambda p: p.monitor))
+        after_nodes = {**on_network, "depends_on": nodes}  # the pgha_monitor role exists once the cluster does
+        postgres = PostgresExporters("postgres-exporter", PostgresExportersArgs(
+            **after_nodes, monitor_password=monitor_password), child)
+        pgbouncer = PgBouncerExporters("pgbouncer-exporter", PgBouncerExportersArgs(
+            **after_nodes, monitor_password=monitor_password), child)
+        prometheus = Prometheus("prometheus", PrometheusArgs(**on_network), child)
+        return prometheus.url, postgres.password_files + pgbouncer.password_files

@@ -70,3 +70,11 @@ def member_container(
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[*args.depends_on, *after], ignore_changes=list(ignore_changes)),
         **specific,
     )
+
+
+def exporter_container(args: PlacementArgs, member: Member, image: docker.Image, parent: pulumi.Resource,
+                       password_file: str, password: pulumi.Output[str], **specific) -> docker.Container:
+    """An exporter's container, its password a file written at creation only: PasswordRotation rolls a new one out
+    (and restarts the exporter, which reads it at start). `password_file` is its first upload."""
+    return member_container(args, member, image, parent, ignore_changes=["uploads[0].content"],
+                            uploads=[upload(password_file, password)], **specific)

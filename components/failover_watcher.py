@@ -3,6 +3,7 @@
 Patroni alone notices a hard-killed primary only when its lock expires (ttl, 20 s at least). The Docker
 engine knows at once; docker/failover-watcher/watcher.py turns its `die` events into a guarded etcd
 transaction. A paused or partitioned primary is alive, produces no `die` event, and goes the TTL way.
+The watcher serves its Prometheus metrics on FAILOVER_WATCHER_METRICS_PORT.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pulumi_docker as docker
 from components.docker_args import PlacementArgs, docker_socket, member_container
 from components.images import component_image
 from pgha.model import render
+from pgha.model.layout import FAILOVER_WATCHER_METRICS_PORT
 
 
 @dataclass(kw_only=True)
@@ -40,6 +42,7 @@ class FailoverWatcher(pulumi.ComponentResource):
                 "--stack", layout.settings.stack,
                 "--prefix", layout.lock_prefix,
                 "--etcd", render.etcd_client_urls(layout),
+                "--metrics-port", str(FAILOVER_WATCHER_METRICS_PORT),
             ],
         )
         self.register_outputs({})

@@ -22,7 +22,7 @@ PASSWORD_UPLOADS = ["uploads[1].content"]
 
 @dataclass(kw_only=True)
 class PgBouncerPoolsArgs(PlacementArgs):
-    auth_password: pulumi.Output[str]
+    passwords: pulumi.Output[render.Passwords]
 
 
 class PgBouncerPools(pulumi.ComponentResource):
@@ -33,7 +33,7 @@ class PgBouncerPools(pulumi.ComponentResource):
         super().__init__("pgha:pgbouncer:PgBouncerPools", name, None, opts)
         layout = args.layout
         image = component_image("pgbouncer", self)
-        auth_file = args.auth_password.apply(render.pgbouncer_auth_file)
+        auth_file = args.passwords.apply(lambda p: render.pgbouncer_auth_file(layout, p))
         self.containers, self.password_files = [], []
         for postgres, member in zip(layout.postgres(), layout.pgbouncer()):
             container = member_container(

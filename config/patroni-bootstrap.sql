@@ -16,3 +16,8 @@ $$$$ SELECT usename, passwd FROM pg_shadow WHERE usename = p_usename AND NOT use
 REVOKE ALL ON FUNCTION pgbouncer.get_auth(text) FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgbouncer TO pgbouncer_auth;
 GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO pgbouncer_auth;
+
+-- The exporters' role (docker/postgres-exporter): PostgreSQL's own pg_monitor, nothing more.
+SELECT 'CREATE ROLE ${monitor_user}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${monitor_user}') \gexec
+ALTER ROLE ${monitor_user} LOGIN PASSWORD '${monitor_verifier}';
+GRANT pg_monitor TO ${monitor_user};

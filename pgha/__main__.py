@@ -1,15 +1,17 @@
-"""pgha operations: `python -m pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups}
-[--stack NAME | --target-file F]`."""
+"""pgha operations: `python -m pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups,
+dashboard,metrics-cost} [--stack NAME | --target-file F]`."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from pgha import patroni_api
 from pgha.model import stacks
-from pgha.ops import backups, bench, bench_report, drill, integrity, recovery, report, status, target
+from pgha.ops import (backups, bench, bench_report, dashboard, drill, integrity, metrics, metrics_cost, recovery, report,
+                      status, target)
 from pgha.ops.faults import SCENARIOS
 
 
@@ -104,6 +106,33 @@ def cmd_drop_backups(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics_cost(args: argparse.Namespace) -> int:
+    path = metrics_cost.run(args.stack, args.rounds, args.clients, args.seconds, Path(args.reports))
+    print(json.dumps(json.loads(path.read_text())["summary"], indent=1) + f"\nreport: {path}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    try:
+        seconds = dashboard.since_seconds(args.since)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    t = _target(args)
+    if t.prometheus_url is None:
+        print(f"stack {t.stack} collects no metrics (pgha:metrics false): no Prometheus to draw from", file=sys.stderr)
+        return 1
+    path = Path(args.reports) / f"dashboard-{t.stack}-{time.strftime('%Y%m%d-%H%M%S')}.png"
+    end = time.time()
+    try:
+        dashboard.render(t.prometheus_url, end - seconds, end, path, title=f"stack {t.stack}: the last {args.since}")
+    except metrics.PrometheusError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m pgha", description=__doc__)
     where = parser.add_mutually_exclusive_group()
@@ -136,10 +165,19 @@ def main(argv: list[str]) -> int:
     listed = verbs.add_parser("backups", help="the stack's backups and archived WAL (also once the stack is destroyed)")
     listed.add_argument("--json", action="store_true", help="pgBackRest's own JSON")
     verbs.add_parser("drop-backups", help="remove a destroyed stack's repository: its backups are gone for good")
+    cost = verbs.add_parser("metrics-cost", help="pgbench with pgha:metrics on and off, turn by turn, and the "
+                            "collectors' CPU (deploys the stack each turn, then as its configuration says)")
+    cost.add_argument("--rounds", type=int, default=3, help="pairs of turns, metrics on then off")
+    cost.add_argument("--clients", type=int, default=16)
+    cost.add_argument("--seconds", type=int, default=30, help="each pgbench run's duration")
+    cost.add_argument("--reports", default="reports")
+    board = verbs.add_parser("dashboard", help="a PNG of the standard Prometheus panels over the last minutes")
+    board.add_argument("--since", default="10m", help="the window, ending now: 90s, 10m, 2h")
+    board.add_argument("--reports", default="reports")
     args = parser.parse_args(argv)
     handlers = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill,
                 "check": cmd_check, "bench": cmd_bench, "backup": cmd_backup, "backups": cmd_backups,
-                "drop-backups": cmd_drop_backups}
+                "drop-backups": cmd_drop_backups, "dashboard": cmd_dashboard, "metrics-cost": cmd_metrics_cost}
     return handlers[args.verb](args)
 
 

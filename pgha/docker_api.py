@@ -1,64 +1,47 @@
-"""A minimal Docker Engine API client over the local unix socket (standard library only)."""
+"""The local Docker engine, through the Docker SDK for Python (`docker` on PyPI, python3-docker in Debian).
+
+Callers use the SDK's own objects (`client().containers`, `.volumes`, `.networks`) and errors
+(docker.errors.NotFound, APIError, DockerException); this module adds the client made once over the local
+socket, the labelled listings the stacks are found by, and writing one file into a container.
+"""
 from __future__ import annotations
 
-import http.client
+import functools
 import io
-import json
-import socket
 import tarfile
 import time
-import urllib.parse
+
+import docker
+import docker.errors
+from docker.models.resource import Model
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
-
-
-class DockerError(RuntimeError):
-    pass
-
-
-def request(method: str, path: str, query: dict | None = None, body: dict | None = None, timeout: float = 30.0,
-            tar: bytes | None = None):
-    """One API call, with a JSON body or a tar archive; returns the decoded JSON body (None when empty)."""
-    url = path + ("?" + urllib.parse.urlencode(query) if query else "")
-    conn = _UnixConnection(DOCKER_SOCKET, timeout)
-    payload = json.dumps(body).encode() if body is not None else tar
-    headers = {"Content-Type": "application/json" if body is not None else "application/x-tar"} if payload is not None else {}
+@functools.cache
+def client() -> docker.DockerClient:
+    """The engine's client, made on first use: it asks the engine its API version then, so an engine that does not
+    answer shows here, as a DockerException naming the socket (a failed attempt is not cached)."""
     try:
-        conn.request(method, url, body=payload, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-    except OSError as exc:
-        raise DockerError(f"Docker engine not reachable at {DOCKER_SOCKET}: {exc}") from exc
-    finally:
-        conn.close()
-    if response.status >= 400:
-        raise DockerError(f"{method} {path}: {response.status} {body.decode(errors='replace').strip()}")
-    return json.loads(body) if body else None
+        return docker.DockerClient(base_url="unix://" + DOCKER_SOCKET)
+    except docker.errors.DockerException as exc:
+        raise docker.errors.DockerException(f"Docker engine not reachable at {DOCKER_SOCKET}: {exc}") from exc
 
 
-def labelled(kind: str, *labels: str) -> list[dict]:
-    """Containers (all, running or not), volumes or networks carrying every label (`key` or `key=value`)."""
-    query = {"filters": json.dumps({"label": list(labels)})}
+def labelled(kind: str, *labels: str) -> list[Model]:
+    """Containers (all, running or not), volumes or networks carrying every label (`key` or `key=value`).
+    Containers come as the engine lists them (sparse: their `attrs` hold Names, Labels, Ports, Image, State ...),
+    without one inspection each."""
+    engine, filters = client(), {"label": list(labels)}
     if kind == "containers":
-        return request("GET", "/containers/json", {**query, "all": "1"})
+        return engine.containers.list(all=True, sparse=True, filters=filters)
     if kind == "volumes":
-        return request("GET", "/volumes", query)["Volumes"] or []
-    return request("GET", f"/{kind}", query)
+        return engine.volumes.list(filters=filters)
+    return engine.networks.list(filters=filters)
 
 
 def put_file(container: str, path: str, content: str, uid: int, gid: int, mode: int) -> None:
-    """Writes one file into a container, running or not, replacing what was there (PUT /archive)."""
+    """Writes one file into a container, running or not, replacing what was there."""
     directory, name = path.rsplit("/", 1)
     data = content.encode()
     info = tarfile.TarInfo(name)
@@ -66,5 +49,4 @@ def put_file(container: str, path: str, content: str, uid: int, gid: int, mode: 
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
         tar.addfile(info, io.BytesIO(data))
-    request("PUT", f"/containers/{container}/archive", {"path": directory or "/"}, tar=archive.getvalue())
-
+    client().containers.get(container).put_archive(directory or "/", archive.getvalue())

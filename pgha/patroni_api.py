@@ -29,9 +29,10 @@ def rest(url: str, method: str = "GET", body: dict | None = None, password: str 
     return status, json.loads(text) if text.startswith(b"{") else {}
 
 
-def call(url: str, method: str = "GET", body: dict | None = None, password: str | None = None) -> dict:
+def call(url: str, method: str = "GET", body: dict | None = None, password: str | None = None,
+         timeout: float = 5.0) -> dict:
     """rest() for callers that want the answer or an exception: an HTTP error raises ConnectionError too."""
-    status, answer = rest(url, method, body, password)
+    status, answer = rest(url, method, body, password, timeout)
     if status >= 400:
         raise ConnectionError(f"{method} {url}: HTTP {status}")
     return answer

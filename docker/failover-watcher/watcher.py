@@ -5,22 +5,30 @@ longer accept writes). On that `die` event this watcher asks etcd, in one transa
 "the leader key still names that member", to delete the leader key and to replace the member's key by
 one without `api_url`, so the candidate neither waits for the lock's TTL nor for a 2 s probe of the
 dead node's REST API. A paused or partitioned primary is alive: no `die` event, so it goes the TTL way.
-Standard library only; runs in its own container with the Docker socket mounted read-only.
+
+The events come through the Docker SDK for Python (python3-docker); etcd is spoken to over its JSON gateway with
+the standard library. Prometheus metrics (python3-prometheus-client) on --metrics-port: the deaths seen and the
+locks released, by member, the releases that found no lock, etcd's failures, and the seconds from a death (the
+engine's time of the event) to etcd's answer. Runs in its own container with the Docker socket mounted read-only.
 """
 from __future__ import annotations
 
 import argparse
 import base64
-import http.client
 import json
-import socket
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
+from typing import Iterator
+
+import docker
+import docker.errors
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
 DOCKER_SOCKET = "/var/run/docker.sock"
+# From a local etcd's answer in a millisecond to one that took a retry on a busy host.
+RELEASE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 def b64(text: str) -> str:
@@ -78,50 +86,87 @@ def release(etcd: Etcd, prefix: str, member: str) -> bool:
     return bool(etcd.call("/v3/kv/txn", release_txn(prefix, member, member_value)).get("succeeded"))
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(DOCKER_SOCKET)
+class Metrics:
+    """The watcher's Prometheus metrics, registered in `registry` (the process's own when served)."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY):
+        self.die_events = Counter(
+            "pgha_failover_watcher_die_events_total", "die events of the stack's PostgreSQL containers",
+            ["member"], registry=registry)
+        self.locks_released = Counter(
+            "pgha_failover_watcher_locks_released_total",
+            "Leader locks released on the death of the member holding them", ["member"], registry=registry)
+        self.releases_without_lock = Counter(
+            "pgha_failover_watcher_releases_without_lock_total",
+            "Release transactions that found no lock to release (the dead member was not the leader)",
+            registry=registry)
+        self.etcd_errors = Counter(
+            "pgha_failover_watcher_etcd_errors_total",
+            "Releases given up because no etcd endpoint answered (the lock then expires by TTL)", registry=registry)
+        self.die_to_release_seconds = Histogram(
+            "pgha_failover_watcher_die_to_release_seconds",
+            "Seconds from a die event (the engine's time of it) to etcd's answer to the release transaction",
+            buckets=RELEASE_SECONDS_BUCKETS, registry=registry)
 
 
-def docker_events(stack: str):
-    """Yields the engine's container `die` events for this stack, as they happen."""
-    filters = {"type": ["container"], "event": ["die"], "label": [f"pgha.stack={stack}", "pgha.role=postgres"]}
-    conn = _UnixConnection("localhost")
-    conn.request("GET", "/events?" + urllib.parse.urlencode({"filters": json.dumps(filters)}))
-    response = conn.getresponse()
-    decoder, buffer = json.JSONDecoder(), ""
-    while chunk := response.read1(65536).decode():
-        buffer += chunk
-        while buffer.strip():
-            try:
-                event, end = decoder.raw_decode(buffer.lstrip())
-            except json.JSONDecodeError:
-                break
-            buffer = buffer.lstrip()[end:]
-            yield event
+def seconds_since(event: dict) -> float:
+    """The time since the engine saw the event, by the engine's own clock (the host's, shared with this container)."""
+    return time.time() - event["timeNano"] / 1e9
+
+
+def handle(event: dict, stack: str, etcd: Etcd, prefix: str, metrics: Metrics) -> None:
+    """One engine event: the death of one of the stack's PostgreSQL members releases its leader lock, if it held it."""
+    member = dead_member(event, stack)
+    if not member:
+        return
+    metrics.die_events.labels(member).inc()
+    try:
+        released = release(etcd, prefix, member)
+    except ConnectionError as exc:
+        metrics.etcd_errors.inc()
+        log(f"{member} died, etcd unreachable, the lock will expire by TTL: {exc}")
+        return
+    metrics.die_to_release_seconds.observe(seconds_since(event))
+    if released:
+        metrics.locks_released.labels(member).inc()
+    else:
+        metrics.releases_without_lock.inc()
+    log(f"{member} died: " + ("leader lock released" if released else "it held no lock; nothing to do"))
+
+
+def die_events(engine: docker.DockerClient, stack: str) -> Iterator[dict]:
+    """The engine's `die` events of this stack's PostgreSQL containers, as they happen."""
+    filters = {"type": "container", "event": "die", "label": [f"pgha.stack={stack}", "pgha.role=postgres"]}
+    return engine.events(decode=True, filters=filters)
 
 
 def log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}", flush=True)
 
 
-def main(argv: list[str]) -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--prefix", required=True, help="Patroni's namespace + scope, e.g. /pgha/pgha-dev")
     parser.add_argument("--etcd", required=True, help="comma-separated etcd client URLs")
-    args = parser.parse_args(argv)
+    # The stack passes pgha.model.layout's FAILOVER_WATCHER_METRICS_PORT.
+    parser.add_argument("--metrics-port", type=int, default=9108, help="where Prometheus scrapes /metrics")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    metrics = Metrics()
+    start_http_server(args.metrics_port, addr="0.0.0.0")
     etcd = Etcd(args.etcd.split(","))
-    log(f"watching {args.stack}'s postgres containers; lock prefix {args.prefix}")
-    for event in docker_events(args.stack):
-        member = dead_member(event, args.stack)
-        if member:
-            try:
-                released = release(etcd, args.prefix, member)
-                log(f"{member} died: " + ("leader lock released" if released else "it held no lock; nothing to do"))
-            except ConnectionError as exc:
-                log(f"{member} died, etcd unreachable, the lock will expire by TTL: {exc}")
+    log(f"watching {args.stack}'s postgres containers; lock prefix {args.prefix}; metrics on :{args.metrics_port}")
+    try:
+        engine = docker.DockerClient(base_url="unix://" + DOCKER_SOCKET)
+        for event in die_events(engine, args.stack):
+            handle(event, args.stack, etcd, args.prefix, metrics)
+    except docker.errors.DockerException as exc:
+        log(f"Docker engine error, no more events: {exc}")
+        return 1
     log("the Docker event stream ended")
     return 1
 

@@ -43,10 +43,10 @@ def _current_leader(containers: list[dict]) -> str | None:
 def _ipv4_subnets() -> dict[str, str]:
     """Every Docker network's IPv4 subnet, by network name."""
     subnets = {}
-    for network in docker_api.request("GET", "/networks"):
-        for config in (network.get("IPAM") or {}).get("Config") or []:
+    for network in docker_api.client().networks.list():
+        for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
             if "Subnet" in config and ":" not in config["Subnet"]:
-                subnets[network["Name"]] = config["Subnet"]
+                subnets[network.name] = config["Subnet"]
     return subnets
 
 
@@ -75,9 +75,9 @@ def free_ports(count: int) -> list[int]:
 
 
 def gather(settings: Settings) -> HostFacts:
-    """Raises docker_api.DockerError when the engine does not answer."""
+    """Raises docker.errors.DockerException when the engine does not answer."""
     local = _bind_error(settings.bind_address, 0) != errno.EADDRNOTAVAIL
-    containers = docker_api.labelled("containers", f"pgha.stack={settings.stack}")
+    containers = [c.attrs for c in docker_api.labelled("containers", f"pgha.stack={settings.stack}")]
     own = _own_published_ports(containers)
     busy = {
         port

@@ -15,14 +15,22 @@ POSTGRES_PORT = 5432
 # A node's PgBouncer pools: the node pool (its own PostgreSQL) and the leader pool (whichever node leads).
 PGBOUNCER_PORT, PGBOUNCER_LEADER_PORT = 6432, 6433
 ETCD_CLIENT_PORT = 2379
+# Where the failover watcher serves its Prometheus metrics (docker/failover-watcher/watcher.py).
+FAILOVER_WATCHER_METRICS_PORT = 9108
 # HAProxy's ports inside its containers; instance i publishes them on rwPort, roPort and statsPort + 10 * (i - 1).
 HAPROXY_RW_PORT, HAPROXY_RO_PORT, HAPROXY_STATS_PORT = 5000, 5001, 7000
 PATRONI_NAMESPACE = "/pgha/"
+# Where each scraped member serves its metrics (etcd on its client port, HAProxy on its stats port).
+PROMETHEUS_PORT = 9090
+POSTGRES_EXPORTER_PORT = 9187
+PGBOUNCER_EXPORTER_PORT = 9127
+# The two pools of a node's PgBouncer, each watched by an exporter of its own: name -> its port.
+PGBOUNCER_POOLS = {"node": PGBOUNCER_PORT, "leader": PGBOUNCER_LEADER_PORT}
 
 
 @dataclass(frozen=True)
 class Member:
-    role: str  # etcd | postgres | pgbouncer | haproxy
+    role: str  # etcd | postgres | pgbouncer | haproxy | prometheus | postgres-exporter | pgbouncer-*-exporter ...
     index: int  # 1-based; 0 for the failover watcher, the one member of its role
     name: str  # short name, also the Patroni member / etcd member name
     container: str  # Docker container name
@@ -77,6 +85,18 @@ class Layout:
     def pgbackrest(self) -> Member:
         """The repository host, between HAProxy (5 to 7) and etcd (11 on)."""
         return self._member("pgbackrest", 0, 8)
+
+    def prometheus(self) -> Member:
+        return self._member("prometheus", 0, 9)
+
+    def postgres_exporters(self) -> list[Member]:
+        """One per node, after the PgBouncers (41 to 49): 51 to 59."""
+        return [self._member("postgres-exporter", i, 50) for i in range(1, self.settings.postgres_nodes + 1)]
+
+    def pgbouncer_exporters(self, pool: str) -> list[Member]:
+        """One per node and pool: 61 to 69 for the node pools, 71 to 79 for the leader pools (a /25 at least)."""
+        offset = 60 + 10 * list(PGBOUNCER_POOLS).index(pool)
+        return [self._member(f"pgbouncer-{pool}-exporter", i, offset) for i in range(1, self.settings.postgres_nodes + 1)]
 
     @property
     def lock_prefix(self) -> str:

@@ -12,14 +12,20 @@ from typing import Sequence
 from urllib.parse import quote
 
 from pgha.model.layout import (
+    ETCD_CLIENT_PORT,
     HAPROXY_RO_PORT,
     HAPROXY_RW_PORT,
     HAPROXY_STATS_PORT,
     PATRONI_API_PORT,
     PATRONI_NAMESPACE,
+    FAILOVER_WATCHER_METRICS_PORT,
+    PGBOUNCER_EXPORTER_PORT,
     PGBOUNCER_LEADER_PORT,
+    PGBOUNCER_POOLS,
     PGBOUNCER_PORT,
+    POSTGRES_EXPORTER_PORT,
     POSTGRES_PORT,
+    PROMETHEUS_PORT,
     Layout,
     Member,
 )
@@ -31,6 +37,8 @@ APP_USER = "app"
 SUPERUSER = "postgres"
 REPLICATION_USER = "replicator"
 AUTH_USER = "pgbouncer_auth"
+# The exporters' role: pg_monitor in PostgreSQL, stats_users in PgBouncer; nothing else.
+MONITOR_USER = "pgha_monitor"
 APP_DATABASE = "app"
 SCRAM_ITERATIONS = 4096
 # libpq waits this long for each host in turn: a HAProxy instance that does not answer costs a new connection
@@ -53,6 +61,7 @@ class Passwords:
     app: str
     pgbouncer_auth: str
     patroni_api: str
+    monitor: str
 
 
 def _template(name: str) -> Template:
@@ -156,18 +165,21 @@ def etcd_client_urls(layout: Layout) -> str:
 
 def pgbouncer_node_config(postgres: Member) -> str:
     databases = f"[databases]\n* = host={postgres.address} port={POSTGRES_PORT}"
-    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_PORT, databases=databases)
+    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_PORT, databases=databases, monitor_user=MONITOR_USER)
 
 
 def pgbouncer_leader_config() -> str:
     """The leader pool's databases are a file that docker/pgbouncer/pools.py rewrites when the leader changes."""
-    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_LEADER_PORT, databases=f"%include {LEADER_TARGET_FILE}")
+    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_LEADER_PORT, databases=f"%include {LEADER_TARGET_FILE}",
+                                                 monitor_user=MONITOR_USER)
 
 
-def pgbouncer_auth_file(password: str) -> str:
-    """PgBouncer's auth_file holds only the auth_query user: it must log in to PostgreSQL itself."""
-    escaped = password.replace('"', '""')
-    return f'"{AUTH_USER}" "{escaped}"\n'
+def pgbouncer_auth_file(layout: Layout, passwords: Passwords) -> str:
+    """PgBouncer's auth_file: the auth_query user, in plain text since it must log in to PostgreSQL itself, and the
+    exporters' user, for the admin console (which auth_query does not serve), as its SCRAM verifier."""
+    escaped = passwords.pgbouncer_auth.replace('"', '""')
+    monitor = role_verifiers(layout, passwords)[MONITOR_USER]
+    return f'"{AUTH_USER}" "{escaped}"\n"{MONITOR_USER}" "{monitor}"\n'
 
 
 def _servers(layout: Layout, pool_port: int) -> str:
@@ -228,6 +240,7 @@ def role_verifiers(layout: Layout, passwords: Passwords) -> dict[str, str]:
         REPLICATION_USER: passwords.replication,
         APP_USER: passwords.app,
         AUTH_USER: passwords.pgbouncer_auth,
+        MONITOR_USER: passwords.monitor,
     }
     return {role: scram_secret(password, _stable_salt(layout.scope, role)) for role, password in plain.items()}
 
@@ -236,5 +249,65 @@ def bootstrap_sql(layout: Layout, passwords: Passwords) -> str:
     """Run once by Patroni's post_bootstrap on the new cluster; holds verifiers, never passwords."""
     verifiers = role_verifiers(layout, passwords)
     return _template("patroni-bootstrap.sql").substitute(
-        app_user=APP_USER, app_database=APP_DATABASE, app_verifier=verifiers[APP_USER], auth_verifier=verifiers[AUTH_USER]
+        app_user=APP_USER, app_database=APP_DATABASE, app_verifier=verifiers[APP_USER], auth_verifier=verifiers[AUTH_USER],
+        monitor_user=MONITOR_USER, monitor_verifier=verifiers[MONITOR_USER],
     )
+
+
+def postgres_exporter_source(postgres: Member) -> str:
+    """postgres_exporter's DATA_SOURCE_URI: the node's PostgreSQL, without user or password (given apart)."""
+    return f"{postgres.address}:{POSTGRES_PORT}/postgres?sslmode=disable"
+
+
+def pgbouncer_exporter_source(pgbouncer: Member, pool: str) -> str:
+    """The admin console of one of a node's pools, as pgbouncer_exporter takes it; the password comes from the
+    environment its entrypoint sets from a file (docker/pgbouncer-exporter)."""
+    return f"postgres://{MONITOR_USER}@{pgbouncer.address}:{PGBOUNCER_POOLS[pool]}/pgbouncer?sslmode=disable"
+
+
+def _targets(scraped: Sequence[Member], port: int, watched: Sequence[Member] | None = None, **labels: str) -> list[dict]:
+    """One target per scraped member, labelled with the member it watches (an exporter: the node it reports on)."""
+    return [{"targets": [f"{m.address}:{port}"], "labels": {"member": w.name, **labels}}
+            for m, w in zip(scraped, watched or scraped)]
+
+
+def scrape_targets(layout: Layout) -> dict[str, str]:
+    """Prometheus' file-based discovery: one JSON file per scrape job (config/prometheus.yml), rewritten in the
+    running server when the stack scales (components/prometheus.py), so Prometheus is never restarted for it."""
+    jobs = {
+        "patroni": _targets(layout.postgres(), PATRONI_API_PORT),
+        "postgres": _targets(layout.postgres_exporters(), POSTGRES_EXPORTER_PORT, layout.postgres()),
+        "pgbouncer": [target for pool in PGBOUNCER_POOLS for target in _targets(
+            layout.pgbouncer_exporters(pool), PGBOUNCER_EXPORTER_PORT, layout.pgbouncer(), pool=pool)],
+        "etcd": _targets(layout.etcd(), ETCD_CLIENT_PORT),
+        "haproxy": _targets(layout.haproxy(), HAPROXY_STATS_PORT),
+        "failover-watcher": _targets([layout.failover_watcher()] if layout.settings.fast_failover else [],
+                                     FAILOVER_WATCHER_METRICS_PORT),
+    }
+    return {f"{job}.json": json.dumps(targets, indent=1, sort_keys=True) + "\n" for job, targets in jobs.items()}
+
+
+def prometheus_config(layout: Layout) -> str:
+    settings = layout.settings
+    return _template("prometheus.yml").substitute(
+        interval=f"{settings.scrape_interval}s",
+        stack=settings.stack,
+        prometheus_port=PROMETHEUS_PORT,
+    )
+
+
+def prometheus_alerts(layout: Layout) -> str:
+    """The HA alert rules (config/prometheus-alerts.yml), with this stack's thresholds; the synchronous standby
+    rule only where synchronous replication is on."""
+    settings = layout.settings
+    text = _template("prometheus-alerts.yml").substitute(
+        replica_lag_bytes=settings.replica_lag_alert_bytes,
+        etcd_quorum=settings.etcd_nodes // 2 + 1,
+        claim_for=f"{3 * settings.scrape_interval}s",
+    )
+    if settings.synchronous_mode == "off":
+        lines = text.splitlines(keepends=True)
+        begin, end = (next(i for i, line in enumerate(lines) if line.strip() == mark)
+                      for mark in ("# synchronous:begin", "# synchronous:end"))
+        text = "".join(lines[:begin] + lines[end + 1:])
+    return text

@@ -7,6 +7,8 @@ import json
 import subprocess
 from datetime import datetime, timezone
 
+import docker.errors
+
 from components.images import check_image
 from pgha import docker_api
 from pgha.model.render import REPOSITORY_PATH, stanza
@@ -22,11 +24,9 @@ def volume_name(stack: str) -> str:
 
 def exists(stack: str) -> bool:
     try:
-        docker_api.request("GET", f"/volumes/{volume_name(stack)}")
-    except docker_api.DockerError as exc:
-        if " 404 " in str(exc):
-            return False
-        raise
+        docker_api.client().volumes.get(volume_name(stack))
+    except docker.errors.NotFound:
+        return False
     return True
 
 

@@ -22,6 +22,7 @@ PASSWORD_KEYS = (
     "appPassword",
     "pgbouncerAuthPassword",
     "patroniApiPassword",
+    "monitorPassword",
 )
 SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
@@ -34,6 +35,8 @@ RESTORE_POINT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
 MAX_POSTGRES_NODES = 9
 MAX_HAPROXY_NODES = 3
 HAPROXY_PORT_STEP = 10  # HAProxy instance i publishes rwPort, roPort and statsPort plus 10 * (i - 1)
+# The keys of the ports a stack publishes (each HAProxy instance and node derives its own from them).
+PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort", "prometheusPort")
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
 
@@ -130,7 +133,7 @@ def _is_subnet(value: str) -> bool:
         net = ipaddress.ip_network(value)
     except ValueError:
         return False
-    return net.version == 4 and 16 <= net.prefixlen <= 26
+    return net.version == 4 and 16 <= net.prefixlen <= 25
 
 
 def network_name(stack: str) -> str:
@@ -153,7 +156,7 @@ OPTIONS = (
     Option("haproxyNodes", 2, _int, lambda v: 1 <= v <= MAX_HAPROXY_NODES, f"a whole number from 1 to {MAX_HAPROXY_NODES}"),
     Option("synchronousMode", "quorum", _str, lambda v: v in SYNCHRONOUS_MODES, " | ".join(SYNCHRONOUS_MODES)),
     Option("bindAddress", "127.0.0.1", _str, _is_ip, "an IP address of this host"),
-    Option("subnet", None, _str, _is_subnet, "an IPv4 network from /16 to /26 such as 10.213.7.0/24"),
+    Option("subnet", None, _str, _is_subnet, "an IPv4 network from /16 to /25 such as 10.213.7.0/24"),
     Option("rwPort", 5000, _int, _is_port, "a port from 1024 to 65535"),
     Option("roPort", 5001, _int, _is_port, "a port from 1024 to 65535"),
     Option("statsPort", 7000, _int, _is_port, "a port from 1024 to 65535"),
@@ -175,6 +178,13 @@ OPTIONS = (
     Option("backupRetentionFull", 2, _int, lambda v: 1 <= v <= 99, "a whole number of full backups to keep, 1 to 99"),
     Option("backupSchedule", {"full": "7d", "incr": "1d"}, _schedule, lambda v: isinstance(v, dict),
            'a map of backup types (full, diff, incr) to intervals such as 30m, 12h, 7d, e.g. {"full": "7d", "incr": "1h"}'),
+    Option("metrics", True, _bool, lambda v: isinstance(v, bool),
+           "true | false (Prometheus and the exporters, part of the stack)"),
+    Option("prometheusPort", 9090, _int, _is_port, "a port from 1024 to 65535"),
+    Option("scrapeInterval", 1, _int, lambda v: 1 <= v <= 60,
+           "a whole number of seconds from 1 to 60 (how often Prometheus scrapes and evaluates its alerts)"),
+    Option("replicaLagAlertBytes", 16 * 1024 * 1024, _int, lambda v: v >= 0,
+           "a whole number of bytes, 0 or more (the replica lag that raises PghaReplicaLagHigh)"),
     Option("restoreFrom", "", _str, lambda v: v == "" or bool(STACK_NAME.match(v)),
            "the name of a stack whose backups this new stack starts from"),
     Option("restoreTarget", RestoreTarget("latest"), restore_target, lambda v: isinstance(v, RestoreTarget),
@@ -209,6 +219,10 @@ class Settings:
     archive_timeout: int
     backup_retention_full: int
     backup_schedule: dict
+    metrics: bool
+    prometheus_port: int
+    scrape_interval: int
+    replica_lag_alert_bytes: int
     restore_from: str
     restore_target: RestoreTarget
 
@@ -234,6 +248,8 @@ class Settings:
                 ports[f"{_offset(key, HAPROXY_PORT_STEP * (i - 1))} of haproxy-{i}"] = port
         for i in range(1, self.postgres_nodes + 1):
             ports[f"{_offset('patroniPort', i - 1)} of postgres-{i}"] = self.patroni_api_port(i)
+        if self.metrics:
+            ports["prometheusPort of prometheus"] = self.prometheus_port
         return ports
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
+import docker.errors
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from pgha import docker_api
 from pgha.model import host, postgres_check, repository
 from pgha.model.settings import (
     BACKUP_KEY,
@@ -69,7 +69,7 @@ def load() -> StackConfig:
             problems += repository.restore_problems(settings, raw[BACKUP_KEY])
     except SettingsError as exc:
         problems = exc.problems + problems
-    except docker_api.DockerError as exc:
+    except docker.errors.DockerException as exc:
         problems.append(f"{exc}; run `make setup` to start it")
     except subprocess.SubprocessError as exc:
         problems.append(f"pgha:postgresParameters: could not run PostgreSQL to check them ({exc}); run `make setup`")

@@ -12,6 +12,8 @@ import subprocess
 import time
 from datetime import datetime, timezone
 
+import docker.errors
+
 from pgha import docker_api
 from pgha.model import repository
 from pgha.model.render import stanza
@@ -112,8 +114,8 @@ def check(stack: str) -> None:
 
 def _running(name: str) -> bool:
     try:
-        return docker_api.request("GET", f"/containers/{name}/json")["State"]["Running"]
-    except docker_api.DockerError:
+        return docker_api.client().containers.get(name).attrs["State"]["Running"]
+    except docker.errors.DockerException:
         return False
 
 
@@ -148,7 +150,11 @@ def _mb(size: int) -> str:
 
 
 def drop(stack: str) -> None:
-    """Removes a destroyed stack's repository: its backups and archived WAL are gone for good."""
-    if docker_api.labelled("containers", f"pgha.stack={stack}"):
-        raise RuntimeError(f"stack {stack} still has containers; destroy it first (make down STACK={stack})")
-    docker_api.request("DELETE", f"/volumes/{repository.volume_name(stack)}")
+    """Removes a destroyed stack's repository: its backups and archived WAL are gone for good. RuntimeError when it
+    cannot (the stack is still there, it has no repository, no engine answers), for `make drop-backups` to print."""
+    try:
+        if docker_api.labelled("containers", f"pgha.stack={stack}"):
+            raise RuntimeError(f"stack {stack} still has containers; destroy it first (make down STACK={stack})")
+        docker_api.client().volumes.get(repository.volume_name(stack)).remove()
+    except docker.errors.DockerException as exc:
+        raise RuntimeError(str(exc)) from exc

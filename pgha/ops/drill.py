@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Optional
 
 from pgha import patroni_api
-from pgha.ops import probe, status, timeline
+from pgha.ops import dashboard, metrics, probe, status, timeline
 from pgha.ops.faults import SCENARIOS, Context, Scenario
 from pgha.ops.target import Target
 
 BASELINE_S = 2.0  # probes run this long before the fault
 STEADY_S = 3.0  # the writer must succeed this long after the fault before healing
 CONVERGE_S = 90.0  # deadline for the cluster to be whole again after healing
+ALERTS_SETTLE_S = 30.0  # deadline for the alerts of a trial to resolve once the cluster is whole
 
 
 @dataclass
@@ -36,6 +37,10 @@ class Trial:
     writes: list = field(default_factory=list)
     reads: list = field(default_factory=list)
     fault_at: float = 0.0
+    fault_wall: float = 0.0  # the fault and the cluster whole again, as epoch seconds: Prometheus' time
+    recovered_wall: float = 0.0
+    alerts: list = field(default_factory=list)  # each firing spell: alert, labels, fired_s, resolved_s (from the fault)
+    metrics_png: str = ""  # the dashboard panels over the trial, beside the report
 
 
 def _members_by_address(members: list[dict]) -> dict[str, str]:
@@ -82,14 +87,18 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
     writer.start(), reader.start()
     try:
         time.sleep(BASELINE_S)
-        trial.fault_at = time.monotonic()
+        trial.fault_at, trial.fault_wall = time.monotonic(), time.time()
         scenario.inject(ctx)
         _wait_steady(writer, trial.fault_at, trial.fault_at + ttl + 30)
         scenario.heal(ctx)
         trial.converged_s = wait_healthy(target, CONVERGE_S)
+        trial.recovered_wall = time.time()
     finally:
         writer.stop(), reader.stop()
-    return _measure(target, trial, writer.attempts, reader.attempts, run, ctx.notes)
+    _measure(target, trial, writer.attempts, reader.attempts, run, ctx.notes)
+    if target.prometheus_url:
+        observe_alerts(target, trial)
+    return trial
 
 
 def _measure(target: Target, trial: Trial, writes, reads, run: str, notes: list) -> Trial:
@@ -112,6 +121,23 @@ def _measure(target: Target, trial: Trial, writes, reads, run: str, notes: list)
     return trial
 
 
+def observe_alerts(target: Target, trial: Trial) -> None:
+    """The alerts the stack's Prometheus raised around the fault, once they resolved (or the deadline passed)."""
+    still = metrics.settle(target.prometheus_url, ALERTS_SETTLE_S)
+    if still:
+        trial.notes.append(f"still firing {ALERTS_SETTLE_S:.0f}s after the cluster was whole: {', '.join(still)}")
+    spans = metrics.alerts_between(target.prometheus_url, trial.fault_wall - BASELINE_S, time.time())
+    trial.alerts = [span.relative_to(trial.fault_wall) for span in spans]
+
+
+def draw_panels(target: Target, trial: Trial, path: Path) -> None:
+    """The dashboard's panels from just before the fault to a little after the recovery, both marked."""
+    dashboard.render(target.prometheus_url, trial.fault_wall - BASELINE_S - 5, time.time(), path,
+                     marks=[(trial.fault_wall, "fault"), (trial.recovered_wall, "whole again")], zero=trial.fault_wall,
+                     title=f"{target.stack}: {trial.scenario}, trial {trial.trial}")
+    trial.metrics_png = path.name
+
+
 def relative(attempt: timeline.Attempt, base: float) -> dict:
     """Attempt times relative to the fault, so a report reads in seconds from it."""
     data = attempt.as_dict()
@@ -126,13 +152,16 @@ def run(target: Target, scenario_names: list[str], trials: int, report_dir: Path
     wait_healthy(target, CONVERGE_S)
     ttl = int(patroni_api.dynamic_config(target.patroni_apis)["ttl"])
     results: dict[str, list[dict]] = dict(recoveries or {})
+    report_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"drill-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}"
     for name in scenario_names:
         for number in range(1, trials + 1):
             trial = run_trial(target, SCENARIOS[name], number, ttl)
+            if target.prometheus_url:
+                draw_panels(target, trial, report_dir / f"{stem}-{name}-{number}-metrics.png")
             print(f"{name} #{number}: rto {trial.rto_s}s, read outage {trial.read_outage_s}s, lost {trial.lost_acked}, "
                   f"split brain {trial.split_brain}, {trial.old_primary} -> {trial.new_primary}", flush=True)
             results.setdefault(name, []).append(trial.__dict__)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / f"drill-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = report_dir / f"{stem}.json"
     path.write_text(json.dumps({"stack": target.stack, "ttl": ttl, "scenarios": results}, indent=1))
     return path

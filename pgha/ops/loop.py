@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pgha.model import host, repository, stacks
+from pgha.model.settings import PORT_KEYS
 from pgha.ops import backups, drill, target
 
-PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort")
 COMMAND_TIMEOUT_S = 600
 SLOWEST = 5  # resource steps listed per command
 COMPONENT_TYPES = {"pulumi:pulumi:Stack"}  # and pgha:*: they last as long as their children, so say nothing

@@ -23,6 +23,7 @@ from typing import Callable
 
 from pgha import docker_api, patroni_api
 from pgha.model import host, repository
+from pgha.model.settings import PORT_KEYS
 from pgha.ops import backups, deploys, drill, probe, timeline
 from pgha.ops.target import Target, from_pulumi
 
@@ -73,8 +74,7 @@ def _database_mb(target: Target) -> float:
 
 
 def _restored_stack_config(source: Target, restore_target: str) -> dict[str, str]:
-    rw, ro, stats, patroni = host.free_ports(4)
-    ports = {"rwPort": rw, "roPort": ro, "statsPort": stats, "patroniPort": patroni}
+    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))))
     return {f"pgha:{k}": str(v) for k, v in ports.items()} | {
         "pgha:restoreFrom": source.stack, "pgha:restoreTarget": restore_target,
         "pgha:postgresNodes": RESTORED_NODES, "pgha:haproxyNodes": "1"}
@@ -144,8 +144,8 @@ def lose_replica_disk(target: Target, number: int) -> Recovery:
     try:
         time.sleep(WRITE_BEFORE_S)
         trial.fault_at = time.monotonic()
-        docker_api.request("DELETE", f"/containers/{container}", {"force": "1"})
-        docker_api.request("DELETE", f"/volumes/{container}-data")
+        docker_api.client().containers.get(container).remove(force=True)
+        docker_api.client().volumes.get(f"{container}-data").remove()
         deploys.up(target.stack, deploys.config_file(target.stack), refresh=True)
         drill.wait_healthy(target, drill.CONVERGE_S)
         trial.restore_s = round(time.monotonic() - trial.fault_at, 2)
@@ -176,7 +176,8 @@ def lose_cluster(target: Target, number: int) -> Recovery:
         time.sleep(trial.archive_timeout_s + WRITE_BEFORE_S)
         trial.fault_at = time.monotonic()
         for name in target.containers("postgres"):
-            docker_api.request("POST", f"/containers/{target.container(name)}/kill", timeout=10)
+            # The low-level call: one request per node, none spent inspecting it first, so the kills land together.
+            docker_api.client().api.kill(target.container(name))
         deploys.destroy(target.stack, own)
     finally:
         writer.stop()

@@ -10,7 +10,10 @@ MEMBER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brow
                   "tab:cyan", "tab:gray")
 COLUMNS = ("scenario", "trials", "RTO p50 s", "RTO p95 s", "RTO max s", "read outage p50 s",
            "write gap p50 s", "failed commits max", "commit p50 ms", "commit p99 ms", "longest commit s", "lost acked",
-           "split brain")
+           "split brain", "two-primary alerts")
+# The alert that would page for split brain (config/prometheus-alerts.yml): no scenario may ever raise it.
+SPLIT_BRAIN_ALERT = "PghaMultiplePrimaries"
+ALERT_COLUMNS = ("scenario", "trial", "alert", "where", "fired s", "resolved s")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -53,7 +56,27 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
             _cell(commits, max),
             str(sum(t["lost_acked"] for t in trials)),
             str(sum(1 for t in trials if t["split_brain"])),
+            _alerts_cell(trials),
         ))
+    return rows
+
+
+def _alerts_cell(trials: list[dict]) -> str:
+    """Trials in which the split-brain alert fired; n/a when the stack collected no metrics."""
+    if not any(t.get("metrics_png") for t in trials):
+        return "n/a"
+    return str(sum(1 for t in trials if any(a["alert"] == SPLIT_BRAIN_ALERT for a in t["alerts"])))
+
+
+def alert_rows(report: dict) -> list[tuple[str, ...]]:
+    """Every alert that fired during a failover trial, with its times from the fault."""
+    rows = []
+    for name, trials in report["scenarios"].items():
+        for t in trials:
+            for a in t.get("alerts", []):
+                where = ", ".join(f"{k}={v}" for k, v in sorted(a["labels"].items()) if k in ("member", "pool", "proxy"))
+                resolved = "still firing" if a["resolved_s"] is None else f"{a['resolved_s']:.1f}"
+                rows.append((name, str(t["trial"]), a["alert"], where or "cluster", f"{a['fired_s']:.1f}", resolved))
     return rows
 
 
@@ -90,6 +113,9 @@ def markdown(report: dict) -> str:
     lines = _table(COLUMNS, failover) if failover else []
     if recovered:
         lines += ([""] if lines else []) + _table(RECOVERY_COLUMNS, recovered)
+    alerts = alert_rows(report)
+    if alerts:
+        lines += ["", "Alerts that fired (seconds from the fault):", ""] + _table(ALERT_COLUMNS, alerts)
     return "\n".join(lines) + "\n"
 
 
@@ -133,5 +159,8 @@ def write(report_path: Path) -> Path:
         png = report_path.with_name(f"{report_path.stem}-{scenario}.png")
         plot(report, scenario, png)
         text += f"\n![{scenario}]({png.name})\n"
+        for trial in report["scenarios"][scenario]:
+            if trial.get("metrics_png"):
+                text += f"\n![{scenario} #{trial['trial']}: metrics]({trial['metrics_png']})\n"
     md.write_text(text)
     return md

@@ -39,6 +39,7 @@ def _wait_member(api_urls: list[str], name: str, ready: Callable[[dict], bool], 
 
 
 SYNC_ROLES = ("sync_standby", "quorum_standby")
+RESTART_TIMEOUT_S = 60
 
 
 def _back(member: dict) -> bool:
@@ -53,7 +54,8 @@ def _back_as(role: str) -> Callable[[dict], bool]:
 
 def _restart_member(api_urls: list[str], password: str, name: str) -> None:
     member = members(api_urls)[name]
-    patroni_api.call(f"{member['url']}/restart", "POST", {}, password)
+    # Patroni answers once PostgreSQL has stopped (a shutdown checkpoint) and started again: seconds, more on a busy host.
+    patroni_api.call(f"{member['url']}/restart", "POST", {}, password, timeout=RESTART_TIMEOUT_S)
     _wait_member(api_urls, name, _back_as(member["role"]), "back")
 
 

@@ -103,6 +103,8 @@ def rewrite(name: str, spec: dict, api_urls: list[str], api_passwords: list[str]
     if spec["reload"] == "patroni":
         index = int(spec["member"].rsplit("-", 1)[1])
         reload_patroni(api_urls[index - 1], api_passwords)
+    elif spec["reload"] == "restart":  # an exporter, which reads its password once, at start
+        subprocess.run(["docker", "restart", "--time", "5", name], check=True, capture_output=True, timeout=60)
     else:
         # From inside (docker exec), not Docker's kill API: Docker 20.10 takes any signal sent through that API for
         # a stop by hand, and would not restart the container after its next crash (measured here).

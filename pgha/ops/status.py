@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 from dataclasses import dataclass, field
 
 import requests
 
 from pgha import patroni_api
+from pgha.ops import metrics
 from pgha.ops.target import Target
 
 
@@ -21,6 +23,12 @@ class Status:
     backends: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # what could not be asked
     synchronous_mode: object = False  # Patroni's dynamic setting: False, True or "quorum"
+    alerts: list[str] = field(default_factory=list)  # firing in the stack's Prometheus: shown, not a problem
+
+
+def is_member(name: str, role: str) -> bool:
+    """`postgres-2` is a PostgreSQL member; `postgres-exporter-2` is not."""
+    return re.fullmatch(rf"{role}-\d+", name) is not None
 
 
 def _etcd_health(container: str) -> str:
@@ -49,7 +57,7 @@ def gather(target: Target) -> Status:
     except ConnectionError as exc:
         status.errors.append(str(exc))
     for name, container in sorted(containers.items()):
-        if name.startswith("etcd-"):
+        if is_member(name, "etcd"):
             running = container["State"] == "running"
             status.etcd[name] = _etcd_health(container["Names"][0].lstrip("/")) if running else container["State"]
     for i, url in enumerate(target.stats_urls, 1):
@@ -57,6 +65,11 @@ def gather(target: Target) -> Status:
             status.backends[f"haproxy-{i}"] = _haproxy_backends(url)
         except requests.RequestException as exc:
             status.errors.append(f"haproxy-{i} stats: {exc.__class__.__name__}")
+    if target.prometheus_url:
+        try:
+            status.alerts = metrics.firing(target.prometheus_url)
+        except metrics.PrometheusError as exc:
+            status.alerts = [f"Prometheus: {exc}"]
     return status
 
 
@@ -65,7 +78,7 @@ def problems(status: Status) -> list[str]:
     found = list(status.errors)
     found += [f"container {n} is {s}" for n, s in status.containers.items() if s != "running"]
     found += [f"etcd {n}: {h}" for n, h in status.etcd.items() if h != "healthy"]
-    postgres = [n for n in status.containers if n.startswith("postgres-")]
+    postgres = [n for n in status.containers if is_member(n, "postgres")]
     found += patroni_api.member_problems(status.members, postgres)
     standbys = [m for m in status.members if m["role"] in ("sync_standby", "quorum_standby")]
     if status.synchronous_mode and len(status.members) > 1 and not standbys:
@@ -90,7 +103,9 @@ def table(status: Status) -> str:
         rows.append((m["name"], m["role"], m["state"], str(m.get("timeline", "-")), str(m.get("lag", 0)),
                      _routing(status, m["name"])))
     rows += [(name, "etcd", health, "", "", "") for name, health in status.etcd.items()]
-    rows += [(n, "container", s, "", "", "") for n, s in status.containers.items() if not n.startswith(("postgres", "etcd"))]
+    rows += [(n, "container", s, "", "", "") for n, s in status.containers.items()
+             if not (is_member(n, "postgres") or is_member(n, "etcd"))]
+    rows += [(alert, "alert", "firing", "", "", "") for alert in status.alerts]
     return aligned(rows)
 
 

@@ -24,6 +24,7 @@ class Target:
     user: str
     password: str
     api_password: str  # Patroni REST API, for unsafe requests such as a switchover
+    prometheus_url: Optional[str] = None  # None when the stack collects no metrics (pgha:metrics false)
 
     @property
     def rw(self) -> Endpoint:
@@ -45,9 +46,10 @@ class Target:
                 "dbname": self.database, "user": self.user, "password": self.password}
 
     def containers(self, role: str | None = None) -> dict[str, dict]:
-        """This stack's containers (running or not) by short name: postgres-1, etcd-2, haproxy-1 ..."""
+        """This stack's containers (running or not) by short name: postgres-1, etcd-2, haproxy-1 ..., each as the
+        engine lists it (Id, Names, Image, Labels, State, NetworkSettings ...)."""
         labels = [f"pgha.stack={self.stack}"] + ([f"pgha.role={role}"] if role else [])
-        found = docker_api.labelled("containers", *labels)
+        found = [c.attrs for c in docker_api.labelled("containers", *labels)]
         prefix = f"/pgha-{self.stack}-"
         return {c["Names"][0][len(prefix):]: c for c in found if c["Names"][0].startswith(prefix)}
 
@@ -82,6 +84,7 @@ def from_outputs(stack: str, outputs: dict) -> Target:
         user=outputs["user"],
         password=outputs["password"],
         api_password=outputs["patroniApiPassword"],
+        prometheus_url=outputs.get("prometheusUrl"),
     )
 
 

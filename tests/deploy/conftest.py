@@ -39,12 +39,13 @@ def container_ids(t: target.Target) -> dict[str, str]:
 
 def docker_objects() -> dict[str, set[str]]:
     """Every container, volume and network on the engine, and every untagged image, labelled or not."""
+    engine = docker_api.client()
     return {
-        "containers": {c["Id"] for c in docker_api.request("GET", "/containers/json", {"all": "1"})},
-        "volumes": {v["Name"] for v in docker_api.request("GET", "/volumes")["Volumes"] or []},
-        "networks": {n["Id"] for n in docker_api.request("GET", "/networks")},
-        "untagged images": {i["Id"] for i in docker_api.request(
-            "GET", "/images/json", {"filters": json.dumps({"dangling": ["true"]})})},
+        "containers": {c.id for c in engine.containers.list(all=True, sparse=True)},
+        "volumes": {v.name for v in engine.volumes.list()},
+        "networks": {n.id for n in engine.networks.list()},
+        # IDs as listed: images.list would inspect each image, and fail on one removed meanwhile.
+        "untagged images": set(engine.api.images(filters={"dangling": True}, quiet=True)),
     }
 
 
@@ -63,7 +64,8 @@ def deployed():
     subprocess.run(["pulumi", "stack", "init", stack], cwd=ROOT, capture_output=True, check=True)
     # archiveTimeout: the lose-cluster drill's writer outlasts it before the loss; backupSchedule: the scheduler
     # takes an incremental backup during the session (tests/deploy/test_recovery.py).
-    ports = {"rwPort": 15432, "roPort": 15433, "statsPort": 17000, "patroniPort": 18008, "archiveTimeout": 10,
+    ports = {"rwPort": 15432, "roPort": 15433, "statsPort": 17000, "patroniPort": 18008, "prometheusPort": 19090,
+             "archiveTimeout": 10,
              "backupSchedule": '{"incr": "2m"}'}
     config = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     # The program generates every password but this one: a secret in the config wins over the generated value.

@@ -3,7 +3,8 @@ that the faults left every member intact and holding the same drill table.
 
 The test stack commits synchronously (quorum) and runs the failover watcher, so: no acknowledged commit is
 lost, two members never both acknowledge as primary, the cluster is whole again within the drill's deadline,
-and a killed primary is replaced long before its leader lock could have expired. A planned switchover, rolling
+a killed primary is replaced long before its leader lock could have expired, and the stack's Prometheus raises
+its alert (and never the split-brain one). A planned switchover, rolling
 restart or rolling image update (there and back) fails no commit at all. Its clients list both HAProxy instances, so restarting one fails no new
 connection: only what was in flight through it may fail. Each trial's
 figures are printed straight to the terminal, so CI logs carry them even when the tests pass.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pgha import patroni_api
-from pgha.ops import drill, integrity, probe, report
+from pgha.ops import drill, integrity, metrics, probe, report
 from pgha.ops.faults import SCENARIOS
 from pgha.ops.target import Target
 
@@ -71,6 +72,8 @@ def test_drill(drills, name, capsys):
     show(capsys, figures(trial))
     assert trial.lost_acked == 0, f"acknowledged commits lost, by member: {trial.lost_by_member}"
     assert not trial.split_brain, "two members acknowledged writes as primary"
+    fired = {a["alert"] for a in trial.alerts}
+    assert "PghaMultiplePrimaries" not in fired, f"the split-brain alert fired: {trial.alerts}"
     assert trial.rto_s is not None, f"writes never came back: {trial.notes}"
     if name in PRIMARY_FAULTS:
         assert trial.new_primary not in ("", trial.old_primary), f"{trial.old_primary} still leads"
@@ -81,6 +84,13 @@ def test_drill(drills, name, capsys):
         # room for a slow machine, and the TTL path cannot meet it.
         bound = (drills.ttl - drills.loop_wait) / 2
         assert trial.rto_s < bound, f"RTO {trial.rto_s} s is not below {bound} s: the lock was waited out"
+        # The stack's Prometheus saw it: the dead primary's alert fired after the fault and resolved once it was back.
+        down = [a for a in trial.alerts if a["alert"] == "PghaPostgresDown" and a["labels"]["member"] == trial.old_primary]
+        assert down and down[0]["fired_s"] > 0 and down[-1]["resolved_s"] is not None, f"alerts: {trial.alerts}"
+        # And the watcher's own figures: it released that member's lock.
+        released = metrics.query(drills.target.prometheus_url,
+                                 f'pgha_failover_watcher_locks_released_total{{member="{trial.old_primary}"}}')
+        assert released and float(released[0]["value"][1]) >= 1, released
     if name == "restart-haproxy":
         assert_only_in_flight_work_failed(trial)
     if name in PLANNED:

@@ -10,7 +10,7 @@ import pytest
 from pgha import patroni_api
 from pgha.model import repository, stacks
 from pgha.model.settings import PASSWORD_KEYS
-from pgha.ops import backups, drill, probe, target, timeline
+from pgha.ops import backups, drill, metrics, probe, target, timeline
 from tests.deploy.conftest import ROOT, container_ids, docker_objects, leftovers, pulumi
 
 
@@ -54,11 +54,16 @@ def _up_under_a_writer(stack, t, key, value):
 @pytest.mark.parametrize("nodes", ["5", "3"])
 def test_scaling_out_and_in_fails_no_commit(deployed, nodes):
     stack, t = deployed
+    prometheus_id = container_ids(t)["prometheus"]
     attempts = _up_under_a_writer(stack, t, "postgresNodes", nodes)
     failed = [a for a in attempts if not a.ok]
     print(f"postgresNodes -> {nodes}: {len(attempts) - len(failed)} commits, {len(failed)} failed")
     assert failed == []
     assert len(patroni_api.cluster(target.from_pulumi(stack).patroni_apis)["members"]) == int(nodes)
+    # Prometheus follows: every node's three exporters and its Patroni are scraped, and Prometheus was not restarted.
+    count = int(nodes)
+    metrics.wait_targets(t.prometheus_url, {"patroni": count, "postgres": count, "pgbouncer": 2 * count}, 60)
+    assert container_ids(t)["prometheus"] == prometheus_id
 
 
 def test_a_reloadable_parameter_changes_live_without_a_failed_commit(deployed):
@@ -80,7 +85,7 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
     config = ["--plaintext", "pgha:postgresNodes=1", "--plaintext", "pgha:etcdNodes=1",
               "--plaintext", "pgha:synchronousMode=off", "--plaintext", "pgha:rwPort=25432",
               "--plaintext", "pgha:roPort=25433", "--plaintext", "pgha:statsPort=27000",
-              "--plaintext", "pgha:patroniPort=28008"]
+              "--plaintext", "pgha:patroniPort=28008", "--plaintext", "pgha:prometheusPort=29090"]
     config += [a for k in PASSWORD_KEYS for a in ("--secret", f"pgha:{k}={secrets.token_urlsafe(18)}")]
     pulumi("config", "set-all", *config, stack=other)
     stacks.set_backup_key(other)

@@ -5,6 +5,7 @@ import psycopg
 import pytest
 import requests
 
+from pgha.ops.status import is_member
 from tests.deploy.conftest import CONFIGURED_PASSWORD, ROOT, generated_passwords, pulumi
 
 
@@ -44,11 +45,11 @@ def test_no_password_in_plain_text(deployed, generated, passwords):
             assert value not in text, f"{key} found in {where}"
 
 
-def test_only_haproxy_and_patroni_publish_ports_and_only_on_the_bind_address(deployed):
+def test_only_haproxy_patroni_and_prometheus_publish_ports_and_only_on_the_bind_address(deployed):
     _, t = deployed
     for name, container in t.containers().items():
         published = [p for p in container["Ports"] if p.get("PublicPort")]
-        if name.startswith(("etcd", "pgbouncer", "failover")):
+        if not (is_member(name, "haproxy") or is_member(name, "postgres") or name == "prometheus"):
             assert published == [], name
         for port in published:
             assert port["IP"] == "127.0.0.1", (name, port)

@@ -10,8 +10,9 @@ from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
-COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy", "failover-watcher", "pgbackrest")
-PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-secret-pw", "auth-pw", "api-pw")
+COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy", "failover-watcher", "pgbackrest", "prometheus", "postgres-exporter",
+              "pgbouncer-exporter")
+PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-secret-pw", "auth-pw", "api-pw", "monitor-pw")
 LAYOUT = Layout(parse("imgtest", {"subnet": "10.213.250.0/24"}))
 
 
@@ -49,6 +50,10 @@ def run_with_file(image, path, content, command, make_dir=None):
         ("failover-watcher", "python3 /usr/local/bin/pgha-failover-watcher --help", "usage: pgha-failover-watcher"),
         ("pgbackrest", "python3 /usr/local/bin/pgha-backup-scheduler --help", "usage: pgha-backup-scheduler"),
         ("pgbackrest", "docker --version", "Docker version"),
+        ("prometheus", "prometheus --version 2>&1", "prometheus, version 2."),
+        ("prometheus", "promtool --version 2>&1", "promtool, version 2."),
+        ("postgres-exporter", "prometheus-postgres-exporter --version 2>&1", "postgres_exporter, version 0."),
+        ("pgbouncer-exporter", "prometheus-pgbouncer-exporter --version 2>&1", "pgbouncer_exporter, version 0."),
     ],
 )
 def test_images_carry_the_expected_versions(images, component, command, expected):
@@ -71,6 +76,11 @@ def test_the_nodes_and_the_repository_host_run_one_pgbackrest_version(images):
         # etcd runs unprivileged: it must reach and write its data directory (a volume mounts there).
         ("etcd", "test -w /var/lib/etcd/data"),
         ("patroni", "test -w /var/lib/postgresql/data && test -w /run/patroni"),
+        # Prometheus writes its data (a volume mounts there); the exporters read the password files pgha writes as
+        # uid 999 (pgha/ops/rotation.py).
+        ("prometheus", "test -w /var/lib/prometheus && test $(id -un) = prometheus"),
+        ("postgres-exporter", "test $(id -u) = 999 && test -r /etc/postgres-exporter"),
+        ("pgbouncer-exporter", "test $(id -u) = 999 && test -r /etc/pgbouncer-exporter"),
     ],
 )
 def test_images_run_unprivileged_with_what_they_need(images, component, check):

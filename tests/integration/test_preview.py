@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from docker.types import IPAMConfig, IPAMPool
 
 from pgha import docker_api
 from pgha.model import host, stacks
-from pgha.model.settings import PASSWORD_KEYS
+from pgha.model.settings import PASSWORD_KEYS, PORT_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "haproxyNodes", "synchronousMode", "bindAddress", "subnet", "rwPort",
@@ -142,18 +143,17 @@ def passed(code, output):
     assert error_lines(output) == [] and "Traceback" not in output, output
 
 
-PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort")
 
 
 def free_port_config():
     """Ports of a one-node, one-HAProxy stack that nothing else holds: the default ones may be a running stack's
     (the post-deploy tests' stack lives until the whole session ends). The program picks a free subnet itself."""
-    return dict(zip(PORT_KEYS, host.free_ports(4)), postgresNodes=1, haproxyNodes=1)
+    return dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))), postgresNodes=1, haproxyNodes=1)
 
 
 def test_binding_every_address_warns_what_other_machines_reach(stack):
     config = free_port_config()
-    rw, ro, stats, patroni = (config[k] for k in PORT_KEYS)
+    rw, ro, stats, patroni, _ = (config[k] for k in PORT_KEYS)
     code, output = preview(stack, bindAddress="0.0.0.0", **config)
     passed(code, output)
     warning = "pgha:bindAddress: 0.0.0.0 is not a loopback address: other machines can reach, on every address"
@@ -204,11 +204,11 @@ def test_a_stack_that_sets_no_subnet_takes_one_no_other_network_holds(stack):
     """Another Docker network holds the /24 the stack would take: the preview takes the next free one instead of
     refusing an overlap."""
     wanted = host.stack_subnet(stack)
-    holder = docker_api.request("POST", "/networks/create", body={"Name": f"{stack}-holder",
-                                                                    "IPAM": {"Config": [{"Subnet": wanted}]}})
+    holder = docker_api.client().networks.create(f"{stack}-holder",
+                                                 ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=wanted)]))
     try:
         assert host.stack_subnet(stack) != wanted
         code, output = preview(stack, **{k: v for k, v in free_port_config().items() if k != "subnet"})
     finally:
-        docker_api.request("DELETE", f"/networks/{holder['Id']}")
+        holder.remove()
     passed(code, output)

@@ -9,7 +9,7 @@ from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
-PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-pw", "auth-pw", "api-pw")
+PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-pw", "auth-pw", "api-pw", "monitor-pw")
 BACKUP_KEY = "backup-key-of-this-test-0123"
 
 
@@ -81,13 +81,22 @@ def test_resource_graph_scales_with_node_counts(nodes, etcd, haproxy):
     containers = of_type(resources, "docker:index/container:Container")
     roles = Counter(labels(c)["pgha.role"] for c in containers)
     assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": haproxy, "failover-watcher": 1,
-                     "pgbackrest": 1}
-    assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes + 1  # + the backup repository
+                     "pgbackrest": 1, "prometheus": 1, "postgres-exporter": nodes, "pgbouncer-node-exporter": nodes,
+                     "pgbouncer-leader-exporter": nodes}
+    # + the backup repository and Prometheus' data
+    assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes + 2
     assert len(of_type(resources, "docker:index/network:Network")) == 1
     images = of_type(resources, "docker:index/image:Image")
     assert sorted(i.name for i in images) == [
-        "etcd-image", "failover-watcher-image", "haproxy-image", "patroni-image", "pgbackrest-image", "pgbouncer-image"
+        "etcd-image", "failover-watcher-image", "haproxy-image", "patroni-image", "pgbackrest-image",
+        "pgbouncer-exporter-image", "pgbouncer-image", "postgres-exporter-image", "prometheus-image"
     ]
+
+
+def test_metrics_off_declares_no_prometheus_and_no_exporter():
+    resources, _ = deploy(metrics="false")
+    roles = {labels(c)["pgha.role"] for c in of_type(resources, "docker:index/container:Container")}
+    assert roles == {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "pgbackrest"}
 
 
 def test_components_have_pgha_type_tokens_and_own_their_children():
@@ -103,6 +112,9 @@ def test_components_have_pgha_type_tokens_and_own_their_children():
         "pgha:failover:FailoverWatcher",
         "pgha:pgbackrest:BackupRepository",
         "pgha:pgbackrest:RepositoryHost",
+        "pgha:prometheus:Prometheus",
+        "pgha:exporters:PostgresExporters",
+        "pgha:exporters:PgBouncerExporters",
     }
     component = {name: p for (typ, name), p in parents.items() if typ.startswith("pgha:")}
     child = {name: p for (typ, name), p in parents.items() if typ.startswith("docker:")}
@@ -125,13 +137,15 @@ def test_every_docker_object_is_named_and_labelled_for_its_stack():
             assert r.inputs["name"].startswith("pgha-t1"), r.inputs["name"]
             assert labels(r)["pgha.stack"] == "t1"
             assert labels(r)["pgha.role"] in {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "network",
-                                             "pgbackrest"}
+                                             "pgbackrest", "prometheus", "postgres-exporter", "pgbouncer-node-exporter",
+                                             "pgbouncer-leader-exporter"}
     members = [labels(c).get("pgha.member") for c in of_type(resources, "docker:index/container:Container")]
     assert sorted(m for m in members if m) == ["postgres-1", "postgres-2", "postgres-3"]
 
 
-def test_only_haproxy_and_patroni_ports_are_published_on_the_bind_address():
-    resources, _ = deploy(bindAddress="127.0.0.1", rwPort=15000, roPort=15001, statsPort=17000, patroniPort=18008)
+def test_only_haproxy_patroni_and_prometheus_ports_are_published_on_the_bind_address():
+    resources, _ = deploy(bindAddress="127.0.0.1", rwPort=15000, roPort=15001, statsPort=17000, patroniPort=18008,
+                          prometheusPort=19090)
     published = {}
     for c in of_type(resources, "docker:index/container:Container"):
         for port in c.inputs.get("ports", []):
@@ -147,6 +161,7 @@ def test_only_haproxy_and_patroni_ports_are_published_on_the_bind_address():
         18008: ("postgres-1", 8008),
         18009: ("postgres-2", 8008),
         18010: ("postgres-3", 8008),
+        19090: ("prometheus", 9090),
     }
 
 

@@ -2,6 +2,7 @@ import base64
 import configparser
 import hashlib
 import hmac
+import json
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -12,7 +13,8 @@ from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
 PASSWORDS = render.Passwords(
-    superuser='su"per\\pw', replication="repl-pw", app="app-pw", pgbouncer_auth='au"th', patroni_api="api-pw"
+    superuser='su"per\\pw', replication="repl-pw", app="app-pw", pgbouncer_auth='au"th', patroni_api="api-pw",
+    monitor="monitor-pw",
 )
 
 
@@ -32,7 +34,7 @@ def test_layout_names_and_fixed_addresses():
 
 
 def test_every_member_of_the_largest_stack_has_an_address_of_its_own():
-    lay = layout(etcdNodes=7, postgresNodes=9, haproxyNodes=3, subnet="10.213.7.0/26")
+    lay = layout(etcdNodes=7, postgresNodes=9, haproxyNodes=3, subnet="10.213.7.0/25")
     members = [*lay.etcd(), *lay.postgres(), *lay.pgbouncer(), *lay.haproxy(), lay.failover_watcher()]
     addresses = [m.address for m in members]
     assert len(set(addresses)) == len(addresses) == 7 + 9 + 9 + 3 + 1
@@ -109,10 +111,11 @@ def test_patroni_passwords_are_a_file_of_their_own_merged_over_the_settings():
 def test_role_verifiers_are_scram_and_what_bootstrap_creates():
     lay = layout()
     verifiers = render.role_verifiers(lay, PASSWORDS)
-    assert sorted(verifiers) == ["app", "pgbouncer_auth", "postgres", "replicator"]
+    assert sorted(verifiers) == ["app", "pgbouncer_auth", "pgha_monitor", "postgres", "replicator"]
     assert all(v.startswith("SCRAM-SHA-256$4096:") for v in verifiers.values())
     sql = render.bootstrap_sql(lay, PASSWORDS)
-    assert verifiers["app"] in sql and verifiers["pgbouncer_auth"] in sql
+    assert verifiers["app"] in sql and verifiers["pgbouncer_auth"] in sql and verifiers["pgha_monitor"] in sql
+    assert "GRANT pg_monitor TO pgha_monitor;" in sql
     other = render.role_verifiers(lay, render.Passwords(**{**PASSWORDS.__dict__, "app": "another-app-pw"}))
     assert [r for r in verifiers if verifiers[r] != other[r]] == ["app"]
 
@@ -147,8 +150,12 @@ def test_pgbouncer_leader_pool_takes_its_databases_from_the_file_pools_rewrites(
     assert "databases" not in ini
 
 
-def test_pgbouncer_auth_file_escapes_quotes():
-    assert render.pgbouncer_auth_file('au"th') == '"pgbouncer_auth" "au""th"\n'
+def test_pgbouncer_auth_file_escapes_quotes_and_holds_the_monitor_verifier_only():
+    lay = layout()
+    lines = render.pgbouncer_auth_file(lay, PASSWORDS).splitlines()
+    assert lines == ['"pgbouncer_auth" "au""th"', f'"pgha_monitor" "{render.role_verifiers(lay, PASSWORDS)["pgha_monitor"]}"']
+    assert PASSWORDS.monitor not in lines[1]
+    assert "stats_users = pgha_monitor" in render.pgbouncer_leader_config()
 
 
 def test_haproxy_routes_to_pgbouncer_and_checks_patroni():
@@ -192,7 +199,7 @@ def test_bootstrap_sql_holds_verifiers_not_passwords_and_is_stable():
     lay = layout()
     sql = render.bootstrap_sql(lay, PASSWORDS)
     assert PASSWORDS.app not in sql and "au\"th" not in sql
-    assert sql.count("SCRAM-SHA-256$4096:") == 2
+    assert sql.count("SCRAM-SHA-256$4096:") == 3
     assert sql == render.bootstrap_sql(lay, PASSWORDS)
     assert "$$ SELECT usename" in sql
 
@@ -250,3 +257,35 @@ def test_the_repository_host_reaches_every_node_by_name_and_prefers_a_standby():
     assert sections["pgha-dev"] == {
         "pg1-host": "postgres-1", "pg1-host-type": "ssh", "pg1-host-user": "postgres", "pg1-path": render.PGDATA,
         "pg2-host": "postgres-2", "pg2-host-type": "ssh", "pg2-host-user": "postgres", "pg2-path": render.PGDATA}
+
+
+def test_scrape_targets_cover_every_member_and_follow_the_node_count():
+    lay = layout(postgresNodes=3, etcdNodes=3, haproxyNodes=2)
+    files = {name: json.loads(text) for name, text in render.scrape_targets(lay).items()}
+    members = {job.removesuffix(".json"): sorted(t["labels"]["member"] for t in targets) for job, targets in files.items()}
+    assert members == {
+        "patroni": ["postgres-1", "postgres-2", "postgres-3"], "postgres": ["postgres-1", "postgres-2", "postgres-3"],
+        "pgbouncer": ["pgbouncer-1", "pgbouncer-1", "pgbouncer-2", "pgbouncer-2", "pgbouncer-3", "pgbouncer-3"],
+        "etcd": ["etcd-1", "etcd-2", "etcd-3"], "haproxy": ["haproxy-1", "haproxy-2"], "failover-watcher": ["failover-watcher"]}
+    assert files["postgres.json"][0]["targets"] == [f"{lay.postgres_exporters()[0].address}:9187"]
+    assert {t["labels"]["pool"] for t in files["pgbouncer.json"]} == {"node", "leader"}
+    five = {name: json.loads(text) for name, text in render.scrape_targets(layout(postgresNodes=5)).items()}
+    assert len(five["patroni.json"]) == 5 and len(five["pgbouncer.json"]) == 10
+    assert json.loads(render.scrape_targets(layout(fastFailover="false"))["failover-watcher.json"]) == []
+
+
+def test_prometheus_scrapes_at_the_stack_interval_and_reads_the_discovery_files():
+    doc = yaml.safe_load(render.prometheus_config(layout(scrapeInterval=2)))
+    assert doc["global"]["scrape_interval"] == doc["global"]["evaluation_interval"] == "2s"
+    jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "patroni", "postgres", "pgbouncer", "etcd", "haproxy", "failover-watcher"}
+    assert jobs["etcd"]["file_sd_configs"] == [{"files": ["/etc/prometheus/targets/etcd.json"]}]
+
+
+def test_alert_rules_take_the_stack_thresholds_and_drop_the_synchronous_rule_when_replication_is_async():
+    rules = lambda **raw: {r["alert"]: r for g in yaml.safe_load(render.prometheus_alerts(layout(**raw)))["groups"]  # noqa: E731
+                           for r in g["rules"]}
+    quorum = rules(synchronousMode="quorum", replicaLagAlertBytes=1000, etcdNodes=5)
+    assert "> 1000" in quorum["PghaReplicaLagHigh"]["expr"] and "< 3" in quorum["PghaEtcdNoQuorum"]["expr"]
+    assert "PghaNoSynchronousStandby" in quorum
+    assert set(quorum) - set(rules(synchronousMode="off")) == {"PghaNoSynchronousStandby"}

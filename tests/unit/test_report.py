@@ -20,7 +20,7 @@ REPORT = {"stack": "t", "ttl": 20, "scenarios": {
 def test_summary_rows_give_medians_percentiles_and_totals():
     rows = {r[0]: r for r in report.summary_rows(REPORT)}
     assert rows["kill-primary"] == ("kill-primary", "4", "21.00", "22.00", "22.00", "0.10", "0.50", "1", "20.00", "200.00", "0.20",
-                                    "1", "1")
+                                    "1", "1", "n/a")
     assert rows["switchover"][2:5] == ("1.50", "1.50", "1.50")
 
 

@@ -35,7 +35,7 @@ def test_a_rolling_restart_takes_the_replicas_in_turn_then_switches_over_then_re
              "postgres-3": {"role": "replica", "url": "u3", "pending_restart": True}}
     calls = []
     monkeypatch.setattr(rolling, "members", lambda urls: found)
-    monkeypatch.setattr(rolling.patroni_api, "call", lambda url, method="GET", body=None, password=None: calls.append(url))
+    monkeypatch.setattr(rolling.patroni_api, "call", lambda url, method="GET", body=None, password=None, timeout=5.0: calls.append(url))
     monkeypatch.setattr(rolling, "_wait_member", lambda urls, name, ready, what: calls.append(f"wait {name}"))
     assert rolling.restart([], "pw", pending_only=False) == ["postgres-1", "postgres-3", "postgres-2"]
     assert calls == ["u1/restart", "wait postgres-1", "u3/restart", "wait postgres-3",

@@ -108,12 +108,16 @@ def test_password_uploads_are_written_at_creation_only_and_rolled_out_by_the_rot
     by_name = {r.name: r for r in of_type(resources, "docker:index/container:Container")}
     restore = "/etc/patroni/conf.d/15-restore.yml"  # read at bootstrap only
     for name, ignored_files in [("postgres-1", ["/etc/patroni/conf.d/20-secrets.yml", "/etc/patroni/bootstrap.sql", restore]),
-                                ("pgbouncer-1", ["/etc/pgbouncer/auth_user.txt"])]:
+                                ("pgbouncer-1", ["/etc/pgbouncer/auth_user.txt"]),
+                                ("postgres-exporter-1", ["/etc/postgres-exporter/password"]),
+                                ("pgbouncer-leader-exporter-2", ["/etc/pgbouncer-exporter/password"])]:
         _, uploads = unwrap_secret(by_name[name].inputs["uploads"])
         indexes = [int(path.split("[")[1].split("]")[0]) for path in options[name][0]]
         assert [uploads[i]["file"] for i in indexes] == ignored_files
     (passwords,) = [r for r in resources if r.typ == ROTATION_TYPE]
     secret, entries = unwrap_secret(passwords.inputs["containers"])
-    assert secret and sorted(entries) == sorted(f"pgha-t1-{role}-{i}" for role in ("postgres", "pgbouncer") for i in (1, 2, 3))
+    roles = ("postgres", "pgbouncer", "postgres-exporter", "pgbouncer-node-exporter", "pgbouncer-leader-exporter")
+    assert secret and sorted(entries) == sorted(f"pgha-t1-{role}-{i}" for role in roles for i in (1, 2, 3))
+    assert {entries[f"pgha-t1-{role}-1"]["reload"] for role in roles[2:]} == {"restart"}
     # A PATCH of Patroni's settings waits for the rollout: it may carry a new REST API password.
     assert any(urn.endswith("::passwords") for urn in options["dynamic-config"][1])

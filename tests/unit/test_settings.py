@@ -53,13 +53,18 @@ def test_patroni_api_ports_follow_the_node_index():
         ({"rwPort": "80"}, "rwPort", "from 1024 to 65535"),
         ({"statsPort": "70000"}, "statsPort", "from 1024 to 65535"),
         ({"bindAddress": "localhost"}, "bindAddress", "an IP address"),
-        ({"subnet": "10.1.0.0/8"}, "subnet", "/16 to /26"),
+        ({"subnet": "10.1.0.0/8"}, "subnet", "/16 to /25"),
         ({"ttl": "10"}, "ttl", "at least 20"),
         ({"retryTimeout": "2"}, "retryTimeout", "at least 3"),
         ({"loopWait": "0"}, "loopWait", "at least 1"),
         ({"strictMode": "yes"}, "strictMode", "true | false"),
         ({"synchronousNodeCount": "0"}, "synchronousNodeCount", "at least 1"),
         ({"maximumLagOnFailover": "-1"}, "maximumLagOnFailover", "0 or more"),
+        ({"subnet": "10.213.7.0/26"}, "subnet", "/16 to /25"),
+        ({"metrics": "on"}, "metrics", "true | false"),
+        ({"prometheusPort": "90"}, "prometheusPort", "from 1024 to 65535"),
+        ({"scrapeInterval": "0"}, "scrapeInterval", "from 1 to 60"),
+        ({"replicaLagAlertBytes": "-5"}, "replicaLagAlertBytes", "0 or more"),
     ],
 )
 def test_each_bad_value_names_key_value_and_what_is_allowed(raw, key, fragment):
@@ -87,7 +92,9 @@ def test_haproxy_instance_i_publishes_the_three_ports_plus_10_per_instance():
         "rwPort + 10 of haproxy-2": 5010, "roPort + 10 of haproxy-2": 5011, "statsPort + 10 of haproxy-2": 7010,
         "rwPort + 20 of haproxy-3": 5020, "roPort + 20 of haproxy-3": 5021, "statsPort + 20 of haproxy-3": 7020,
         "patroniPort of postgres-1": 8008, "patroniPort + 1 of postgres-2": 8009,
+        "prometheusPort of prometheus": 9090,
     }
+    assert "prometheusPort of prometheus" not in parse("dev", {"metrics": "false"}).published_ports()
 
 
 @pytest.mark.parametrize(
@@ -101,6 +108,8 @@ def test_haproxy_instance_i_publishes_the_three_ports_plus_10_per_instance():
         ({"patroniPort": "65534"},
          "pgha:patroniPort: 65536 (patroniPort + 2 of postgres-3) is past 65535; use a lower patroniPort"),
         ({"rwPort": "65530"}, "pgha:rwPort: 65540 (rwPort + 10 of haproxy-2) is past 65535; use a lower rwPort"),
+        ({"prometheusPort": "8009"},
+         "pgha:prometheusPort: port 8009 (prometheusPort of prometheus) is also the patroniPort + 1 of postgres-2; "),
     ],
 )
 def test_published_ports_never_clash(raw, problem):
@@ -166,7 +175,7 @@ def test_a_subnet_outside_the_private_ranges_is_refused(subnet):
     assert "route" in problem
 
 
-@pytest.mark.parametrize("subnet", ["10.1.0.0/16", "172.31.255.0/24", "192.168.7.0/26"])
+@pytest.mark.parametrize("subnet", ["10.1.0.0/16", "172.31.255.0/24", "192.168.7.128/25"])
 def test_private_subnets_are_allowed(subnet):
     assert parse("dev", {"subnet": subnet}).subnet == subnet
 
