@@ -79,3 +79,18 @@ def restore_problems(settings: Settings, cipher_pass: str) -> list[str]:
         return [f"{NAMESPACE}:restoreTarget: {target.value} is before the first backup of stack {source!r} ended "
                 f"({first_backup_end(info).isoformat(sep=' ')}); choose a later time"]
     return []
+
+
+def earlier_cluster_problems(stack: str, cipher_pass: str) -> list[str]:
+    """A new stack that does not restore must not start over the repository an earlier cluster of its name left
+    (`pulumi destroy` keeps it): that stanza belongs to another database, so the first backup would fail."""
+    if not exists(stack):
+        return []
+    try:
+        read_info(stack, cipher_pass)
+    except RuntimeError as exc:
+        if "no stanza" in str(exc):
+            return []
+    return [f"{NAMESPACE}:restoreFrom: stack {stack!r} is new, but its repository (volume {volume_name(stack)}, kept "
+            f"when an earlier {stack!r} was destroyed) holds that cluster's backups: set {NAMESPACE}:restoreFrom to "
+            f"{stack!r} to start from them, or drop them first (make drop-backups STACK={stack})"]

@@ -64,9 +64,10 @@ def load() -> StackConfig:
         problems += host_problems(settings, facts)
         if settings.postgres_parameters:
             problems += postgres_check.problems(settings.postgres_parameters)
-        # Only a new stack restores: a running one was bootstrapped already.
-        if settings.restore_from and not facts.running_etcd_members and BACKUP_KEY in raw:
-            problems += repository.restore_problems(settings, raw[BACKUP_KEY])
+        # Only a new stack restores, or finds the backups of an earlier one: a running one was bootstrapped already.
+        if not facts.running_etcd_members and BACKUP_KEY in raw:
+            problems += (repository.restore_problems(settings, raw[BACKUP_KEY]) if settings.restore_from
+                         else repository.earlier_cluster_problems(settings.stack, raw[BACKUP_KEY]))
     except SettingsError as exc:
         problems = exc.problems + problems
     except docker.errors.DockerException as exc:

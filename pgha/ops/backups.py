@@ -69,22 +69,24 @@ def info(stack: str, node: str) -> dict:
     return found[0] if found else {}
 
 
-def _waiting(stack: str, *args: str, until_gone: str, deadline_s: float, timeout: float = 300.0) -> str:
-    """pgBackRest on the repository host, tried again while it fails with `until_gone` in its error."""
-    deadline = time.monotonic() + deadline_s
+def _waiting(stack: str, *args: str, until_gone: dict[str, float], timeout: float = 300.0) -> str:
+    """pgBackRest on the repository host, tried again while it fails with an error of `until_gone` in its message,
+    for at most that error's seconds from the first try."""
+    start = time.monotonic()
     while True:
         try:
             return pgbackrest(repository_host(stack), stack, *args, timeout=timeout)
         except RuntimeError as exc:
-            if until_gone not in str(exc) or time.monotonic() > deadline:
+            waits = [seconds for error, seconds in until_gone.items() if error in str(exc)]
+            if not waits or time.monotonic() - start > waits[0]:
                 raise
         time.sleep(1.0)
 
 
 def _take(stack: str, kind: str) -> str:
     """One backup on the repository host, after the one running there (the schedule's) if any; its log."""
-    return _waiting(stack, f"--type={kind}", "--log-level-console=info", "backup", until_gone=LOCKED,
-                    deadline_s=BACKUP_TIMEOUT_S, timeout=BACKUP_TIMEOUT_S)
+    return _waiting(stack, f"--type={kind}", "--log-level-console=info", "backup", until_gone={LOCKED: BACKUP_TIMEOUT_S},
+                    timeout=BACKUP_TIMEOUT_S)
 
 
 def backup(stack: str, kind: str = "incr") -> dict:
@@ -100,8 +102,9 @@ def initialize(stack: str, api_urls: list[str]) -> str:
     start. Returns the newest backup's label."""
     running_leader(api_urls)
     host = repository_host(stack)
-    _waiting(stack, "stanza-create", until_gone=NO_PRIMARY, deadline_s=PRIMARY_DEADLINE_S)
-    _waiting(stack, "check", until_gone=NO_PRIMARY, deadline_s=PRIMARY_DEADLINE_S)
+    # A stack deployed again over its kept repository: the schedule may start a backup first, which holds the lock.
+    for step in ("stanza-create", "check"):
+        _waiting(stack, step, until_gone={NO_PRIMARY: PRIMARY_DEADLINE_S, LOCKED: BACKUP_TIMEOUT_S})
     if not info(stack, host).get("backup"):
         _take(stack, "full")
     return info(stack, host)["backup"][-1]["label"]

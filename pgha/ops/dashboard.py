@@ -31,7 +31,8 @@ class Panel:
 
 
 PANELS = (
-    Panel("Commit rate per member (database app)", 'rate(pg_stat_database_xact_commit{datname="app"}[5s])',
+    # irate: the last two scrapes, a second apart, so a failover's second shows instead of a 5 s average.
+    Panel("Commit rate per member (database app)", 'irate(pg_stat_database_xact_commit{datname="app"}[5s])',
           "{member}", "commits/s"),
     Panel("Replication lag per replica (primary's WAL position - replica's replayed position)",
           "scalar(max(patroni_xlog_location and on(member) patroni_primary == 1))"
@@ -165,8 +166,11 @@ def draw(panels: Sequence[tuple[Panel, list[Series]]], start: float, end: float,
         for (at, label), (colour, style) in zip(marks, itertools.cycle(MARK_STYLES)):
             ax.axvline(at - shift, color=colour, linestyle=style, linewidth=1.2)
             if ax is axes[0, 0]:
-                ax.annotate(label, (at - shift, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                            textcoords="offset points", va="top", fontsize=8, color=colour)
+                # Written after the line, or before it when the line is near the right edge (a recovery just now).
+                before = at - start > 0.85 * (end - start)
+                ax.annotate(label, (at - shift, 1.0), xycoords=("data", "axes fraction"), xytext=(-3 if before else 3, -3),
+                            textcoords="offset points", va="top", ha="right" if before else "left", fontsize=8,
+                            color=colour)
     bottom = axes[-1, 0]
     bottom.set_xlim(start - shift, end - shift)
     bottom.xaxis.set_major_locator(MultipleLocator(next((n for n in TICK_INTERVALS_S if (end - start) / n <= 10),

@@ -2,8 +2,9 @@
 
 PostgreSQL holds one password per role, so the order is: ALTER ROLE on the leader (replicas follow by WAL),
 then node by node, the leader's first (its PgBouncer carries every write), rewrite the files that hold the
-passwords inside the running containers and reload Patroni (POST /reload) and PgBouncer (SIGHUP), and wait
-until the cluster is whole again before the next node. Nothing restarts and no container is replaced.
+passwords inside the running containers and reload Patroni (POST /reload) and PgBouncer (SIGHUP), or restart the
+exporters (which read theirs at start), and wait until the cluster is whole again before the next node. No
+container is replaced.
 
 Containers keep, as Pulumi sees them, the password files they were created with (ignore_changes): a
 container replaced later for another reason starts with those, and is brought up to date here the same way.
@@ -17,9 +18,9 @@ import time
 from pgha import docker_api, patroni_api
 
 DEADLINE_S = 120.0
-POSTGRES_UID = 999  # the fixed uid/gid of `postgres` in docker/patroni and docker/pgbouncer
+POSTGRES_UID = 999  # the fixed uid/gid of `postgres` in docker/patroni and docker/pgbouncer, and of the exporters' user
 SECRET_FILE_MODE = 0o600
-ROLE_ORDER = ("postgres", "replicator", "app", "pgbouncer_auth")
+ROLE_ORDER = ("postgres", "replicator", "app", "pgbouncer_auth", "pgha_monitor")
 
 
 def changed_roles(old_verifiers: dict, new_verifiers: dict) -> list[str]:

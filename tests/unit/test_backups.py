@@ -33,3 +33,17 @@ def test_the_table_lists_each_backup_and_the_archive_range():
     assert lines[2] == ("| 20261126-203328F | full | 2026-11-26 20:13:28+00 | 2026-11-26 20:13:30+00 | 29.6 MiB | 5.8 MiB "
                         "| 000000010000000000000006 | 000000010000000000000006 |")
     assert lines[-1] == "archive 17-1: WAL 000000010000000000000001 to 00000001000000000000000B"
+
+
+def test_a_new_stack_over_the_repository_an_earlier_one_left_is_told_to_restore_or_drop(monkeypatch):
+    monkeypatch.setattr(repository, "exists", lambda stack: stack != "fresh")
+    assert repository.earlier_cluster_problems("fresh", "key") == []
+    monkeypatch.setattr(repository, "read_info", lambda stack, key: INFO)
+    (problem,) = repository.earlier_cluster_problems("dev", "key")
+    assert problem.startswith("pgha:restoreFrom: stack 'dev' is new, but its repository (volume pgha-dev-backups")
+    assert "make drop-backups STACK=dev" in problem
+
+    def empty(stack, key):
+        raise RuntimeError("no stanza pgha-dev in it")
+    monkeypatch.setattr(repository, "read_info", empty)
+    assert repository.earlier_cluster_problems("dev", "key") == []

@@ -2,6 +2,7 @@
 import pulumi
 
 from components.password_rotation import _Provider
+from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 from pgha.ops import rotation
@@ -26,6 +27,8 @@ def test_only_roles_whose_verifier_changed_are_altered_in_a_fixed_order():
     assert rotation.changed_roles(old, old) == []
     new = old | {"pgbouncer_auth": "w4", "postgres": "w1"}
     assert rotation.changed_roles(old, new) == ["postgres", "pgbouncer_auth"]
+    # Every role the stack has a verifier for is one rotation knows.
+    assert set(rotation.ROLE_ORDER) == set(render.role_verifiers(Layout(parse("t1", {})), PASSWORDS))
 
 
 def test_containers_are_rewritten_when_their_files_change_or_they_were_replaced_never_when_new():
