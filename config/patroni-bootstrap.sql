@@ -18,6 +18,4 @@ GRANT USAGE ON SCHEMA pgbouncer TO pgbouncer_auth;
 GRANT EXECUTE ON FUNCTION pgbouncer.get_auth(text) TO pgbouncer_auth;
 
 -- The exporters' role (docker/postgres-exporter): PostgreSQL's own pg_monitor, nothing more.
-SELECT 'CREATE ROLE ${monitor_user}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${monitor_user}') \gexec
-ALTER ROLE ${monitor_user} LOGIN PASSWORD '${monitor_verifier}';
-GRANT pg_monitor TO ${monitor_user};
+${monitor_role}

@@ -250,8 +250,15 @@ def bootstrap_sql(layout: Layout, passwords: Passwords) -> str:
     verifiers = role_verifiers(layout, passwords)
     return _template("patroni-bootstrap.sql").substitute(
         app_user=APP_USER, app_database=APP_DATABASE, app_verifier=verifiers[APP_USER], auth_verifier=verifiers[AUTH_USER],
-        monitor_user=MONITOR_USER, monitor_verifier=verifiers[MONITOR_USER],
+        monitor_role=monitor_role_sql(verifiers[MONITOR_USER]),
     )
+
+
+def monitor_role_sql(verifier: str) -> str:
+    """The exporters' role, made if missing (a stack bootstrapped before it existed gets it at its first password
+    rollout, pgha/ops/rotation.py), with its verifier and PostgreSQL's pg_monitor."""
+    return (f"SELECT 'CREATE ROLE {MONITOR_USER}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{MONITOR_USER}')"
+            f" \\gexec\nALTER ROLE {MONITOR_USER} LOGIN PASSWORD '{verifier}';\nGRANT pg_monitor TO {MONITOR_USER};\n")
 
 
 def postgres_exporter_source(postgres: Member) -> str:

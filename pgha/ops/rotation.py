@@ -16,6 +16,7 @@ import subprocess
 import time
 
 from pgha import docker_api, patroni_api
+from pgha.model import render
 
 DEADLINE_S = 120.0
 POSTGRES_UID = 999  # the fixed uid/gid of `postgres` in docker/patroni and docker/pgbouncer, and of the exporters' user
@@ -74,10 +75,16 @@ def leader(api_urls: list[str], members: list[str]) -> str:
     return found
 
 
+def role_sql(verifiers: dict[str, str]) -> str:
+    """ALTER ROLE ... PASSWORD with SCRAM verifiers, never plain passwords; the exporters' role is made if missing."""
+    return "".join(render.monitor_role_sql(verifier) if role == render.MONITOR_USER
+                   else f"ALTER ROLE \"{role}\" PASSWORD '{verifier}';\n" for role, verifier in verifiers.items())
+
+
 def alter_roles(container: str, verifiers: dict[str, str]) -> None:
-    """ALTER ROLE ... PASSWORD with SCRAM verifiers, never plain passwords, in the leader's own container as the
-    local superuser (peer authentication). The SQL goes through stdin, not the command line."""
-    sql = "".join(f"ALTER ROLE \"{role}\" PASSWORD '{verifier}';\n" for role, verifier in verifiers.items())
+    """role_sql in the leader's own container as the local superuser (peer authentication). The SQL goes through
+    stdin, not the command line."""
+    sql = role_sql(verifiers)
     command = ["docker", "exec", "-i", container, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"]
     result = subprocess.run(command, input=sql, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:

@@ -124,3 +124,11 @@ def test_password_uploads_are_written_at_creation_only_and_rolled_out_by_the_rot
     assert {entries[f"pgha-t1-{role}-1"]["reload"] for role in roles[2:]} == {"restart"}
     # A PATCH of Patroni's settings waits for the rollout: it may carry a new REST API password.
     assert any(urn.endswith("::passwords") for urn in options["dynamic-config"][1])
+
+
+def test_the_exporters_role_is_made_if_missing_when_its_password_rolls_out():
+    """A stack bootstrapped before the exporters existed has no pgha_monitor: its first rollout makes it."""
+    sql = rotation.role_sql({"app": "V1", "pgha_monitor": "V2"})
+    assert sql.startswith("ALTER ROLE \"app\" PASSWORD 'V1';\n")
+    assert "WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pgha_monitor') \\gexec" in sql
+    assert "ALTER ROLE pgha_monitor LOGIN PASSWORD 'V2';\nGRANT pg_monitor TO pgha_monitor;" in sql
