@@ -20,7 +20,8 @@ def _target(args: argparse.Namespace) -> target.Target:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    current = status.gather(_target(args))
+    t = _target(args)
+    current = status.with_alerts(status.gather(t), t)
     print(status.table(current))
     problems = status.problems(current)
     print("healthy" if not problems else "NOT healthy:\n  " + "\n  ".join(problems))

@@ -65,6 +65,11 @@ def gather(target: Target) -> Status:
             status.backends[f"haproxy-{i}"] = _haproxy_backends(url)
         except requests.RequestException as exc:
             status.errors.append(f"haproxy-{i} stats: {exc.__class__.__name__}")
+    return status
+
+
+def with_alerts(status: Status, target: Target) -> Status:
+    """The alerts firing in the stack's Prometheus, for a person's view; health (and `wait`) never asks for them."""
     if target.prometheus_url:
         try:
             status.alerts = metrics.firing(target.prometheus_url)

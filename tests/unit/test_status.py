@@ -75,3 +75,15 @@ def test_synchronous_modes_want_a_synchronous_standby():
     assert problems(s) == ["no synchronous standby yet"]
     s.synchronous_mode = False
     assert problems(s) == []
+
+
+def test_alerts_are_asked_for_the_view_only_and_listed_in_the_table(monkeypatch):
+    from types import SimpleNamespace
+
+    from pgha.ops import metrics, status
+
+    monkeypatch.setattr(metrics, "firing", lambda url: ["PghaPostgresDown{postgres-2}"])
+    shown = status.with_alerts(healthy(), SimpleNamespace(prometheus_url="http://prometheus"))
+    assert ["PghaPostgresDown{postgres-2}", "alert", "firing"] in [line.split() for line in table(shown).splitlines()]
+    assert problems(shown) == []
+    assert status.with_alerts(healthy(), SimpleNamespace(prometheus_url=None)).alerts == []
