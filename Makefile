@@ -30,40 +30,40 @@ outputs:
 	@$(ENV) pulumi stack output --json --show-secrets --stack $(STACK)
 
 status:
-	@$(ENV) python -m pgha --stack $(STACK) status
+	@$(ENV) pgha --stack $(STACK) status
 
 wait:
-	@$(ENV) python -m pgha --stack $(STACK) wait
+	@$(ENV) pgha --stack $(STACK) wait
 
 switchover:
-	@$(ENV) python -m pgha --stack $(STACK) switchover
+	@$(ENV) pgha --stack $(STACK) switchover
 
 drill:
-	@$(ENV) python -m pgha --stack $(STACK) drill $(SCENARIO) --trials $(TRIALS)
+	@$(ENV) pgha --stack $(STACK) drill $(SCENARIO) --trials $(TRIALS)
 
 check:
-	@$(ENV) python -m pgha --stack $(STACK) check
+	@$(ENV) pgha --stack $(STACK) check
 
 bench:
-	@$(ENV) python -m pgha --stack $(STACK) bench
+	@$(ENV) pgha --stack $(STACK) bench
 
 backup:
-	@$(ENV) python -m pgha --stack $(STACK) backup --type $(TYPE)
+	@$(ENV) pgha --stack $(STACK) backup --type $(TYPE)
 
 backups:
-	@$(ENV) python -m pgha --stack $(STACK) backups
+	@$(ENV) pgha --stack $(STACK) backups
 
 # The repository outlives `make down`; this removes it, with every backup of the stack.
 drop-backups:
-	@$(ENV) python -m pgha --stack $(STACK) drop-backups
+	@$(ENV) pgha --stack $(STACK) drop-backups
 
 # A PNG of the standard Prometheus panels over the last $(SINCE), under reports/.
 dashboard:
-	@$(ENV) python -m pgha --stack $(STACK) dashboard --since $(SINCE)
+	@$(ENV) pgha --stack $(STACK) dashboard --since $(SINCE)
 
 # pgbench with pgha:metrics on and off on the same stack, turn by turn (it deploys the stack each turn).
 metrics-cost:
-	@$(ENV) python -m pgha --stack $(STACK) metrics-cost
+	@$(ENV) pgha --stack $(STACK) metrics-cost
 
 test: setup
 	$(ENV) python -m pytest -q -rs tests

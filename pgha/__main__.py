@@ -1,4 +1,4 @@
-"""pgha operations: `python -m pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups,
+"""pgha operations: `pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups,
 dashboard,metrics-cost} [--stack NAME | --target-file F]`."""
 from __future__ import annotations
 
@@ -134,8 +134,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pgha", description=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pgha", description=__doc__)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--stack", default="dev", help="a deployed Pulumi stack (default: dev)")
     where.add_argument("--target-file", type=Path, help="JSON with the stack's outputs (`make outputs`) and `stack`")
@@ -183,4 +183,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -79,19 +79,30 @@ pulumi_toolchain() {
 }
 
 python_venv() {
-  local key dir
-  key=$(cat "$PGHA_ROOT/requirements.txt" <(python3 --version) | sha256sum | cut -c1-16)
-  dir="$PGHA_CACHE/venvs/$key"
-  if [ -f "$dir/.complete" ]; then
-    echo "    cached: $dir"
-  else
-    echo "    creating $dir from requirements.txt"
-    rm -rf "$dir"
-    python3 -m venv "$dir"
-    "$dir/bin/pip" install -q --disable-pip-version-check -r "$PGHA_ROOT/requirements.txt"
-    touch "$dir/.complete"
+  # The packages come from PyPI once per set of pins, as wheels kept outside the checkout; the venv is the
+  # checkout's own, so its `pgha` command (an editable install) runs this checkout's code, not another clone's.
+  local key wheels stamp
+  key=$(cat "$PGHA_ROOT"/requirements*.txt <(python3 --version) | sha256sum | cut -c1-16)
+  wheels="$PGHA_CACHE/wheels/$key"
+  stamp="$key $(sha256sum "$PGHA_ROOT/pyproject.toml" | cut -c1-16)"
+  [ -L "$PGHA_VENV" ] && rm "$PGHA_VENV"   # a venv shared through the cache, as earlier versions made it
+  if [ "$(cat "$PGHA_VENV/.pgha-stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "    up to date: $PGHA_VENV"
+    return 0
   fi
-  ln -sfn "$dir" "$PGHA_VENV"
+  rm -rf "$PGHA_VENV"
+  python3 -m venv "$PGHA_VENV"
+  if [ ! -f "$wheels/.complete" ]; then
+    echo "    fetching wheels into $wheels"
+    "$PGHA_VENV/bin/pip" wheel -q --disable-pip-version-check -w "$wheels" -r "$PGHA_ROOT/requirements-dev.txt"
+    touch "$wheels/.complete"
+  fi
+  echo "    installing into $PGHA_VENV from $wheels"
+  "$PGHA_VENV/bin/pip" install -q --disable-pip-version-check --no-index --find-links "$wheels" \
+    -r "$PGHA_ROOT/requirements-dev.txt"
+  "$PGHA_VENV/bin/pip" install -q --disable-pip-version-check --no-index --no-build-isolation --no-deps \
+    -e "$PGHA_ROOT"
+  echo "$stamp" >"$PGHA_VENV/.pgha-stamp"
 }
 
 pulumi_backend() {
