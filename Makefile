@@ -3,7 +3,7 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost test unit
+.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost experiment test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
 TYPE ?= incr
@@ -64,6 +64,12 @@ dashboard:
 # pgbench with pgha:metrics on and off on the same stack, turn by turn (it deploys the stack each turn).
 metrics-cost:
 	@$(ENV) pgha --stack $(STACK) metrics-cost
+
+# Every variant of experiments/$(EXP).yaml deployed, drilled, benchmarked and destroyed; one comparison report.
+# TRIALS= overrides the file's; PARALLEL=n runs n variants side by side; KEEP=1 leaves the stacks up.
+experiment: setup
+	@$(ENV) pgha experiment $(EXP) $(if $(filter command line environment,$(origin TRIALS)),--trials $(TRIALS)) \
+		$(if $(PARALLEL),--parallel $(PARALLEL)) $(if $(KEEP),--keep)
 
 test: setup
 	$(ENV) python -m pytest -q -rs tests

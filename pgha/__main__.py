@@ -1,5 +1,5 @@
 """pgha operations: `pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups,
-dashboard,metrics-cost} [--stack NAME | --target-file F]`."""
+dashboard,metrics-cost,experiment} [--stack NAME | --target-file F]`."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from pgha import patroni_api
-from pgha.model import stacks
-from pgha.ops import (backups, bench, bench_report, dashboard, drill, integrity, metrics, metrics_cost, recovery, report,
-                      status, target)
+from pgha.model import experiments, stacks
+from pgha.ops import (backups, bench, bench_report, dashboard, drill, experiment, integrity, metrics, metrics_cost,
+                      recovery, report, status, target)
 from pgha.ops.faults import SCENARIOS
 
 
@@ -134,6 +134,26 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    path = Path(args.name) if args.name.endswith((".yaml", ".yml")) else experiments.path_of(args.name)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in experiments.EXPERIMENTS_DIR.glob("*.yaml")))
+        print(f"no experiment {args.name!r}: expected a file or one of {known}", file=sys.stderr)
+        return 2
+    try:
+        exp = experiments.load(path, [*SCENARIOS, *recovery.SCENARIOS], bench.WORKLOADS)
+    except experiments.ExperimentError as exc:
+        print(f"{path}:\n  " + "\n  ".join(exc.problems), file=sys.stderr)
+        return 2
+    options = experiment.Options(args.trials, args.parallel, args.keep, args.restart)
+    try:
+        summary = experiment.run(exp, options, Path(args.reports))
+    except KeyboardInterrupt:
+        return 130
+    print(summary.read_text().split("\n\nVariants:")[0] + f"\n\nreport: {summary}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pgha", description=__doc__)
     where = parser.add_mutually_exclusive_group()
@@ -175,10 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     board = verbs.add_parser("dashboard", help="a PNG of the standard Prometheus panels over the last minutes")
     board.add_argument("--since", default="10m", help="the window, ending now: 90s, 10m, 2h")
     board.add_argument("--reports", default="reports")
+    exp = verbs.add_parser("experiment", help="every variant of an experiment file as its own stack: up, drills, "
+                           "bench, destroy; then one comparison report (an interrupted run resumes)")
+    exp.add_argument("name", help="an experiment under experiments/ (sync-modes, ...) or a path to a YAML file")
+    exp.add_argument("--trials", type=int, help="trials per drill scenario (default: the file's)")
+    exp.add_argument("--parallel", type=int, default=1,
+                     help=f"variants side by side, each on its own ports (at most {experiment.MAX_PARALLEL})")
+    exp.add_argument("--keep", action="store_true", help="leave each variant's stack deployed")
+    exp.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
+    exp.add_argument("--reports", default="reports")
     args = parser.parse_args(argv)
     handlers = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill,
                 "check": cmd_check, "bench": cmd_bench, "backup": cmd_backup, "backups": cmd_backups,
-                "drop-backups": cmd_drop_backups, "dashboard": cmd_dashboard, "metrics-cost": cmd_metrics_cost}
+                "drop-backups": cmd_drop_backups, "dashboard": cmd_dashboard, "metrics-cost": cmd_metrics_cost,
+                "experiment": cmd_experiment}
     return handlers[args.verb](args)
 
 

@@ -1,0 +1,195 @@
+"""An experiment's comparison report: summary.json (each variant's settings and the figures its drills and bench
+gave), summary.md (the variants side by side, each against the first, a difference smaller than the run-to-run
+noise marked as such) and PNG charts: RTO per variant and scenario, lost acknowledged commits, TPS and p99."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pgha.model.experiments import Experiment
+
+WITHIN_NOISE = "≈"
+NOISE_NOTE = (f"{WITHIN_NOISE}: the difference from the first variant is within the run-to-run noise (the larger "
+              "spread of the two: interquartile range from 4 samples on, the whole range below that).")
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str
+    samples: Callable[[dict], list[float]]  # from one variant's result
+    count: bool = False  # lost commits, split brain: a total, where any difference matters
+
+
+def _trials(result: dict, scenario: str) -> list[dict]:
+    return result.get("drills", {}).get(scenario, [])
+
+
+def _runs(result: dict, workload: str) -> list[dict]:
+    return [r for r in result.get("bench", {}).get(workload, []) if "error" not in r]
+
+
+def _figure(rows: list[dict], key: str) -> list[float]:
+    return [float(r[key]) for r in rows if r.get(key) is not None]
+
+
+def metrics(drills: list[str], workloads: list[str]) -> list[Metric]:
+    found = []
+    for s in drills:
+        found += [
+            Metric(f"{s}: RTO s", lambda r, s=s: _figure(_trials(r, s), "rto_s")),
+            Metric(f"{s}: read outage s", lambda r, s=s: _figure(_trials(r, s), "read_outage_s")),
+            Metric(f"{s}: lost acked commits", lambda r, s=s: _figure(_trials(r, s), "lost_acked"), count=True),
+            Metric(f"{s}: split brain (trials)", lambda r, s=s: [float(bool(t["split_brain"] or t["two_primary_alerts"]))
+                                                               for t in _trials(r, s)], count=True),
+        ]
+    for w in workloads:
+        found += [Metric(f"{w}: TPS", lambda r, w=w: _figure(_runs(r, w), "tps")),
+                  Metric(f"{w}: p99 ms", lambda r, w=w: _figure(_runs(r, w), "p99_ms"))]
+    return found
+
+
+def spread(values: list[float]) -> float:
+    if len(values) >= 4:
+        q1, _, q3 = statistics.quantiles(values, n=4)
+        return q3 - q1
+    return max(values) - min(values)
+
+
+def versus(base: list[float], other: list[float]) -> str:
+    """`other` against `base`: the difference of medians and its ratio, or the noise mark."""
+    if not base or not other:
+        return "n/a"
+    a, b = statistics.median(base), statistics.median(other)
+    if len(base) < 2 or len(other) < 2:
+        return f"{b - a:+.2f} (one sample: noise unknown)"
+    if abs(b - a) <= max(spread(base), spread(other)):
+        return WITHIN_NOISE
+    return f"{b - a:+.2f}" + (f" (x{b / a:.2f})" if a else "")
+
+
+def cell(metric: Metric, samples: list[float], base: list[float] | None) -> str:
+    if metric.count:
+        text = f"{sum(samples):.0f} of {len(samples)}" if "split" in metric.label else f"{sum(samples):.0f}"
+        return text
+    if not samples:
+        return "n/a"
+    text = f"{statistics.median(samples):.2f} [{min(samples):.2f}-{max(samples):.2f}]"
+    return text if base is None else f"{text} {versus(base, samples)}"
+
+
+def rows(results: list[dict], drills: list[str], workloads: list[str]) -> list[list[str]]:
+    """One row per metric: its label, then each variant's cell (median [min-max], against the first variant)."""
+    table = []
+    for metric in metrics(drills, workloads):
+        samples = [metric.samples(r) for r in results]
+        table.append([metric.label] + [cell(metric, s, None if i == 0 else samples[0]) for i, s in enumerate(samples)])
+    table.append(["wall time s"] + [f"{sum(r['wall_s'].values()):.0f}" for r in results])
+    return table
+
+
+def markdown(exp: Experiment, trials: int, bench_shape: dict, results: list[dict], charts: list[str],
+             wall_s: float) -> str:
+    names = [r["variant"] for r in results]
+    head = ["| figure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    body = ["| " + " | ".join(row) + " |" for row in rows(results, exp.drills, exp.bench)]
+    settings = [f"- `{r['variant']}` (stack {r['stack']}): " + ", ".join(
+        f"{k.split(':', 1)[1]}={v}" for k, v in r["settings"].items() if not k.endswith("Port")) for r in results]
+    drill_links = [f"- {r['variant']}: [{r['drills']['report']}]({Path(r['drills']['report']).with_suffix('.md')})"
+                   for r in results if "report" in r.get("drills", {})]
+    return "\n".join([
+        f"# Experiment {exp.name}", "", f"{exp.question}", "",
+        f"Workload: drills {', '.join(exp.drills) or 'none'} x {trials} trials; bench {', '.join(exp.bench) or 'none'}"
+        f" ({bench_shape['clients']} clients, {bench_shape['seconds']} s, {bench_shape['runs']} runs, through HAProxy "
+        "and PgBouncer). Cells: median [min-max] of the trials or runs, "
+        f"then the difference from `{names[0]}`. Wall time of the whole experiment: {wall_s / 60:.1f} min.", "",
+        *head, *body, "", NOISE_NOTE, "", "Variants:", *settings, "",
+        *(["Drill reports:", *drill_links, ""] if drill_links else []),
+        *[f"![{c}]({c})" for c in charts], ""])
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_rto(results: list[dict], drills: list[str], path: Path) -> None:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(drills), figsize=(4 + 2.2 * len(results) * len(drills) / 2, 3.6), squeeze=False)
+    names = [r["variant"] for r in results]
+    for ax, scenario in zip(axes[0], drills):
+        data = [_figure(_trials(r, scenario), "rto_s") for r in results]
+        ax.boxplot([d or [float("nan")] for d in data], showfliers=False)
+        for i, values in enumerate(data, 1):
+            ax.scatter([i + 0.08 * ((j % 5) - 2) for j in range(len(values))], values, s=12, alpha=0.7)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=20)
+        ax.set_ylabel("write outage (RTO), s")
+        ax.set_title(scenario)
+        ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_counts(results: list[dict], drills: list[str], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(results) * len(drills)), 3.2))
+    width = 0.8 / len(results)
+    for i, r in enumerate(results):
+        lost = [sum(_figure(_trials(r, s), "lost_acked")) for s in drills]
+        ax.bar([d + i * width for d in range(len(drills))], lost, width, label=r["variant"])
+    ax.set_xticks([d + 0.4 - width / 2 for d in range(len(drills))], drills)
+    ax.set_ylabel("acknowledged commits lost (all trials)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_bench(results: list[dict], workloads: list[str], path: Path) -> None:
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(workloads), 2, figsize=(9, 3 * len(workloads)), squeeze=False)
+    names = [r["variant"] for r in results]
+    for row, workload in zip(axes, workloads):
+        for ax, key, label in ((row[0], "tps", "TPS"), (row[1], "p99_ms", "p99 latency, ms")):
+            data = [_figure(_runs(r, workload), key) for r in results]
+            medians = [statistics.median(d) if d else 0.0 for d in data]
+            low = [m - min(d) if d else 0.0 for m, d in zip(medians, data)]
+            high = [max(d) - m if d else 0.0 for m, d in zip(medians, data)]
+            ax.bar(names, medians, yerr=[low, high], capsize=4, color="tab:blue")
+            ax.set_ylabel(label)
+            ax.set_title(f"{workload}: {label} (median, min-max of runs)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def charts(report_dir: Path, results: list[dict], drills: list[str], workloads: list[str]) -> list[str]:
+    made = []
+    for name, items, draw in (("rto.png", drills, plot_rto), ("lost.png", drills, plot_counts),
+                              ("bench.png", workloads, plot_bench)):
+        if items:
+            draw(results, items, report_dir / name)
+            made.append(name)
+    return made
+
+
+def write(report_dir: Path, exp: Experiment, trials: int, bench_shape: dict, started: float,
+          results: list[dict]) -> Path:
+    """summary.json, summary.md and the charts in `report_dir`; returns summary.md."""
+    wall_s = time.time() - started
+    summary = {"experiment": exp.name, "question": exp.question, "trials": trials, "drills": exp.drills,
+               "bench": exp.bench, "bench_shape": bench_shape, "wall_s": round(wall_s, 1), "variants": results,
+               "table": rows(results, exp.drills, exp.bench)}
+    (report_dir / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    made = charts(report_dir, results, exp.drills, exp.bench)
+    path = report_dir / "summary.md"
+    path.write_text(markdown(exp, trials, bench_shape, results, made, wall_s))
+    return path
