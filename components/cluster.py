@@ -3,7 +3,6 @@ Prometheus with its exporters."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
@@ -46,7 +45,7 @@ class PostgresCluster(pulumi.ComponentResource):
     patroni_apis: list[str]
     prometheus_url: str | None  # None when pgha:metrics is off
 
-    def __init__(self, name: str, args: PostgresClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:cluster:PostgresCluster", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         child = pulumi.ResourceOptions(parent=self)

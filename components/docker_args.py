@@ -1,8 +1,8 @@
 """Small builders for the pulumi-docker arguments every component repeats."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 import pulumi_docker as docker

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -57,7 +56,7 @@ class PatroniCluster(pulumi.ComponentResource):
     pgbackrest_config: str
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
-    def __init__(self, name: str, args: PatroniClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PatroniClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:patroni:PatroniCluster", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         image = component_image("patroni", self, settings.node_image_revision)

@@ -4,7 +4,6 @@ PgBouncer's stats_users. Its password is a file of its container, rolled out liv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -27,7 +26,7 @@ class PgBouncerExporters(pulumi.ComponentResource):
     containers: list[docker.Container]
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
-    def __init__(self, name: str, args: PgBouncerExportersArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PgBouncerExportersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:exporters:PgBouncerExporters", name, None, opts)
         layout = args.layout
         image = component_image("pgbouncer-exporter", self)

@@ -10,8 +10,20 @@ from pathlib import Path
 
 from pgha import patroni_api
 from pgha.model import stacks
-from pgha.ops import (backups, bench, bench_report, dashboard, drill, integrity, metrics, metrics_cost, recovery, report,
-                      status, target)
+from pgha.ops import (
+    backups,
+    bench,
+    bench_report,
+    dashboard,
+    drill,
+    integrity,
+    metrics,
+    metrics_cost,
+    recovery,
+    report,
+    status,
+    target,
+)
 from pgha.ops.faults import SCENARIOS
 
 

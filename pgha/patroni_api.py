@@ -5,7 +5,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from typing import Iterable
+from collections.abc import Iterable
 
 import requests
 

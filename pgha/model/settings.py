@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from datetime import datetime
 import json
 import re
 import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from datetime import datetime
 
 NAMESPACE = "pgha"
 SYNCHRONOUS_MODES = ("off", "on", "quorum")

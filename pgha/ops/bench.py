@@ -11,10 +11,10 @@ import json
 import shlex
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from pgha import patroni_api
 from pgha.model import layout

@@ -6,9 +6,9 @@ import itertools
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from pgha.ops import metrics
 from pgha.ops.report import MEMBER_COLOURS

@@ -7,7 +7,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from pgha import patroni_api
 from pgha.ops import dashboard, metrics, probe, status, timeline
@@ -24,15 +23,15 @@ ALERTS_SETTLE_S = 30.0  # deadline for the alerts of a trial to resolve once the
 class Trial:
     scenario: str
     trial: int
-    rto_s: Optional[float] = None
-    read_outage_s: Optional[float] = None
-    write_gap_s: Optional[float] = None
+    rto_s: float | None = None
+    read_outage_s: float | None = None
+    write_gap_s: float | None = None
     lost_acked: int = 0
     lost_by_member: dict = field(default_factory=dict)
     split_brain: bool = False
     old_primary: str = ""
     new_primary: str = ""
-    converged_s: Optional[float] = None
+    converged_s: float | None = None
     notes: list = field(default_factory=list)
     writes: list = field(default_factory=list)
     reads: list = field(default_factory=list)

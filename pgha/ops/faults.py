@@ -5,16 +5,15 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import docker
 
 from pgha import docker_api, patroni_api
 from pgha.ops import image_update, rolling
 from pgha.ops.target import Target
-
 
 RESTART_DELAY_RESET_S = 10.0  # Docker's restart policy resets its delay after a container ran this long
 
@@ -117,7 +116,7 @@ def _running_for(name: str) -> float:
         return 0.0
     # Docker gives nanoseconds; Python parses up to microseconds.
     started = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", state["StartedAt"]).replace("Z", "+00:00"))
-    return (datetime.now(timezone.utc) - started).total_seconds()
+    return (datetime.now(UTC) - started).total_seconds()
 
 
 def restart_haproxy(ctx: Context) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import psycopg
 
@@ -40,7 +40,7 @@ class Probe(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        conn: Optional[psycopg.Connection] = None
+        conn: psycopg.Connection | None = None
         for seq in range(1, self.max_attempts + 1):
             if self.stopping.is_set():
                 break
@@ -63,7 +63,7 @@ class Probe(threading.Thread):
             raise TimeoutError(f"probe on {self.endpoints} did not stop within {timeout}s")
 
 
-def _close(conn: Optional[psycopg.Connection]) -> None:
+def _close(conn: psycopg.Connection | None) -> None:
     if conn is not None:
         try:
             conn.close()
@@ -82,7 +82,7 @@ def writer(run: str) -> Callable:
     return write
 
 
-def read(conn: psycopg.Connection, seq: int) -> tuple[str, Optional[int]]:
+def read(conn: psycopg.Connection, seq: int) -> tuple[str, int | None]:
     address, in_recovery = conn.execute(READ).fetchone()
     if not in_recovery:
         raise psycopg.OperationalError("read-only endpoint answered from a primary")

@@ -16,10 +16,10 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from pgha import docker_api, patroni_api
 from pgha.model import host, repository
@@ -107,7 +107,7 @@ def pitr(source: Target, number: int) -> Recovery:
     writer = _writer(source, run)
     try:
         time.sleep(WRITE_BEFORE_S)
-        trial.fault_at, at = time.monotonic(), datetime.now(timezone.utc)
+        trial.fault_at, at = time.monotonic(), datetime.now(UTC)
         time.sleep(WRITE_AFTER_S)
     finally:
         writer.stop()

@@ -5,7 +5,7 @@ switchover also by the rolling replacement of containers (components/rolling_upd
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from pgha import patroni_api
 

@@ -5,10 +5,8 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from pgha import docker_api
-
 
 Endpoint = tuple[str, int]
 
@@ -24,7 +22,7 @@ class Target:
     user: str
     password: str
     api_password: str  # Patroni REST API, for unsafe requests such as a switchover
-    prometheus_url: Optional[str] = None  # None when the stack collects no metrics (pgha:metrics false)
+    prometheus_url: str | None = None  # None when the stack collects no metrics (pgha:metrics false)
 
     @property
     def rw(self) -> Endpoint:
@@ -56,7 +54,7 @@ class Target:
     def container(self, short: str) -> str:
         return f"pgha-{self.stack}-{short}"
 
-    def psql(self, member: str, sql: str, database: Optional[str] = None, timeout: float = 30.0) -> str:
+    def psql(self, member: str, sql: str, database: str | None = None, timeout: float = 30.0) -> str:
         """One statement inside a member's own container, as the local superuser (peer authentication):
         it reaches replicas as they are, not through a router. Returns psql's unaligned output."""
         command = ["docker", "exec", self.container(member), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",

@@ -4,8 +4,8 @@ Pure functions over the attempts a probe recorded, so every rule here is unit-te
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -14,9 +14,9 @@ class Attempt:
     start: float  # time.monotonic() when the attempt began
     end: float  # ... and when it finished
     ok: bool
-    member: Optional[str] = None  # the PostgreSQL member that answered
-    timeline: Optional[int] = None
-    error: Optional[str] = None
+    member: str | None = None  # the PostgreSQL member that answered
+    timeline: int | None = None
+    error: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
