@@ -34,7 +34,7 @@ class PgBouncerPools(pulumi.ComponentResource):
         image = component_image("pgbouncer", self)
         auth_file = args.passwords.apply(lambda p: render.pgbouncer_auth_file(layout, p))
         self.containers, self.password_files = [], []
-        for postgres, member in zip(layout.postgres(), layout.pgbouncer()):
+        for postgres, member in zip(layout.postgres(), layout.pgbouncer(), strict=True):
             container = member_container(
                 args,
                 member,

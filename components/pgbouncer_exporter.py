@@ -33,7 +33,8 @@ class PgBouncerExporters(pulumi.ComponentResource):
         files = args.monitor_password.apply(lambda password: {PASSWORD_FILE: password})
         self.containers, self.password_files = [], []
         for pool in PGBOUNCER_POOLS:
-            for postgres, pgbouncer, member in zip(layout.postgres(), layout.pgbouncer(), layout.pgbouncer_exporters(pool)):
+            for postgres, pgbouncer, member in zip(layout.postgres(), layout.pgbouncer(), layout.pgbouncer_exporters(pool),
+                                                   strict=True):
                 container = exporter_container(
                     args, member, image, self, PASSWORD_FILE, args.monitor_password,
                     command=[f"--pgBouncer.connectionString={render.pgbouncer_exporter_source(pgbouncer, pool)}"],

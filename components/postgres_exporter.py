@@ -31,7 +31,7 @@ class PostgresExporters(pulumi.ComponentResource):
         image = component_image("postgres-exporter", self)
         files = args.monitor_password.apply(lambda password: {PASSWORD_FILE: password})
         self.containers, self.password_files = [], []
-        for postgres, member in zip(layout.postgres(), layout.postgres_exporters()):
+        for postgres, member in zip(layout.postgres(), layout.postgres_exporters(), strict=True):
             container = exporter_container(
                 args, member, image, self, PASSWORD_FILE, args.monitor_password,
                 envs=[f"DATA_SOURCE_URI={render.postgres_exporter_source(postgres)}",

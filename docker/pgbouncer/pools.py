@@ -161,7 +161,7 @@ class Console:
             if kind == b"T":
                 columns = row_description(payload)
             elif kind == b"D":
-                rows.append(dict(zip(columns, data_row(payload))))
+                rows.append(dict(zip(columns, data_row(payload), strict=False)))
             elif kind == b"E":
                 log(f"admin {what}: {error_message(payload)}")
             elif kind == b"Z":

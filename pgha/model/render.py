@@ -275,7 +275,7 @@ def pgbouncer_exporter_source(pgbouncer: Member, pool: str) -> str:
 def _targets(scraped: Sequence[Member], port: int, watched: Sequence[Member] | None = None, **labels: str) -> list[dict]:
     """One target per scraped member, labelled with the member it watches (an exporter: the node it reports on)."""
     return [{"targets": [f"{m.address}:{port}"], "labels": {"member": w.name, **labels}}
-            for m, w in zip(scraped, watched or scraped)]
+            for m, w in zip(scraped, watched or scraped, strict=True)]
 
 
 def scrape_targets(layout: Layout) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pgha.ops import status
 
 COLUMNS = ("workload", "clients", "path", "TPS", "vs direct", "p50 ms", "p99 ms", "p99 vs direct")
 PATH_ORDER = ("host-rw", "host-ro", "haproxy", "pgbouncer", "direct")
-PATH_COLOURS = dict(zip(PATH_ORDER, ("tab:red", "tab:orange", "tab:blue", "tab:green", "black")))  # same in every panel
+PATH_COLOURS = dict(zip(PATH_ORDER, ("tab:red", "tab:orange", "tab:blue", "tab:green", "black"), strict=True))  # same in every panel
 
 
 def _show(value, digits: int = 2) -> str:
@@ -99,7 +99,7 @@ def plot(report: dict, path: Path) -> None:
             for row, key in ((0, "tps"), (1, "p99_ms")):
                 points = [(r["clients"], r[key]) for r in mine if key in r]
                 if points:
-                    axes[row][column].plot(*zip(*points), marker="o", label=name, color=PATH_COLOURS.get(name))
+                    axes[row][column].plot(*zip(*points, strict=True), marker="o", label=name, color=PATH_COLOURS.get(name))
         axes[0][column].set_title(f"{report['stack']}: {workload}")
         axes[0][column].set_ylabel("TPS")
         axes[1][column].set_ylabel("p99 latency ms")

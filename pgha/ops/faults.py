@@ -154,7 +154,7 @@ def etcd_quorum_loss(ctx: Context) -> None:
 
 def _until_another_leader(ctx: Context) -> None:
     """Waits (TTL + 60 s at most) until a member other than the cut-off primary leads, then 5 s more."""
-    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx)) if m != ctx.primary]
+    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx), strict=True) if m != ctx.primary]
     deadline = time.monotonic() + ctx.ttl + 60
     while time.monotonic() < deadline and _leader_among(others) in (None, ctx.primary):
         time.sleep(0.5)

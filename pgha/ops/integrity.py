@@ -7,6 +7,7 @@ difference.
 """
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import time
@@ -44,7 +45,7 @@ class TableDigest:
 def amcheck_findings(returncode: int, stdout: str, stderr: str) -> list[str]:
     """What one pg_amcheck run found wrong, one line each; empty when it checked everything and found nothing."""
     lines, found = stdout.splitlines(), []
-    for header, detail in zip(lines, lines[1:] + [""]):
+    for header, detail in itertools.pairwise([*lines, ""]):
         reported = REPORTED.match(header)
         if reported:
             kind, relation, where = reported.groups()

@@ -74,7 +74,7 @@ def _database_mb(target: Target) -> float:
 
 
 def _restored_stack_config(source: Target, restore_target: str) -> dict[str, str]:
-    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))))
+    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS)), strict=True))
     return {f"pgha:{k}": str(v) for k, v in ports.items()} | {
         "pgha:restoreFrom": source.stack, "pgha:restoreTarget": restore_target,
         "pgha:postgresNodes": RESTORED_NODES, "pgha:haproxyNodes": "1"}

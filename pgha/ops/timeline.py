@@ -4,6 +4,7 @@ Pure functions over the attempts a probe recorded, so every rule here is unit-te
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -62,7 +63,7 @@ def longest_gap(attempts: Sequence[Attempt], fault_at: float) -> float:
     ends = sorted(a.end for a in attempts if a.ok)
     before = [t for t in ends if t < fault_at]
     times = ([before[-1]] if before else [fault_at]) + [t for t in ends if t >= fault_at]
-    return round(max((b - a for a, b in zip(times, times[1:])), default=0.0), 3)
+    return round(max((b - a for a, b in itertools.pairwise(times)), default=0.0), 3)
 
 
 def lost_acknowledged(acked: Iterable[int], present_on_each_member: dict[str, set[int]]) -> dict[str, list[int]]:
@@ -77,7 +78,7 @@ def split_brain(attempts: Sequence[Attempt]) -> bool:
     one already seen, or by a second member on one timeline, came from a primary that should have stopped. (A
     switchover there and back, A then B then A again, puts A on a third timeline: that is no split brain.)"""
     acks = sorted((a for a in attempts if a.ok and a.member), key=lambda a: a.end)
-    for a, b in zip(acks, acks[1:]):
+    for a, b in itertools.pairwise(acks):
         if a.member != b.member and b.start < a.end:
             return True
     owners: dict[int, str] = {}
