@@ -73,13 +73,13 @@ def markdown(report: dict) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
     lines += ["", storm_line(report)] + [f"- failed run: {line}" for line in failures(report)]
-    lines += [""] + loop_lines(report)
+    lines += ["", *loop_lines(report)]
     return "\n".join(lines) + "\n"
 
 
 def tables(report: dict) -> str:
     """The same for a terminal."""
-    text = status.aligned([COLUMNS] + summary_rows(report)) + "\n" + storm_line(report)
+    text = status.aligned([COLUMNS, *summary_rows(report)]) + "\n" + storm_line(report)
     return "\n".join([text] + [f"failed run: {line}" for line in failures(report)] + loop_lines(report))
 
 

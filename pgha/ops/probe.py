@@ -3,6 +3,7 @@ read-only ones, each recording every attempt with its outcome and timing. Each l
 the stack's connection string does: a new connection goes to the first instance that lets it in."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -65,10 +66,8 @@ class Probe(threading.Thread):
 
 def _close(conn: psycopg.Connection | None) -> None:
     if conn is not None:
-        try:
+        with contextlib.suppress(psycopg.Error):
             conn.close()
-        except psycopg.Error:
-            pass
     return None
 
 

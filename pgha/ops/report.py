@@ -115,7 +115,7 @@ def markdown(report: dict) -> str:
         lines += ([""] if lines else []) + _table(RECOVERY_COLUMNS, recovered)
     alerts = alert_rows(report)
     if alerts:
-        lines += ["", "Alerts that fired (seconds from the fault):", ""] + _table(ALERT_COLUMNS, alerts)
+        lines += ["", "Alerts that fired (seconds from the fault):", "", *_table(ALERT_COLUMNS, alerts)]
     return "\n".join(lines) + "\n"
 
 

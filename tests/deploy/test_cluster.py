@@ -83,7 +83,7 @@ def test_the_connection_strings_reach_the_primary_and_a_replica_through_either_i
 
 
 def test_a_killed_primary_fails_over_without_losing_the_row(deployed):
-    stack, t = deployed
+    _, t = deployed
     with connect(t, t.rw) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS deploy_check (id int PRIMARY KEY, note text)")
         conn.execute("INSERT INTO deploy_check VALUES (2, 'before the kill') ON CONFLICT DO NOTHING")

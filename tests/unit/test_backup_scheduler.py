@@ -35,7 +35,7 @@ def test_an_incremental_after_its_interval_a_full_one_covering_it():
 def test_the_largest_type_due_wins():
     backups = [taken("full", 24 * 8), taken("diff", 30), taken("incr", 2)]
     assert scheduler.due(backups, EVERY, NOW) == "full"
-    assert scheduler.due(backups[1:] + [taken("full", 24 * 6)], EVERY, NOW) == "diff"
+    assert scheduler.due([*backups[1:], taken("full", 24 * 6)], EVERY, NOW) == "diff"
 
 
 def test_a_diff_covers_an_incremental():

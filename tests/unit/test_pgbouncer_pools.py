@@ -4,6 +4,7 @@ import importlib.util
 import json
 import struct
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -34,7 +35,7 @@ class FakeEtcd(pools.Etcd):  # the real get(), over this range()
 class Console:
     """PgBouncer's admin console as the pool sees it: every command in order; a PAUSE may not finish in time."""
 
-    SHOW = {
+    SHOW: ClassVar[dict[str, list[dict[str, str]]]] = {
         "SHOW SERVERS": [{"type": "S", "state": "active", "ptr": "0x10", "link": "0xa1", "id": "7"},
                          {"type": "S", "state": "idle", "ptr": "0x11", "link": "", "id": "8"}],
         "SHOW CLIENTS": [{"type": "C", "state": "active", "ptr": "0xa1", "link": "0x10", "id": "41"},
