@@ -25,7 +25,8 @@ class EtcdCluster(pulumi.ComponentResource):
         super().__init__("pgha:etcd:EtcdCluster", name, None, opts)
         layout = args.layout
         image = component_image("etcd", self)
-        self.containers, previous = [], []
+        self.containers = []
+        previous: list[pulumi.Resource] = []
         for member in layout.etcd():
             data = volume(layout, member, self)
             container = member_container(

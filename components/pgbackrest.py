@@ -56,6 +56,7 @@ class RepositoryHost(pulumi.ComponentResource):
         super().__init__("pgha:pgbackrest:RepositoryHost", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         schedule = [arg for kind, every in sorted(settings.backup_schedule.items()) for arg in (f"--{kind}", every)]
+        backup_key: pulumi.Output[str] = pulumi.Output.secret(args.backup_key)
         self.container = member_container(
             args,
             layout.pgbackrest(),
@@ -70,7 +71,7 @@ class RepositoryHost(pulumi.ComponentResource):
             uploads=[
                 upload("/etc/pgbackrest/pgbackrest.conf", render.pgbackrest_host_config(layout)),
                 upload("/etc/pgbackrest/conf.d/cipher.conf",
-                       pulumi.Output.secret(args.backup_key).apply(render.pgbackrest_secrets)),
+                       backup_key.apply(render.pgbackrest_secrets)),
             ],
         )
         self.register_outputs({})
