@@ -142,6 +142,8 @@ def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm
     """The pgbench cells, the storm, then `loops` timed rounds of the experiment loop on throwaway stacks."""
     drill.wait_healthy(target, drill.CONVERGE_S)
     primary = patroni_api.leader(target.patroni_apis)
+    if primary is None:  # a failover since the cluster was healthy: no state to measure in
+        raise RuntimeError("no leader")
     all_paths = paths(target, primary)
     steps = plan(client_counts, runs, all_paths)
     results = []
@@ -155,12 +157,12 @@ def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm
     storm_result = storm.run(target, primary, storm_size) if storm_size else None
     loop_rounds = loop.run(loops, target.stack) if loops else []
     report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / f"bench-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({
+    report = report_dir / f"bench-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    report.write_text(json.dumps({
         "stack": target.stack, "primary": primary, "seconds": seconds, "runs": runs, "scale": scale,
         "publishing": port_publishing(target.rw[1]),
         "paths": [asdict(p) for p in all_paths], "results": results,
         "rows": bench_stats.ratio_rows([r for r in results if "error" not in r]), "storm": storm_result,
         "loop": loop_rounds,
     }, indent=1))
-    return path
+    return report

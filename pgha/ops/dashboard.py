@@ -77,7 +77,8 @@ def to_series(panel: Panel, result: list[dict], step: float, zero: float | None 
     found = []
     for raw in result:
         labels = raw["metric"]
-        times, values = [], []
+        times: list[float] = []
+        values: list[float] = []
         for at, text in raw["values"]:
             at = float(at) - (zero or 0.0)
             if times and at - times[-1] > step * 1.5:

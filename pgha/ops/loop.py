@@ -75,6 +75,7 @@ def timed_pulumi(args: list[str], stack: str, config_file: Path) -> CommandTimin
     with tempfile.TemporaryFile("w+") as errors:
         start = time.monotonic()
         proc = subprocess.Popen(argv, cwd=stacks.ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        assert proc.stdout is not None  # stdout=PIPE
         try:
             for line in proc.stdout:  # one event per line, written as it happens
                 if line.startswith("{"):

@@ -53,7 +53,8 @@ class Probe(threading.Thread):
                 self.attempts.append(Attempt(seq, start, time.monotonic(), True, member, timeline))
             except psycopg.Error as exc:
                 self.attempts.append(Attempt(seq, start, time.monotonic(), False, error=str(exc).strip().splitlines()[0][:160]))
-                conn = _close(conn)
+                _close(conn)
+                conn = None
             self.stopping.wait(max(0.0, self.interval - (time.monotonic() - start)))
         _close(conn)
 
@@ -68,21 +69,24 @@ def _close(conn: psycopg.Connection | None) -> None:
     if conn is not None:
         with contextlib.suppress(psycopg.Error):
             conn.close()
-    return None
 
 
 def writer(run: str) -> Callable:
     def write(conn: psycopg.Connection, seq: int) -> tuple[str, int]:
         with conn.transaction():
             conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
-            address, walfile = conn.execute(WRITE, (run, seq)).fetchone()
+            row = conn.execute(WRITE, (run, seq)).fetchone()
+            assert row is not None  # INSERT ... RETURNING: one row
+            address, walfile = row
         return address, int(walfile[:8], 16)
 
     return write
 
 
 def read(conn: psycopg.Connection, seq: int) -> tuple[str, int | None]:
-    address, in_recovery = conn.execute(READ).fetchone()
+    row = conn.execute(READ).fetchone()
+    assert row is not None  # a SELECT without FROM: one row
+    address, in_recovery = row
     if not in_recovery:
         raise psycopg.OperationalError("read-only endpoint answered from a primary")
     return address, None

@@ -169,11 +169,12 @@ def _replica_created_by(container: str) -> str:
 def lose_cluster(target: Target, number: int) -> Recovery:
     run = f"lose-cluster-{number}-{uuid.uuid4().hex[:6]}"
     parameters = patroni_api.dynamic_config(target.patroni_apis)["postgresql"]["parameters"]
-    trial = Recovery("lose-cluster", number, archive_timeout_s=int(parameters["archive_timeout"]))
+    archive_timeout_s = int(parameters["archive_timeout"])
+    trial = Recovery("lose-cluster", number, archive_timeout_s=archive_timeout_s)
     own = deploys.config_file(target.stack)
     writer = _writer(target, run)
     try:
-        time.sleep(trial.archive_timeout_s + WRITE_BEFORE_S)
+        time.sleep(archive_timeout_s + WRITE_BEFORE_S)
         trial.fault_at = time.monotonic()
         for name in target.containers("postgres"):
             # The low-level call: one request per node, none spent inspecting it first, so the kills land together.

@@ -5,10 +5,21 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from pgha import docker_api
 
 Endpoint = tuple[str, int]
+
+
+class ConnectionParams(TypedDict):
+    """libpq's connection keywords, as psycopg.connect takes them."""
+
+    host: str
+    port: str
+    dbname: str
+    user: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,7 @@ class Target:
     def stats_url(self) -> str:
         return self.stats_urls[0]
 
-    def connection_params(self, endpoints: list[Endpoint]) -> dict[str, str]:
+    def connection_params(self, endpoints: list[Endpoint]) -> ConnectionParams:
         """psycopg.connect's parameters for a libpq multi-host list: hosts tried in order, the first that lets
         the client in kept (any role: HAProxy's port picks it, see render.connection_uri)."""
         return {"host": ",".join(host for host, _ in endpoints), "port": ",".join(str(port) for _, port in endpoints),

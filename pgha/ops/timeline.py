@@ -81,7 +81,7 @@ def split_brain(attempts: Sequence[Attempt]) -> bool:
     for a, b in itertools.pairwise(acks):
         if a.member != b.member and b.start < a.end:
             return True
-    owners: dict[int, str] = {}
+    owners: dict[int, str | None] = {}  # timeline -> the member acknowledging on it
     highest = 0
     for a in acks:
         if a.timeline is not None:
