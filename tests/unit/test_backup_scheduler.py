@@ -8,6 +8,7 @@ import pytest
 
 PATH = Path(__file__).resolve().parents[2] / "docker" / "pgbackrest" / "scheduler.py"
 spec = importlib.util.spec_from_file_location("scheduler", PATH)
+assert spec is not None and spec.loader is not None  # a .py file's spec always has its loader
 scheduler = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(scheduler)
 

@@ -78,12 +78,14 @@ def test_synchronous_modes_want_a_synchronous_standby():
 
 
 def test_alerts_are_asked_for_the_view_only_and_listed_in_the_table(monkeypatch):
-    from types import SimpleNamespace
-
     from pgha.ops import metrics, status
+    from pgha.ops.target import Target
+
+    def stack(prometheus_url):  # all with_alerts asks of a stack is its Prometheus
+        return Target("t", [], [], [], [], "app", "app", "app-pw", "api-pw", prometheus_url=prometheus_url)
 
     monkeypatch.setattr(metrics, "firing", lambda url: ["PghaPostgresDown{postgres-2}"])
-    shown = status.with_alerts(healthy(), SimpleNamespace(prometheus_url="http://prometheus"))
+    shown = status.with_alerts(healthy(), stack("http://prometheus"))
     assert ["PghaPostgresDown{postgres-2}", "alert", "firing"] in [line.split() for line in table(shown).splitlines()]
     assert problems(shown) == []
-    assert status.with_alerts(healthy(), SimpleNamespace(prometheus_url=None)).alerts == []
+    assert status.with_alerts(healthy(), stack(None)).alerts == []
