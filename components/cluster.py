@@ -2,11 +2,12 @@
 Prometheus with its exporters."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 
+from components.docker_args import OnNetwork
 from components.etcd import EtcdCluster, EtcdClusterArgs
 from components.failover_watcher import FailoverWatcher, FailoverWatcherArgs
 from components.haproxy import HAProxy, HAProxyArgs
@@ -46,12 +47,12 @@ class PostgresCluster(pulumi.ComponentResource):
     patroni_apis: list[str]
     prometheus_url: str | None  # None when pgha:metrics is off
 
-    def __init__(self, name: str, args: PostgresClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:cluster:PostgresCluster", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         child = pulumi.ResourceOptions(parent=self)
         network = Network("network", NetworkArgs(layout), child)
-        on_network = {"layout": layout, "network_name": network.name}
+        on_network: OnNetwork = {"layout": layout, "network_name": network.name}
         etcd = EtcdCluster("etcd", EtcdClusterArgs(**on_network), child)
         backups = BackupRepository("pgbackrest", layout, child)
         patroni = PatroniCluster(
@@ -114,14 +115,14 @@ class PostgresCluster(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _metrics(on_network: dict, passwords: pulumi.Output[Passwords], nodes: list[pulumi.Resource],
+    def _metrics(on_network: OnNetwork, passwords: pulumi.Output[Passwords], nodes: Sequence[pulumi.Resource],
                  child: pulumi.ResourceOptions) -> tuple[str, list[pulumi.Output[dict]]]:
         """Prometheus and the exporters; returns Prometheus' URL and the exporters' password files."""
-        monitor_password = pulumi.Output.secret(passwords.apply(lambda p: p.monitor))
-        after_nodes = {**on_network, "depends_on": nodes}  # the pgha_monitor role exists once the cluster does
+        monitor_password: pulumi.Output[str] = pulumi.Output.secret(passwords.apply(lambda p: p.monitor))
+        # After the nodes: the pgha_monitor role exists once the cluster does.
         postgres = PostgresExporters("postgres-exporter", PostgresExportersArgs(
-            **after_nodes, monitor_password=monitor_password), child)
+            **on_network, depends_on=nodes, monitor_password=monitor_password), child)
         pgbouncer = PgBouncerExporters("pgbouncer-exporter", PgBouncerExportersArgs(
-            **after_nodes, monitor_password=monitor_password), child)
+            **on_network, depends_on=nodes, monitor_password=monitor_password), child)
         prometheus = Prometheus("prometheus", PrometheusArgs(**on_network), child)
         return prometheus.url, postgres.password_files + pgbouncer.password_files

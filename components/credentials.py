@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import pulumi
 import pulumi.dynamic as dynamic
@@ -43,7 +43,7 @@ class GeneratedPassword(dynamic.Resource, module="credentials", name="GeneratedP
 
     result: pulumi.Output[str]
 
-    def __init__(self, name: str, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
         secret = pulumi.ResourceOptions(additional_secret_outputs=["result"])
         super().__init__(_Provider(), name, {"length": LENGTH, "result": None}, pulumi.ResourceOptions.merge(opts, secret))
 
@@ -54,7 +54,7 @@ class Credentials(pulumi.ComponentResource):
     passwords: pulumi.Output[Passwords]
 
     def __init__(self, name: str, configured: Mapping[str, pulumi.Output[str]],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:credentials:Credentials", name, None, opts)
         values = []
         for key in PASSWORD_KEYS:

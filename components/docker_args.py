@@ -1,8 +1,9 @@
 """Small builders for the pulumi-docker arguments every component repeats."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TypedDict
 
 import pulumi
 import pulumi_docker as docker
@@ -18,6 +19,13 @@ class PlacementArgs:
     layout: Layout
     network_name: pulumi.Input[str]
     depends_on: Sequence[pulumi.Resource] = ()
+
+
+class OnNetwork(TypedDict):
+    """The placement every component shares, spread into its PlacementArgs (`**on_network`)."""
+
+    layout: Layout
+    network_name: pulumi.Input[str]
 
 
 def container_labels(labels: dict[str, str]) -> list[docker.ContainerLabelArgs]:

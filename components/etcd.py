@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -22,11 +21,12 @@ class EtcdClusterArgs(PlacementArgs):
 class EtcdCluster(pulumi.ComponentResource):
     containers: list[docker.Container]
 
-    def __init__(self, name: str, args: EtcdClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: EtcdClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:etcd:EtcdCluster", name, None, opts)
         layout = args.layout
         image = component_image("etcd", self)
-        self.containers, previous = [], []
+        self.containers = []
+        previous: list[pulumi.Resource] = []
         for member in layout.etcd():
             data = volume(layout, member, self)
             container = member_container(

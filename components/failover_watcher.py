@@ -8,7 +8,6 @@ The watcher serves its Prometheus metrics on FAILOVER_WATCHER_METRICS_PORT.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -27,7 +26,7 @@ class FailoverWatcherArgs(PlacementArgs):
 class FailoverWatcher(pulumi.ComponentResource):
     container: docker.Container
 
-    def __init__(self, name: str, args: FailoverWatcherArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: FailoverWatcherArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:failover:FailoverWatcher", name, None, opts)
         layout = args.layout
         member = layout.failover_watcher()

@@ -3,7 +3,6 @@ same configuration, each on its own ports, so clients that list them all (libpq'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -34,7 +33,7 @@ class HAProxyArgs(PlacementArgs):
 class HAProxy(pulumi.ComponentResource):
     containers: list[docker.Container]
 
-    def __init__(self, name: str, args: HAProxyArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: HAProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:haproxy:HAProxy", name, None, opts)
         layout = args.layout
         image = component_image("haproxy", self)

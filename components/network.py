@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -19,7 +18,7 @@ class NetworkArgs:
 class Network(pulumi.ComponentResource):
     name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: NetworkArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:network:Network", name, None, opts)
         layout = args.layout
         subnet = ipaddress.ip_network(layout.settings.subnet)

@@ -5,8 +5,6 @@ on those uploads), so a new password never replaces a container; this resource's
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi.dynamic as dynamic
 import pulumi_docker as docker
@@ -35,7 +33,7 @@ class PasswordRotation(dynamic.Resource, module="credentials", name="PasswordRot
     """Inputs: each role's SCRAM verifier, each container's password files (by container name, with its id,
     its member and how it reloads), the Patroni REST API URLs and password. All secret."""
 
-    def __init__(self, name: str, props: dict, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, props: dict, opts: pulumi.ResourceOptions | None = None):
         secret = pulumi.ResourceOptions(additional_secret_outputs=["verifiers", "containers", "api_password"])
         super().__init__(_Provider(), name, props, pulumi.ResourceOptions.merge(opts, secret))
 

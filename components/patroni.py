@@ -6,8 +6,8 @@ file) so takes one member at a time, with a switchover before the leader's turn.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -57,7 +57,7 @@ class PatroniCluster(pulumi.ComponentResource):
     pgbackrest_config: str
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
-    def __init__(self, name: str, args: PatroniClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PatroniClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:patroni:PatroniCluster", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         image = component_image("patroni", self, settings.node_image_revision)
@@ -69,8 +69,9 @@ class PatroniCluster(pulumi.ComponentResource):
         configs = {m.name: render.patroni_config(layout, m) for m in members}
         fingerprints = image.image_name.apply(
             lambda name: {m: fingerprint(name, text + self.pgbackrest_config) for m, text in configs.items()})
-        api_password = pulumi.Output.secret(args.passwords.apply(lambda p: p.patroni_api))
-        containers, files, previous = {}, {}, []
+        api_password: pulumi.Output[str] = pulumi.Output.secret(args.passwords.apply(lambda p: p.patroni_api))
+        containers, files = {}, {}
+        previous: list[pulumi.Resource] = []
         order = rolling_order(members, args.leader)
         for member in order:
             if member is order[-1]:
@@ -86,8 +87,9 @@ class PatroniCluster(pulumi.ComponentResource):
         self.register_outputs({"apiUrls": self.api_urls})
 
     def _member(self, args: PatroniClusterArgs, member: Member, image: docker.Image, config: str,
-                secrets: pulumi.Output[dict], after: list[pulumi.Resource]) -> docker.Container:
+                secrets: pulumi.Output[dict], after: Sequence[pulumi.Resource]) -> docker.Container:
         settings = args.layout.settings
+        backup_key: pulumi.Output[str] = pulumi.Output.secret(args.backup_key)
         data = volume(args.layout, member, self)
         volumes = [docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data"),
                    docker.ContainerVolumeArgs(volume_name=args.repository_volume, container_path=render.REPOSITORY_PATH)]
@@ -112,7 +114,7 @@ class PatroniCluster(pulumi.ComponentResource):
                 upload(SECRETS_FILE, secrets.apply(lambda s: s[SECRETS_FILE])),
                 upload(BOOTSTRAP_SQL, secrets.apply(lambda s: s[BOOTSTRAP_SQL])),
                 upload(PGBACKREST_FILE, self.pgbackrest_config),
-                upload(CIPHER_FILE, pulumi.Output.secret(args.backup_key).apply(render.pgbackrest_secrets)),
+                upload(CIPHER_FILE, backup_key.apply(render.pgbackrest_secrets)),
                 upload(RESTORE_FILE, render.patroni_restore(settings)),
             ],
         )

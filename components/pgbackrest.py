@@ -10,7 +10,6 @@ it holds the Docker socket, as the failover watcher does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi.dynamic as dynamic
@@ -29,7 +28,7 @@ class BackupRepository(pulumi.ComponentResource):
 
     volume_name: pulumi.Output[str]
 
-    def __init__(self, name: str, layout: Layout, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, layout: Layout, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:pgbackrest:BackupRepository", name, None, opts)
         # Labels read back the same in every stack that declares this volume again (a stack deployed anew after
         # `pulumi destroy`): a label change would replace it.
@@ -53,10 +52,11 @@ class RepositoryHostArgs(PlacementArgs):
 class RepositoryHost(pulumi.ComponentResource):
     container: docker.Container
 
-    def __init__(self, name: str, args: RepositoryHostArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: RepositoryHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:pgbackrest:RepositoryHost", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         schedule = [arg for kind, every in sorted(settings.backup_schedule.items()) for arg in (f"--{kind}", every)]
+        backup_key: pulumi.Output[str] = pulumi.Output.secret(args.backup_key)
         self.container = member_container(
             args,
             layout.pgbackrest(),
@@ -71,7 +71,7 @@ class RepositoryHost(pulumi.ComponentResource):
             uploads=[
                 upload("/etc/pgbackrest/pgbackrest.conf", render.pgbackrest_host_config(layout)),
                 upload("/etc/pgbackrest/conf.d/cipher.conf",
-                       pulumi.Output.secret(args.backup_key).apply(render.pgbackrest_secrets)),
+                       backup_key.apply(render.pgbackrest_secrets)),
             ],
         )
         self.register_outputs({})
@@ -99,6 +99,6 @@ class FirstBackup(dynamic.Resource):
     label: pulumi.Output[str]
 
     def __init__(self, name: str, stack: str, api_urls: list[str], config: str,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(_FirstBackupProvider(), name,
                          {"stack": stack, "api_urls": api_urls, "config": config, "label": None}, opts)

@@ -4,7 +4,6 @@ port) and the leader pool, which follows the cluster's leader and holds its clie
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -29,13 +28,13 @@ class PgBouncerPools(pulumi.ComponentResource):
     containers: list[docker.Container]
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
-    def __init__(self, name: str, args: PgBouncerPoolsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PgBouncerPoolsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:pgbouncer:PgBouncerPools", name, None, opts)
         layout = args.layout
         image = component_image("pgbouncer", self)
         auth_file = args.passwords.apply(lambda p: render.pgbouncer_auth_file(layout, p))
         self.containers, self.password_files = [], []
-        for postgres, member in zip(layout.postgres(), layout.pgbouncer()):
+        for postgres, member in zip(layout.postgres(), layout.pgbouncer(), strict=True):
             container = member_container(
                 args,
                 member,

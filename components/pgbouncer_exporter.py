@@ -4,7 +4,6 @@ PgBouncer's stats_users. Its password is a file of its container, rolled out liv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -27,14 +26,15 @@ class PgBouncerExporters(pulumi.ComponentResource):
     containers: list[docker.Container]
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
-    def __init__(self, name: str, args: PgBouncerExportersArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PgBouncerExportersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:exporters:PgBouncerExporters", name, None, opts)
         layout = args.layout
         image = component_image("pgbouncer-exporter", self)
         files = args.monitor_password.apply(lambda password: {PASSWORD_FILE: password})
         self.containers, self.password_files = [], []
         for pool in PGBOUNCER_POOLS:
-            for postgres, pgbouncer, member in zip(layout.postgres(), layout.pgbouncer(), layout.pgbouncer_exporters(pool)):
+            for postgres, pgbouncer, member in zip(layout.postgres(), layout.pgbouncer(), layout.pgbouncer_exporters(pool),
+                                                   strict=True):
                 container = exporter_container(
                     args, member, image, self, PASSWORD_FILE, args.monitor_password,
                     command=[f"--pgBouncer.connectionString={render.pgbouncer_exporter_source(pgbouncer, pool)}"],

@@ -4,7 +4,6 @@ out live by PasswordRotation."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -26,13 +25,13 @@ class PostgresExporters(pulumi.ComponentResource):
     containers: list[docker.Container]
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
-    def __init__(self, name: str, args: PostgresExportersArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PostgresExportersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:exporters:PostgresExporters", name, None, opts)
         layout = args.layout
         image = component_image("postgres-exporter", self)
         files = args.monitor_password.apply(lambda password: {PASSWORD_FILE: password})
         self.containers, self.password_files = [], []
-        for postgres, member in zip(layout.postgres(), layout.postgres_exporters()):
+        for postgres, member in zip(layout.postgres(), layout.postgres_exporters(), strict=True):
             container = exporter_container(
                 args, member, image, self, PASSWORD_FILE, args.monitor_password,
                 envs=[f"DATA_SOURCE_URI={render.postgres_exporter_source(postgres)}",

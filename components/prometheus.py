@@ -7,7 +7,6 @@ is on a volume of the stack, so a new configuration (a replaced container) keeps
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi.dynamic as dynamic
@@ -46,7 +45,7 @@ class ScrapeTargets(dynamic.Resource, module="prometheus", name="ScrapeTargets")
     """The discovery files (render.scrape_targets) in the Prometheus container `container_id`, written in place."""
 
     def __init__(self, name: str, container_id: pulumi.Input[str], files: dict[str, str],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__(_TargetsProvider(), name, {"container_id": container_id, "files": files}, opts)
 
 
@@ -58,7 +57,7 @@ class PrometheusArgs(PlacementArgs):
 class Prometheus(pulumi.ComponentResource):
     url: str  # on the stack's bind address
 
-    def __init__(self, name: str, args: PrometheusArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PrometheusArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:prometheus:Prometheus", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         member = layout.prometheus()

@@ -74,7 +74,7 @@ class _HandoverProvider(dynamic.ResourceProvider):
     def update(self, _id: str, olds: dict, news: dict) -> dynamic.UpdateResult:
         leader = patroni_api.leader(news["api_urls"])
         old, new = olds.get("fingerprints", {}), news["fingerprints"]
-        if leader in new and old.get(leader) != new[leader]:  # its container is about to be replaced
+        if leader is not None and leader in new and old.get(leader) != new[leader]:  # its container is to be replaced
             rolling.switch_over_from(news["api_urls"], news["password"], leader)
         return dynamic.UpdateResult(outs=news)
 

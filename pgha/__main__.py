@@ -10,8 +10,21 @@ from pathlib import Path
 
 from pgha import patroni_api
 from pgha.model import experiments, stacks
-from pgha.ops import (backups, bench, bench_report, dashboard, drill, experiment, integrity, metrics, metrics_cost,
-                      recovery, report, status, target)
+from pgha.ops import (
+    backups,
+    bench,
+    bench_report,
+    dashboard,
+    drill,
+    experiment,
+    integrity,
+    metrics,
+    metrics_cost,
+    recovery,
+    report,
+    status,
+    target,
+)
 from pgha.ops.faults import SCENARIOS
 
 

@@ -5,7 +5,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from typing import Iterable
+from collections.abc import Iterable
 
 import requests
 
@@ -63,6 +63,14 @@ def dynamic_config(api_urls: list[str]) -> dict:
 def leader(api_urls: list[str]) -> str | None:
     members = cluster(api_urls)["members"]
     return next((m["name"] for m in members if m["role"] == "leader"), None)
+
+
+def current_leader(api_urls: list[str]) -> str:
+    """The leader, for work that needs one now; RuntimeError during a failover (there is no state to work on)."""
+    found = leader(api_urls)
+    if found is None:
+        raise RuntimeError("no leader")
+    return found
 
 
 def member_problems(members: list[dict], expected: Iterable[str]) -> list[str]:

@@ -79,7 +79,10 @@ class Etcd:
 
     def watch(self, key: str, range_end: str, start_revision: int):
         """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends."""
-        url = urllib.parse.urlsplit(self.endpoints[start_revision % len(self.endpoints)])
+        endpoint = self.endpoints[start_revision % len(self.endpoints)]
+        url = urllib.parse.urlsplit(endpoint)
+        if url.hostname is None:
+            raise ValueError(f"not an etcd URL: {endpoint!r}")
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=WATCH_IDLE_S)
         create = {"key": b64(key), "range_end": b64(range_end), "start_revision": start_revision}
         conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), {"Content-Type": "application/json"})
@@ -108,7 +111,8 @@ class Console:
     password there from PgBouncer's own uid; the console speaks the simple query protocol only."""
 
     def __init__(self, path: str):
-        self.path, self.sock, self.buffer = path, None, b""
+        self.path, self.buffer = path, b""
+        self.sock: socket.socket | None = None  # the session, once open
 
     def run(self, command: str, timeout: float = 5.0) -> list[dict[str, str]] | None:
         """The rows the command returns ([] for none), or None when it did not finish in time (a PAUSE waiting on
@@ -116,7 +120,7 @@ class Console:
         try:
             if self.sock is None:
                 self._open(timeout)
-            self.sock.settimeout(timeout)
+            self._session().settimeout(timeout)
             self._send(b"Q", command.encode() + b"\0")
             return self._result(command)
         except OSError as exc:  # a timeout included
@@ -131,19 +135,25 @@ class Console:
         self.sock, self.buffer = None, b""
 
     def _open(self, timeout: float) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(self.path)
+        self.sock = sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(self.path)
         startup = struct.pack("!i", 196608) + b"user\0pgbouncer\0database\0pgbouncer\0\0"  # protocol 3.0
-        self.sock.sendall(struct.pack("!i", len(startup) + 4) + startup)
+        sock.sendall(struct.pack("!i", len(startup) + 4) + startup)
         self._result("login")
 
+    def _session(self) -> socket.socket:
+        """The open session's socket: run() opens one before anything is sent or read."""
+        if self.sock is None:
+            raise ConnectionError("no admin session open")
+        return self.sock
+
     def _send(self, kind: bytes, payload: bytes) -> None:
-        self.sock.sendall(kind + struct.pack("!i", len(payload) + 4) + payload)
+        self._session().sendall(kind + struct.pack("!i", len(payload) + 4) + payload)
 
     def _message(self) -> tuple[bytes, bytes]:
         while len(self.buffer) < 5 or len(self.buffer) < 1 + struct.unpack("!i", self.buffer[1:5])[0]:
-            chunk = self.sock.recv(65536)
+            chunk = self._session().recv(65536)
             if not chunk:
                 raise ConnectionError("PgBouncer closed the admin session")
             self.buffer += chunk
@@ -161,7 +171,7 @@ class Console:
             if kind == b"T":
                 columns = row_description(payload)
             elif kind == b"D":
-                rows.append(dict(zip(columns, data_row(payload))))
+                rows.append(dict(zip(columns, data_row(payload), strict=False)))
             elif kind == b"E":
                 log(f"admin {what}: {error_message(payload)}")
             elif kind == b"Z":
@@ -323,11 +333,20 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     write_target(*NO_LEADER)
     pools = [subprocess.Popen(["pgbouncer", config]) for config, _ in (NODE_POOL, LEADER_POOL)]
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # HUP: a rotated password to read again
-        signal.signal(number, lambda signum, _: [p.send_signal(signum) for p in pools])
     ended = threading.Event()
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in pools:
+            p.send_signal(signum)
+
+    def end_with(proc: subprocess.Popen) -> None:
+        proc.wait()
+        ended.set()
+
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # HUP: a rotated password to read again
+        signal.signal(number, forward)
     for proc in pools:
-        threading.Thread(target=lambda p=proc: (p.wait(), ended.set()), daemon=True).start()
+        threading.Thread(target=end_with, args=(proc,), daemon=True).start()
     wait_for_socket(LEADER_POOL[1])
     pool = LeaderPool(Etcd(args.etcd.split(",")), args.prefix, Console(f"{SOCKET_DIR}/.s.PGSQL.{LEADER_POOL[1]}"))
     pool.pause("starting: no leader followed yet")

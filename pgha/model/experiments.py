@@ -11,9 +11,9 @@ import difflib
 import itertools
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import yaml
 
@@ -61,13 +61,13 @@ def _slug(value: object) -> str:
     return re.sub(r"[^a-z0-9]+", "-", _config_text(value).lower()).strip("-")
 
 
-def expand(variants: object) -> list[tuple[str, dict]]:
+def expand(variants: dict | list) -> list[tuple[str, dict]]:
     """(name, settings) per variant: a list of {name, settings}, or {matrix: {key: [values]}}, every combination in
     the keys' order, named by its values."""
     if isinstance(variants, dict) and set(variants) == {"matrix"}:
         keys = list(variants["matrix"])
         combos = itertools.product(*(variants["matrix"][k] for k in keys))
-        return [("-".join(_slug(v) for v in combo), dict(zip(keys, combo))) for combo in combos]
+        return [("-".join(_slug(v) for v in combo), dict(zip(keys, combo, strict=True))) for combo in combos]
     return [(str(v.get("name", "")), dict(v.get("settings") or {})) for v in variants]
 
 

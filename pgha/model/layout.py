@@ -69,7 +69,7 @@ class Layout:
     def node_slots(self) -> list[tuple[Member, Member]]:
         """(postgres, pgbouncer) for every node the stack could ever have. HAProxy lists them all, so
         scaling in or out never changes its configuration, and it is never restarted for that."""
-        return list(zip(self.postgres(MAX_POSTGRES_NODES), self.pgbouncer(MAX_POSTGRES_NODES)))
+        return list(zip(self.postgres(MAX_POSTGRES_NODES), self.pgbouncer(MAX_POSTGRES_NODES), strict=True))
 
     def haproxy(self) -> list[Member]:
         """The HAProxy instances: addresses 5 to 7, between the failover watcher (3) and etcd (11 on)."""

@@ -5,20 +5,20 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Sequence
 from urllib.parse import quote
 
 from pgha.model.layout import (
     ETCD_CLIENT_PORT,
+    FAILOVER_WATCHER_METRICS_PORT,
     HAPROXY_RO_PORT,
     HAPROXY_RW_PORT,
     HAPROXY_STATS_PORT,
     PATRONI_API_PORT,
     PATRONI_NAMESPACE,
-    FAILOVER_WATCHER_METRICS_PORT,
     PGBOUNCER_EXPORTER_PORT,
     PGBOUNCER_LEADER_PORT,
     PGBOUNCER_POOLS,
@@ -275,7 +275,7 @@ def pgbouncer_exporter_source(pgbouncer: Member, pool: str) -> str:
 def _targets(scraped: Sequence[Member], port: int, watched: Sequence[Member] | None = None, **labels: str) -> list[dict]:
     """One target per scraped member, labelled with the member it watches (an exporter: the node it reports on)."""
     return [{"targets": [f"{m.address}:{port}"], "labels": {"member": w.name, **labels}}
-            for m, w in zip(scraped, watched or scraped)]
+            for m, w in zip(scraped, watched or scraped, strict=True)]
 
 
 def scrape_targets(layout: Layout) -> dict[str, str]:

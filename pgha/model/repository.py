@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import docker.errors
 
@@ -58,7 +58,7 @@ def backup_problem(info: dict) -> str | None:
 
 
 def first_backup_end(info: dict) -> datetime:
-    return datetime.fromtimestamp(info["backup"][0]["timestamp"]["stop"], timezone.utc)
+    return datetime.fromtimestamp(info["backup"][0]["timestamp"]["stop"], UTC)
 
 
 def restore_problems(settings: Settings, cipher_pass: str) -> list[str]:

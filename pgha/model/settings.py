@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from datetime import datetime
 import json
 import re
 import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 NAMESPACE = "pgha"
 SYNCHRONOUS_MODES = ("off", "on", "quorum")
@@ -24,8 +25,8 @@ PASSWORD_KEYS = (
     "patroniApiPassword",
     "monitorPassword",
 )
-SUBNET_POOL = ipaddress.ip_network("10.213.0.0/16")
-PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+SUBNET_POOL = ipaddress.IPv4Network("10.213.0.0/16")
+PRIVATE_NETWORKS = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 MIN_PASSWORD_LENGTH = 12
 # The key of the stack's pgBackRest repository: never generated, since the backups outlive the stack (and a
 # restore into another stack reads them with it). `make up` sets this machine's (pgha/model/stacks.py).
@@ -48,13 +49,26 @@ class SettingsError(ValueError):
         self.problems = problems
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Option:
+class Option(Generic[T]):
+    """A key of the namespace: `parse` reads its text, `valid` checks what it read."""
+
     key: str
-    default: object
-    parse: Callable[[str], object]
-    valid: Callable[[object], bool]
+    default: T | None  # None: no default (subnet's is the stack's, given by parse())
+    parse: Callable[[str], T]
+    valid: Callable[[T], bool]
     allowed: str
+
+    def value(self, text: str | None) -> T | None:
+        """What `text` sets (the default when it is None); None when that is not allowed."""
+        try:
+            value = self.default if text is None else self.parse(text)
+        except ValueError:
+            return None
+        return value if value is not None and self.valid(value) else None
 
 
 def _int(text: str) -> int:
@@ -166,7 +180,7 @@ OPTIONS = (
     Option("synchronousNodeCount", 1, _int, lambda v: v >= 1, "a whole number, at least 1, below postgresNodes"),
     Option("failsafeMode", True, _bool, lambda v: isinstance(v, bool), "true | false"),
     Option("maximumLagOnFailover", 1048576, _int, lambda v: v >= 0, "a whole number of bytes, 0 or more"),
-    Option("postgresParameters", {}, _parameters, lambda v: isinstance(v, dict),
+    Option[dict[str, str]]("postgresParameters", {}, _parameters, lambda v: isinstance(v, dict),
            "a map of PostgreSQL parameter names to values, e.g. {work_mem: 64MB}"),
     Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
     Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
@@ -271,17 +285,14 @@ def _unknown_key_problems(raw: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def _parse_options(raw: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
-    values, problems = {}, []
+def _parse_options(raw: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Each option's value by its Settings field (of as many types as the options), and the problems found."""
+    values: dict[str, Any] = {}
+    problems = []
     for option in OPTIONS:
         text = raw.get(option.key)
-        value = option.default if text is None else None
-        if text is not None:
-            try:
-                value = option.parse(text)
-            except ValueError:
-                value = None
-        if value is None or not option.valid(value):
+        value = option.value(text)
+        if value is None:
             problems.append(f"{NAMESPACE}:{option.key}: {text!r} is not allowed; expected {option.allowed}")
         values[_snake(option.key)] = value
     return values, problems
@@ -319,7 +330,7 @@ def _synchronous_problems(settings: Settings) -> list[str]:
 
 
 def _subnet_problems(settings: Settings) -> list[str]:
-    net = ipaddress.ip_network(settings.subnet)
+    net = ipaddress.IPv4Network(settings.subnet)  # an IPv4 network: _is_subnet let no other through
     if any(net.subnet_of(private) for private in PRIVATE_NETWORKS):
         return []
     ranges = ", ".join(map(str, PRIVATE_NETWORKS))

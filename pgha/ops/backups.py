@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import docker.errors
 
@@ -132,7 +132,7 @@ def listing(stack: str, cipher_pass: str | None) -> dict:
 
 
 def _when(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S+00")
 
 
 def table(stanza_info: dict) -> str:

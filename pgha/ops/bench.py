@@ -11,10 +11,10 @@ import json
 import shlex
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from pgha import patroni_api
 from pgha.model import layout
@@ -46,6 +46,11 @@ def paths(target: Target, primary: str) -> list[BenchPath]:
         BenchPath("pgbouncer", "net", target.container(f"pgbouncer-{node}"), layout.PGBOUNCER_LEADER_PORT),
         BenchPath(bench_stats.DIRECT, "net", target.container(primary), layout.POSTGRES_PORT),
     ]
+
+
+def host_rw(target: Target) -> BenchPath:
+    """The user's read-write path: `rwEndpoint` through the published port, HAProxy, then PgBouncer."""
+    return next(p for p in paths(target, patroni_api.current_leader(target.patroni_apis)) if p.name == "host-rw")
 
 
 def pgpass_line(user: str, password: str) -> str:
@@ -141,7 +146,7 @@ def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm
         scale: int = SCALE, loops: int = 0) -> Path:
     """The pgbench cells, the storm, then `loops` timed rounds of the experiment loop on throwaway stacks."""
     drill.wait_healthy(target, drill.CONVERGE_S)
-    primary = patroni_api.leader(target.patroni_apis)
+    primary = patroni_api.current_leader(target.patroni_apis)
     all_paths = paths(target, primary)
     steps = plan(client_counts, runs, all_paths)
     results = []
@@ -155,12 +160,12 @@ def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm
     storm_result = storm.run(target, primary, storm_size) if storm_size else None
     loop_rounds = loop.run(loops, target.stack) if loops else []
     report_dir.mkdir(parents=True, exist_ok=True)
-    path = report_dir / f"bench-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({
+    report = report_dir / f"bench-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    report.write_text(json.dumps({
         "stack": target.stack, "primary": primary, "seconds": seconds, "runs": runs, "scale": scale,
         "publishing": port_publishing(target.rw[1]),
         "paths": [asdict(p) for p in all_paths], "results": results,
         "rows": bench_stats.ratio_rows([r for r in results if "error" not in r]), "storm": storm_result,
         "loop": loop_rounds,
     }, indent=1))
-    return path
+    return report

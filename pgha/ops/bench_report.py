@@ -10,7 +10,7 @@ from pgha.ops import status
 
 COLUMNS = ("workload", "clients", "path", "TPS", "vs direct", "p50 ms", "p99 ms", "p99 vs direct")
 PATH_ORDER = ("host-rw", "host-ro", "haproxy", "pgbouncer", "direct")
-PATH_COLOURS = dict(zip(PATH_ORDER, ("tab:red", "tab:orange", "tab:blue", "tab:green", "black")))  # same in every panel
+PATH_COLOURS = dict(zip(PATH_ORDER, ("tab:red", "tab:orange", "tab:blue", "tab:green", "black"), strict=True))  # same in every panel
 
 
 def _show(value, digits: int = 2) -> str:
@@ -73,13 +73,13 @@ def markdown(report: dict) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
     lines += ["", storm_line(report)] + [f"- failed run: {line}" for line in failures(report)]
-    lines += [""] + loop_lines(report)
+    lines += ["", *loop_lines(report)]
     return "\n".join(lines) + "\n"
 
 
 def tables(report: dict) -> str:
     """The same for a terminal."""
-    text = status.aligned([COLUMNS] + summary_rows(report)) + "\n" + storm_line(report)
+    text = status.aligned([COLUMNS, *summary_rows(report)]) + "\n" + storm_line(report)
     return "\n".join([text] + [f"failed run: {line}" for line in failures(report)] + loop_lines(report))
 
 
@@ -99,7 +99,7 @@ def plot(report: dict, path: Path) -> None:
             for row, key in ((0, "tps"), (1, "p99_ms")):
                 points = [(r["clients"], r[key]) for r in mine if key in r]
                 if points:
-                    axes[row][column].plot(*zip(*points), marker="o", label=name, color=PATH_COLOURS.get(name))
+                    axes[row][column].plot(*zip(*points, strict=True), marker="o", label=name, color=PATH_COLOURS.get(name))
         axes[0][column].set_title(f"{report['stack']}: {workload}")
         axes[0][column].set_ylabel("TPS")
         axes[1][column].set_ylabel("p99 latency ms")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Sequence
 
 DIRECT = "direct"  # the path every other is compared with: PostgreSQL itself, from inside the stack network
 SUMMARY = {
@@ -38,7 +39,7 @@ def log_latencies_ms(text: str) -> list[float]:
     return latencies
 
 
-def percentile(values: list[float], fraction: float) -> float:
+def percentile(values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile (fraction 0..1) of a non-empty list."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]

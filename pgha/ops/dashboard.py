@@ -6,9 +6,9 @@ import itertools
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from pgha.ops import metrics
 from pgha.ops.report import MEMBER_COLOURS
@@ -77,7 +77,8 @@ def to_series(panel: Panel, result: list[dict], step: float, zero: float | None 
     found = []
     for raw in result:
         labels = raw["metric"]
-        times, values = [], []
+        times: list[float] = []
+        values: list[float] = []
         for at, text in raw["values"]:
             at = float(at) - (zero or 0.0)
             if times and at - times[-1] > step * 1.5:
@@ -97,7 +98,7 @@ def _colour(labels: dict) -> str:
 def _spans(series: Series, value: float, step: float) -> list[tuple[float, float]]:
     """(start, width) of each run of samples equal to `value`, each sample standing for one step."""
     spans: list[tuple[float, float]] = []
-    for at, v in zip(series.times, series.values):
+    for at, v in zip(series.times, series.values, strict=True):
         if v != value:
             continue
         if spans and abs(sum(spans[-1]) - at) < step / 2:
@@ -153,7 +154,7 @@ def draw(panels: Sequence[tuple[Panel, list[Series]]], start: float, end: float,
 
     shift = zero or 0.0
     fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.3 * len(panels) + 0.8), sharex=True, squeeze=False)
-    for ax, (panel, series) in zip(axes[:, 0], panels):
+    for ax, (panel, series) in zip(axes[:, 0], panels, strict=True):
         ax.set_title(panel.title, loc="left", fontsize=9)
         ax.grid(alpha=0.3)
         if not series:

@@ -7,7 +7,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from pgha import patroni_api
 from pgha.ops import dashboard, metrics, probe, status, timeline
@@ -24,15 +23,15 @@ ALERTS_SETTLE_S = 30.0  # deadline for the alerts of a trial to resolve once the
 class Trial:
     scenario: str
     trial: int
-    rto_s: Optional[float] = None
-    read_outage_s: Optional[float] = None
-    write_gap_s: Optional[float] = None
+    rto_s: float | None = None
+    read_outage_s: float | None = None
+    write_gap_s: float | None = None
     lost_acked: int = 0
     lost_by_member: dict = field(default_factory=dict)
     split_brain: bool = False
     old_primary: str = ""
     new_primary: str = ""
-    converged_s: Optional[float] = None
+    converged_s: float | None = None
     notes: list = field(default_factory=list)
     writes: list = field(default_factory=list)
     reads: list = field(default_factory=list)
@@ -84,7 +83,8 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
     reader = probe.Probe(target, target.ro_endpoints, probe.read, by_address)
     ctx = Context(target, primary, members, ttl)
     trial = Trial(scenario.name, number, old_primary=primary)
-    writer.start(), reader.start()
+    writer.start()
+    reader.start()
     try:
         time.sleep(BASELINE_S)
         trial.fault_at, trial.fault_wall = time.monotonic(), time.time()
@@ -94,10 +94,11 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
         trial.converged_s = wait_healthy(target, CONVERGE_S)
         trial.recovered_wall = time.time()
     finally:
-        writer.stop(), reader.stop()
+        writer.stop()
+        reader.stop()
     _measure(target, trial, writer.attempts, reader.attempts, run, ctx.notes)
     if target.prometheus_url:
-        observe_alerts(target, trial)
+        observe_alerts(target.prometheus_url, trial)
     return trial
 
 
@@ -121,18 +122,18 @@ def _measure(target: Target, trial: Trial, writes, reads, run: str, notes: list)
     return trial
 
 
-def observe_alerts(target: Target, trial: Trial) -> None:
+def observe_alerts(prometheus_url: str, trial: Trial) -> None:
     """The alerts the stack's Prometheus raised around the fault, once they resolved (or the deadline passed)."""
-    still = metrics.settle(target.prometheus_url, ALERTS_SETTLE_S)
+    still = metrics.settle(prometheus_url, ALERTS_SETTLE_S)
     if still:
         trial.notes.append(f"still firing {ALERTS_SETTLE_S:.0f}s after the cluster was whole: {', '.join(still)}")
-    spans = metrics.alerts_between(target.prometheus_url, trial.fault_wall - BASELINE_S, time.time())
+    spans = metrics.alerts_between(prometheus_url, trial.fault_wall - BASELINE_S, time.time())
     trial.alerts = [span.relative_to(trial.fault_wall) for span in spans]
 
 
-def draw_panels(target: Target, trial: Trial, path: Path) -> None:
+def draw_panels(target: Target, prometheus_url: str, trial: Trial, path: Path) -> None:
     """The dashboard's panels from just before the fault to a little after the recovery, both marked."""
-    dashboard.render(target.prometheus_url, trial.fault_wall - BASELINE_S - 5, time.time(), path,
+    dashboard.render(prometheus_url, trial.fault_wall - BASELINE_S - 5, time.time(), path,
                      marks=[(trial.fault_wall, "fault"), (trial.recovered_wall, "whole again")], zero=trial.fault_wall,
                      title=f"{target.stack}: {trial.scenario}, trial {trial.trial}")
     trial.metrics_png = path.name
@@ -158,7 +159,7 @@ def run(target: Target, scenario_names: list[str], trials: int, report_dir: Path
         for number in range(1, trials + 1):
             trial = run_trial(target, SCENARIOS[name], number, ttl)
             if target.prometheus_url:
-                draw_panels(target, trial, report_dir / f"{stem}-{name}-{number}-metrics.png")
+                draw_panels(target, target.prometheus_url, trial, report_dir / f"{stem}-{name}-{number}-metrics.png")
             print(f"{name} #{number}: rto {trial.rto_s}s, read outage {trial.read_outage_s}s, lost {trial.lost_acked}, "
                   f"split brain {trial.split_brain}, {trial.old_primary} -> {trial.new_primary}", flush=True)
             results.setdefault(name, []).append(trial.__dict__)

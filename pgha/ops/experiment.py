@@ -13,16 +13,16 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import docker
 from pulumi import automation as auto
 
-from pgha import docker_api, patroni_api
+from pgha import docker_api
 from pgha.model import repository, settings, stacks
 from pgha.model.experiments import Experiment, Variant
 from pgha.ops import backups, bench, drill, experiment_report, report, target
@@ -153,7 +153,7 @@ def drill_figures(drill_report: dict) -> dict[str, list[dict]]:
 def bench_figures(t: target.Target, workloads: list[str], say: Callable[[str], None]) -> dict[str, list[dict]]:
     """Each workload BENCH_RUNS times through the read-write port (HAProxy, then PgBouncer), as a client on this
     host reaches it: TPS and latency per run."""
-    rw = next(p for p in bench.paths(t, patroni_api.leader(t.patroni_apis)) if p.name == "host-rw")
+    rw = bench.host_rw(t)
     runs: dict[str, list[dict]] = {}
     lifetime = len(workloads) * BENCH_RUNS * (BENCH_SECONDS + bench.SLACK_S) + 900
     with bench.client_containers(t, lifetime) as clients:
@@ -189,7 +189,10 @@ def run_variant(run: Run, index: int, variant: Variant, slot: int) -> dict:
     step = lambda what: run.progress.step(index, variant.name, what, walls)  # noqa: E731
     say = lambda text: run.progress.say(index, variant.name, text)  # noqa: E731
     with (out / "pulumi.log").open("a") as log_file:
-        log = lambda line: log_file.write(line + "\n")  # noqa: E731  (the API strips each line)
+
+        def log(line: str) -> None:  # the API strips each line
+            log_file.write(line + "\n")
+
         with step("clean slate"):  # what an interrupted run of this variant left
             teardown(run.ws, name, log)
         try:

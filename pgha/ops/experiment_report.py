@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from pgha.model.experiments import Experiment
 
@@ -22,6 +22,7 @@ class Metric:
     label: str
     samples: Callable[[dict], list[float]]  # from one variant's result
     count: bool = False  # lost commits, split brain: a total, where any difference matters
+    digits: int = 2
 
 
 def _trials(result: dict, scenario: str) -> list[dict]:
@@ -36,19 +37,28 @@ def _figure(rows: list[dict], key: str) -> list[float]:
     return [float(r[key]) for r in rows if r.get(key) is not None]
 
 
+def _trial_figure(scenario: str, key: str) -> Callable[[dict], list[float]]:
+    return lambda result: _figure(_trials(result, scenario), key)
+
+
+def _split_brains(scenario: str) -> Callable[[dict], list[float]]:
+    """1 for a trial with two primaries, seen by the probes or by the alert that pages for it."""
+    return lambda result: [float(bool(t["split_brain"] or t["two_primary_alerts"])) for t in _trials(result, scenario)]
+
+
+def _run_figure(workload: str, key: str) -> Callable[[dict], list[float]]:
+    return lambda result: _figure(_runs(result, workload), key)
+
+
 def metrics(drills: list[str], workloads: list[str]) -> list[Metric]:
     found = []
     for s in drills:
-        found += [
-            Metric(f"{s}: RTO s", lambda r, s=s: _figure(_trials(r, s), "rto_s")),
-            Metric(f"{s}: read outage s", lambda r, s=s: _figure(_trials(r, s), "read_outage_s")),
-            Metric(f"{s}: lost acked commits", lambda r, s=s: _figure(_trials(r, s), "lost_acked"), count=True),
-            Metric(f"{s}: split brain (trials)", lambda r, s=s: [float(bool(t["split_brain"] or t["two_primary_alerts"]))
-                                                               for t in _trials(r, s)], count=True),
-        ]
+        found += [Metric(f"{s}: RTO s", _trial_figure(s, "rto_s")),
+                  Metric(f"{s}: read outage s", _trial_figure(s, "read_outage_s")),
+                  Metric(f"{s}: lost acked commits", _trial_figure(s, "lost_acked"), count=True),
+                  Metric(f"{s}: split brain (trials)", _split_brains(s), count=True)]
     for w in workloads:
-        found += [Metric(f"{w}: TPS", lambda r, w=w: _figure(_runs(r, w), "tps")),
-                  Metric(f"{w}: p99 ms", lambda r, w=w: _figure(_runs(r, w), "p99_ms"))]
+        found += [Metric(f"{w}: TPS", _run_figure(w, "tps"), digits=0), Metric(f"{w}: p99 ms", _run_figure(w, "p99_ms"))]
     return found
 
 
@@ -59,16 +69,16 @@ def spread(values: list[float]) -> float:
     return max(values) - min(values)
 
 
-def versus(base: list[float], other: list[float]) -> str:
+def versus(base: list[float], other: list[float], digits: int = 2) -> str:
     """`other` against `base`: the difference of medians and its ratio, or the noise mark."""
     if not base or not other:
         return "n/a"
     a, b = statistics.median(base), statistics.median(other)
     if len(base) < 2 or len(other) < 2:
-        return f"{b - a:+.2f} (one sample: noise unknown)"
+        return f"{b - a:+.{digits}f} (one sample: noise unknown)"
     if abs(b - a) <= max(spread(base), spread(other)):
         return WITHIN_NOISE
-    return f"{b - a:+.2f}" + (f" (x{b / a:.2f})" if a else "")
+    return f"{b - a:+.{digits}f}" + (f" (x{b / a:.2f})" if a else "")
 
 
 def cell(metric: Metric, samples: list[float], base: list[float] | None) -> str:
@@ -77,8 +87,9 @@ def cell(metric: Metric, samples: list[float], base: list[float] | None) -> str:
         return text
     if not samples:
         return "n/a"
-    text = f"{statistics.median(samples):.2f} [{min(samples):.2f}-{max(samples):.2f}]"
-    return text if base is None else f"{text} {versus(base, samples)}"
+    d = metric.digits
+    text = f"{statistics.median(samples):.{d}f} [{min(samples):.{d}f}-{max(samples):.{d}f}]"
+    return text if base is None else f"{text} {versus(base, samples, d)}"
 
 
 def rows(results: list[dict], drills: list[str], workloads: list[str]) -> list[list[str]]:
@@ -124,7 +135,7 @@ def plot_rto(results: list[dict], drills: list[str], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(drills), figsize=(4 + 2.2 * len(results) * len(drills) / 2, 3.6), squeeze=False)
     names = [r["variant"] for r in results]
-    for ax, scenario in zip(axes[0], drills):
+    for ax, scenario in zip(axes[0], drills, strict=True):
         data = [_figure(_trials(r, scenario), "rto_s") for r in results]
         ax.boxplot([d or [float("nan")] for d in data], showfliers=False)
         for i, values in enumerate(data, 1):
@@ -157,12 +168,12 @@ def plot_bench(results: list[dict], workloads: list[str], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(len(workloads), 2, figsize=(9, 3 * len(workloads)), squeeze=False)
     names = [r["variant"] for r in results]
-    for row, workload in zip(axes, workloads):
+    for row, workload in zip(axes, workloads, strict=True):
         for ax, key, label in ((row[0], "tps", "TPS"), (row[1], "p99_ms", "p99 latency, ms")):
             data = [_figure(_runs(r, workload), key) for r in results]
             medians = [statistics.median(d) if d else 0.0 for d in data]
-            low = [m - min(d) if d else 0.0 for m, d in zip(medians, data)]
-            high = [max(d) - m if d else 0.0 for m, d in zip(medians, data)]
+            low = [m - min(d) if d else 0.0 for m, d in zip(medians, data, strict=True)]
+            high = [max(d) - m if d else 0.0 for m, d in zip(medians, data, strict=True)]
             ax.bar(names, medians, yerr=[low, high], capsize=4, color="tab:blue")
             ax.set_ylabel(label)
             ax.set_title(f"{workload}: {label} (median, min-max of runs)", fontsize=9)

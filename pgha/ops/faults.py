@@ -5,16 +5,15 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import docker
 
 from pgha import docker_api, patroni_api
 from pgha.ops import image_update, rolling
 from pgha.ops.target import Target
-
 
 RESTART_DELAY_RESET_S = 10.0  # Docker's restart policy resets its delay after a container ran this long
 
@@ -117,7 +116,7 @@ def _running_for(name: str) -> float:
         return 0.0
     # Docker gives nanoseconds; Python parses up to microseconds.
     started = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", state["StartedAt"]).replace("Z", "+00:00"))
-    return (datetime.now(timezone.utc) - started).total_seconds()
+    return (datetime.now(UTC) - started).total_seconds()
 
 
 def restart_haproxy(ctx: Context) -> None:
@@ -155,7 +154,7 @@ def etcd_quorum_loss(ctx: Context) -> None:
 
 def _until_another_leader(ctx: Context) -> None:
     """Waits (TTL + 60 s at most) until a member other than the cut-off primary leads, then 5 s more."""
-    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx)) if m != ctx.primary]
+    others = [u for u, m in zip(ctx.target.patroni_apis, _member_names(ctx), strict=True) if m != ctx.primary]
     deadline = time.monotonic() + ctx.ttl + 60
     while time.monotonic() < deadline and _leader_among(others) in (None, ctx.primary):
         time.sleep(0.5)

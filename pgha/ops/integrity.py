@@ -7,11 +7,11 @@ difference.
 """
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 from pgha import patroni_api
 from pgha.ops import status
@@ -45,7 +45,7 @@ class TableDigest:
 def amcheck_findings(returncode: int, stdout: str, stderr: str) -> list[str]:
     """What one pg_amcheck run found wrong, one line each; empty when it checked everything and found nothing."""
     lines, found = stdout.splitlines(), []
-    for header, detail in zip(lines, lines[1:] + [""]):
+    for header, detail in itertools.pairwise([*lines, ""]):
         reported = REPORTED.match(header)
         if reported:
             kind, relation, where = reported.groups()
@@ -64,7 +64,7 @@ def checksum_problems(shown: dict[str, str]) -> list[str]:
             for member, value in sorted(shown.items()) if value != "on"]
 
 
-def digest_differences(primary: str, digests: dict[str, Optional[TableDigest]]) -> list[str]:
+def digest_differences(primary: str, digests: dict[str, TableDigest | None]) -> list[str]:
     """Members whose drill table differs from the primary's, one line each."""
     show = lambda d: str(d) if d else "absent"  # noqa: E731
     return [f"{member}: {PROBE_TABLE} has {show(d)}, the primary {primary} {show(digests[primary])}"
@@ -101,7 +101,7 @@ def wait_replayed(target: Target, primary: str, replicas: list[str], deadline_s:
     """Seconds until every replica has replayed the WAL the primary has flushed by now; raises TimeoutError
     naming the replicas still behind."""
     goal = target.psql(primary, "SELECT pg_current_wal_flush_lsn()")
-    start, behind = time.monotonic(), {name: "not asked yet" for name in replicas}
+    start, behind = time.monotonic(), dict.fromkeys(replicas, "not asked yet")
     while time.monotonic() - start < deadline_s:
         replayed = {name: target.psql(name, REPLAYED) for name in behind}
         behind = {name: lsn for name, lsn in replayed.items() if parse_lsn(lsn) < parse_lsn(goal)}
@@ -112,7 +112,7 @@ def wait_replayed(target: Target, primary: str, replicas: list[str], deadline_s:
                        + ", ".join(f"{name} at {lsn}" for name, lsn in behind.items()))
 
 
-def table_digest(target: Target, member: str) -> Optional[TableDigest]:
+def table_digest(target: Target, member: str) -> TableDigest | None:
     """Row count and md5 of the drill table's ordered rows; None when the table does not exist."""
     if target.psql(member, f"SELECT to_regclass('{PROBE_TABLE}') IS NOT NULL") != "t":
         return None
@@ -131,7 +131,7 @@ def amcheck(target: Target, member: str) -> list[str]:
 class Findings:
     primary: str
     checksums: dict[str, str]  # member -> SHOW data_checksums
-    digests: dict[str, Optional[TableDigest]]  # member -> its drill table
+    digests: dict[str, TableDigest | None]  # member -> its drill table
     amcheck: dict[str, list[str]]  # member -> what pg_amcheck found wrong
     replayed_s: float  # how long the replicas took to replay the primary's WAL before the comparison
 

@@ -75,6 +75,7 @@ def timed_pulumi(args: list[str], stack: str, config_file: Path) -> CommandTimin
     with tempfile.TemporaryFile("w+") as errors:
         start = time.monotonic()
         proc = subprocess.Popen(argv, cwd=stacks.ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        assert proc.stdout is not None  # stdout=PIPE
         try:
             for line in proc.stdout:  # one event per line, written as it happens
                 if line.startswith("{"):
@@ -95,7 +96,7 @@ def throwaway_config(stack: str) -> Path:
     settings = (stacks.ROOT / "Pulumi.dev.yaml").read_text()
     config.write_text(stacks.SALT.sub("", settings) + stacks.salt_of(config))
     stacks.set_backup_key(stack, config)
-    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))))
+    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS)), strict=True))
     pairs = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     stacks.pulumi("config", "set-all", *pairs, "--stack", stack, "--config-file", str(config))
     return config

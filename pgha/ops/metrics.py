@@ -68,7 +68,9 @@ class AlertSpan:
 def _spans(series: dict, step: float, firing_at_end: bool) -> list[AlertSpan]:
     """Each spell of one alert's ALERTS series: a gap in its points is a resolution."""
     labels = {k: v for k, v in series["metric"].items() if k not in ("__name__", "alertname", "alertstate", "severity")}
-    spells, fired, last = [], None, None
+    spells: list[tuple[float, float | None]] = []
+    fired: float | None = None
+    last = 0.0  # the latest point's time, read only once a spell has started
     for at, _ in series["values"]:
         at = float(at)
         if fired is not None and at - last > step * 1.5:

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pgha import docker_api, patroni_api
+from pgha import docker_api
 from pgha.ops import bench, deploys, drill, target
 from pgha.ops.target import Target
 
@@ -42,7 +42,7 @@ def _deploy(stack: str, metrics_on: bool, scratch: Path) -> Target:
 
 def turn(t: Target, metrics_on: bool, clients: int, seconds: int) -> dict:
     """One pgbench run, and the cores (CPU seconds per second) each side used during it."""
-    rw = next(p for p in bench.paths(t, patroni_api.leader(t.patroni_apis)) if p.name == "host-rw")
+    rw = bench.host_rw(t)
     with bench.client_containers(t, seconds + bench.SLACK_S + 120) as clients_at:
         before, start = cpu_seconds(t.stack), time.monotonic()
         result = bench.measure(clients_at["host"], rw, "tpcb", clients, seconds, t)
@@ -64,7 +64,7 @@ def summary(turns: list[dict]) -> dict:
 
 def run(stack: str, rounds: int, clients: int, seconds: int, report_dir: Path) -> Path:
     """`rounds` pairs of turns, on then off, and the stack back as its configuration says."""
-    turns = []
+    turns: list[dict] = []
     with tempfile.TemporaryDirectory() as scratch:
         try:
             for number in range(1, rounds + 1):

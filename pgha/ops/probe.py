@@ -3,9 +3,10 @@ read-only ones, each recording every attempt with its outcome and timing. Each l
 the stack's connection string does: a new connection goes to the first instance that lets it in."""
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import psycopg
 
@@ -40,7 +41,7 @@ class Probe(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        conn: Optional[psycopg.Connection] = None
+        conn: psycopg.Connection | None = None
         for seq in range(1, self.max_attempts + 1):
             if self.stopping.is_set():
                 break
@@ -52,7 +53,8 @@ class Probe(threading.Thread):
                 self.attempts.append(Attempt(seq, start, time.monotonic(), True, member, timeline))
             except psycopg.Error as exc:
                 self.attempts.append(Attempt(seq, start, time.monotonic(), False, error=str(exc).strip().splitlines()[0][:160]))
-                conn = _close(conn)
+                _close(conn)
+                conn = None
             self.stopping.wait(max(0.0, self.interval - (time.monotonic() - start)))
         _close(conn)
 
@@ -63,27 +65,28 @@ class Probe(threading.Thread):
             raise TimeoutError(f"probe on {self.endpoints} did not stop within {timeout}s")
 
 
-def _close(conn: Optional[psycopg.Connection]) -> None:
+def _close(conn: psycopg.Connection | None) -> None:
     if conn is not None:
-        try:
+        with contextlib.suppress(psycopg.Error):
             conn.close()
-        except psycopg.Error:
-            pass
-    return None
 
 
 def writer(run: str) -> Callable:
     def write(conn: psycopg.Connection, seq: int) -> tuple[str, int]:
         with conn.transaction():
             conn.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
-            address, walfile = conn.execute(WRITE, (run, seq)).fetchone()
+            row = conn.execute(WRITE, (run, seq)).fetchone()
+            assert row is not None  # INSERT ... RETURNING: one row
+            address, walfile = row
         return address, int(walfile[:8], 16)
 
     return write
 
 
-def read(conn: psycopg.Connection, seq: int) -> tuple[str, Optional[int]]:
-    address, in_recovery = conn.execute(READ).fetchone()
+def read(conn: psycopg.Connection, seq: int) -> tuple[str, int | None]:
+    row = conn.execute(READ).fetchone()
+    assert row is not None  # a SELECT without FROM: one row
+    address, in_recovery = row
     if not in_recovery:
         raise psycopg.OperationalError("read-only endpoint answered from a primary")
     return address, None

@@ -16,10 +16,10 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from pgha import docker_api, patroni_api
 from pgha.model import host, repository
@@ -74,7 +74,7 @@ def _database_mb(target: Target) -> float:
 
 
 def _restored_stack_config(source: Target, restore_target: str) -> dict[str, str]:
-    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))))
+    ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS)), strict=True))
     return {f"pgha:{k}": str(v) for k, v in ports.items()} | {
         "pgha:restoreFrom": source.stack, "pgha:restoreTarget": restore_target,
         "pgha:postgresNodes": RESTORED_NODES, "pgha:haproxyNodes": "1"}
@@ -107,7 +107,7 @@ def pitr(source: Target, number: int) -> Recovery:
     writer = _writer(source, run)
     try:
         time.sleep(WRITE_BEFORE_S)
-        trial.fault_at, at = time.monotonic(), datetime.now(timezone.utc)
+        trial.fault_at, at = time.monotonic(), datetime.now(UTC)
         time.sleep(WRITE_AFTER_S)
     finally:
         writer.stop()
@@ -169,11 +169,12 @@ def _replica_created_by(container: str) -> str:
 def lose_cluster(target: Target, number: int) -> Recovery:
     run = f"lose-cluster-{number}-{uuid.uuid4().hex[:6]}"
     parameters = patroni_api.dynamic_config(target.patroni_apis)["postgresql"]["parameters"]
-    trial = Recovery("lose-cluster", number, archive_timeout_s=int(parameters["archive_timeout"]))
+    archive_timeout_s = int(parameters["archive_timeout"])
+    trial = Recovery("lose-cluster", number, archive_timeout_s=archive_timeout_s)
     own = deploys.config_file(target.stack)
     writer = _writer(target, run)
     try:
-        time.sleep(trial.archive_timeout_s + WRITE_BEFORE_S)
+        time.sleep(archive_timeout_s + WRITE_BEFORE_S)
         trial.fault_at = time.monotonic()
         for name in target.containers("postgres"):
             # The low-level call: one request per node, none spent inspecting it first, so the kills land together.

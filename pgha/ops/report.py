@@ -36,7 +36,7 @@ def _is_recovery(trials: list[dict]) -> bool:
 
 
 def summary_rows(report: dict) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name, trials in report["scenarios"].items():
         if _is_recovery(trials):
             continue
@@ -70,7 +70,7 @@ def _alerts_cell(trials: list[dict]) -> str:
 
 def alert_rows(report: dict) -> list[tuple[str, ...]]:
     """Every alert that fired during a failover trial, with its times from the fault."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name, trials in report["scenarios"].items():
         for t in trials:
             for a in t.get("alerts", []):
@@ -82,7 +82,7 @@ def alert_rows(report: dict) -> list[tuple[str, ...]]:
 
 def recovery_rows(report: dict) -> list[tuple[str, ...]]:
     """The disaster-recovery drills (pgha/ops/recovery.py): how long a restore took, and what it brought back."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name, trials in report["scenarios"].items():
         if not _is_recovery(trials):
             continue
@@ -115,7 +115,7 @@ def markdown(report: dict) -> str:
         lines += ([""] if lines else []) + _table(RECOVERY_COLUMNS, recovered)
     alerts = alert_rows(report)
     if alerts:
-        lines += ["", "Alerts that fired (seconds from the fault):", ""] + _table(ALERT_COLUMNS, alerts)
+        lines += ["", "Alerts that fired (seconds from the fault):", "", *_table(ALERT_COLUMNS, alerts)]
     return "\n".join(lines) + "\n"
 
 

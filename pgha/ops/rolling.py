@@ -5,7 +5,7 @@ switchover also by the rolling replacement of containers (components/rolling_upd
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from pgha import patroni_api
 
@@ -82,7 +82,8 @@ def after_two_loops(api_urls: list[str]) -> None:
             raise RuntimeError(f"Patroni members did not run two HA loops within {DEADLINE_S:.0f}s: {later}")
         time.sleep(POLL_S)
         for name, read in dcs_reads(found).items():
-            if read is not None and (first[name] is None or read > first[name]):
+            before = first[name]
+            if read is not None and (before is None or read > before):
                 later[name].add(read)
 
 

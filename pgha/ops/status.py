@@ -5,6 +5,7 @@ import csv
 import io
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import requests
@@ -114,7 +115,7 @@ def table(status: Status) -> str:
     return aligned(rows)
 
 
-def aligned(rows: list[tuple[str, ...]]) -> str:
+def aligned(rows: Sequence[tuple[str, ...]]) -> str:
     """Rows of cells as left-aligned columns, the first row being the header."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import psycopg
 
@@ -26,7 +26,7 @@ SERVER_CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE usename = '{us
 @dataclass
 class Client:
     number: int
-    connect_s: Optional[float] = None
+    connect_s: float | None = None
     served: bool = False  # connected, ran its transaction and committed
     error: str = ""
 

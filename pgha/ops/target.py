@@ -5,12 +5,21 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TypedDict
 
 from pgha import docker_api
 
-
 Endpoint = tuple[str, int]
+
+
+class ConnectionParams(TypedDict):
+    """libpq's connection keywords, as psycopg.connect takes them."""
+
+    host: str
+    port: str
+    dbname: str
+    user: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class Target:
     user: str
     password: str
     api_password: str  # Patroni REST API, for unsafe requests such as a switchover
-    prometheus_url: Optional[str] = None  # None when the stack collects no metrics (pgha:metrics false)
+    prometheus_url: str | None = None  # None when the stack collects no metrics (pgha:metrics false)
 
     @property
     def rw(self) -> Endpoint:
@@ -39,7 +48,7 @@ class Target:
     def stats_url(self) -> str:
         return self.stats_urls[0]
 
-    def connection_params(self, endpoints: list[Endpoint]) -> dict[str, str]:
+    def connection_params(self, endpoints: list[Endpoint]) -> ConnectionParams:
         """psycopg.connect's parameters for a libpq multi-host list: hosts tried in order, the first that lets
         the client in kept (any role: HAProxy's port picks it, see render.connection_uri)."""
         return {"host": ",".join(host for host, _ in endpoints), "port": ",".join(str(port) for _, port in endpoints),
@@ -56,7 +65,7 @@ class Target:
     def container(self, short: str) -> str:
         return f"pgha-{self.stack}-{short}"
 
-    def psql(self, member: str, sql: str, database: Optional[str] = None, timeout: float = 30.0) -> str:
+    def psql(self, member: str, sql: str, database: str | None = None, timeout: float = 30.0) -> str:
         """One statement inside a member's own container, as the local superuser (peer authentication):
         it reaches replicas as they are, not through a router. Returns psql's unaligned output."""
         command = ["docker", "exec", self.container(member), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",

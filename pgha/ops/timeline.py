@@ -4,8 +4,9 @@ Pure functions over the attempts a probe recorded, so every rule here is unit-te
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -14,9 +15,9 @@ class Attempt:
     start: float  # time.monotonic() when the attempt began
     end: float  # ... and when it finished
     ok: bool
-    member: Optional[str] = None  # the PostgreSQL member that answered
-    timeline: Optional[int] = None
-    error: Optional[str] = None
+    member: str | None = None  # the PostgreSQL member that answered
+    timeline: int | None = None
+    error: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -62,7 +63,7 @@ def longest_gap(attempts: Sequence[Attempt], fault_at: float) -> float:
     ends = sorted(a.end for a in attempts if a.ok)
     before = [t for t in ends if t < fault_at]
     times = ([before[-1]] if before else [fault_at]) + [t for t in ends if t >= fault_at]
-    return round(max((b - a for a, b in zip(times, times[1:])), default=0.0), 3)
+    return round(max((b - a for a, b in itertools.pairwise(times)), default=0.0), 3)
 
 
 def lost_acknowledged(acked: Iterable[int], present_on_each_member: dict[str, set[int]]) -> dict[str, list[int]]:
@@ -77,10 +78,10 @@ def split_brain(attempts: Sequence[Attempt]) -> bool:
     one already seen, or by a second member on one timeline, came from a primary that should have stopped. (A
     switchover there and back, A then B then A again, puts A on a third timeline: that is no split brain.)"""
     acks = sorted((a for a in attempts if a.ok and a.member), key=lambda a: a.end)
-    for a, b in zip(acks, acks[1:]):
+    for a, b in itertools.pairwise(acks):
         if a.member != b.member and b.start < a.end:
             return True
-    owners: dict[int, str] = {}
+    owners: dict[int, str | None] = {}  # timeline -> the member acknowledging on it
     highest = 0
     for a in acks:
         if a.timeline is not None:

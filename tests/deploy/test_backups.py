@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_stack_was_backed_up_in_full_at_deploy(deployed):
-    stack, t = deployed
+    stack, _ = deployed
     found = backups.listing(stack, None)
     assert found["status"]["code"] == 0, found["status"]
     assert found["backup"][0]["type"] == "full"
@@ -44,7 +44,7 @@ def test_an_incremental_backup_on_demand_is_taken_from_a_standby(deployed):
 
 
 def test_the_key_never_reaches_the_containers_configuration(deployed):
-    stack, t = deployed
+    _, t = deployed
     key = stacks.machine_backup_key()
     for name in t.containers():
         inspected = subprocess.run(["docker", "inspect", t.container(name)], capture_output=True, text=True).stdout

@@ -74,16 +74,18 @@ def test_the_connection_strings_reach_the_primary_and_a_replica_through_either_i
     stack, t = deployed
     for output, in_recovery in (("connectionString", False), ("roConnectionString", True)):
         uri = pulumi("stack", "output", output, "--show-secrets", stack=stack).stdout.strip()
-        assert len(psycopg.conninfo.conninfo_to_dict(uri)["host"].split(",")) == 2, "both instances are listed"
+        hosts = psycopg.conninfo.conninfo_to_dict(uri)["host"]
+        assert isinstance(hosts, str) and len(hosts.split(",")) == 2, "both instances are listed"
         with psycopg.connect(uri) as conn:
-            assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is in_recovery
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            assert row is not None and row[0] is in_recovery
     for endpoint in t.rw_endpoints:  # each instance on its own routes to the primary
         with connect(t, endpoint) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
 
 
 def test_a_killed_primary_fails_over_without_losing_the_row(deployed):
-    stack, t = deployed
+    _, t = deployed
     with connect(t, t.rw) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS deploy_check (id int PRIMARY KEY, note text)")
         conn.execute("INSERT INTO deploy_check VALUES (2, 'before the kill') ON CONFLICT DO NOTHING")

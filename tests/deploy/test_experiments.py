@@ -77,7 +77,7 @@ def test_a_reloadable_parameter_changes_live_without_a_failed_commit(deployed):
 
 
 def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed):
-    stack, t = deployed
+    _, t = deployed
     before = container_ids(t)
     other = f"t-{uuid.uuid4().hex[:6]}"
     objects_before = docker_objects()

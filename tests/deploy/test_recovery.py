@@ -85,5 +85,6 @@ def test_a_lost_cluster_comes_back_from_its_repository_losing_at_most_archive_ti
     trial = recovery.lose_cluster(healthy, 1)
     show(capsys, trial)
     assert trial.archive_timeout_s == 10
+    assert trial.lost_window_s is not None
     assert trial.lost_window_s <= trial.archive_timeout_s + PUSH_SLACK_S
     assert sum(1 for w in trial.writes if w["ok"]) > trial.lost_acked, "every acknowledged commit was lost"

@@ -148,7 +148,7 @@ def passed(code, output):
 def free_port_config():
     """Ports of a one-node, one-HAProxy stack that nothing else holds: the default ones may be a running stack's
     (the post-deploy tests' stack lives until the whole session ends). The program picks a free subnet itself."""
-    return dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS))), postgresNodes=1, haproxyNodes=1)
+    return dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS)), strict=True), postgresNodes=1, haproxyNodes=1)
 
 
 def test_binding_every_address_warns_what_other_machines_reach(stack):

@@ -8,6 +8,7 @@ import pytest
 
 PATH = Path(__file__).resolve().parents[2] / "docker" / "pgbackrest" / "scheduler.py"
 spec = importlib.util.spec_from_file_location("scheduler", PATH)
+assert spec is not None and spec.loader is not None  # a .py file's spec always has its loader
 scheduler = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(scheduler)
 
@@ -35,7 +36,7 @@ def test_an_incremental_after_its_interval_a_full_one_covering_it():
 def test_the_largest_type_due_wins():
     backups = [taken("full", 24 * 8), taken("diff", 30), taken("incr", 2)]
     assert scheduler.due(backups, EVERY, NOW) == "full"
-    assert scheduler.due(backups[1:] + [taken("full", 24 * 6)], EVERY, NOW) == "diff"
+    assert scheduler.due([*backups[1:], taken("full", 24 * 6)], EVERY, NOW) == "diff"
 
 
 def test_a_diff_covers_an_incremental():

@@ -1,5 +1,5 @@
 """What pgha reads out of `pgbackrest info --output=json`, without Docker (the shapes are pgBackRest 2.55's)."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pgha.model import repository
 from pgha.ops import backups
@@ -13,7 +13,7 @@ INFO = {"name": "pgha-dev", "status": {"code": 0, "message": "ok"}, "backup": [F
 
 def test_a_stanza_with_a_backup_can_be_restored():
     assert repository.backup_problem(INFO) is None
-    assert repository.first_backup_end(INFO) == datetime.fromtimestamp(1795724010, timezone.utc)
+    assert repository.first_backup_end(INFO) == datetime.fromtimestamp(1795724010, UTC)
 
 
 def test_a_stanza_without_backup_cannot():

@@ -1,4 +1,6 @@
 """Generated passwords: drawn once by the dynamic provider, never changed by a later diff; config wins."""
+from typing import Any
+
 import pulumi
 
 from components.credentials import ALPHABET, LENGTH, _Provider, generate
@@ -9,10 +11,12 @@ GENERATED_TYPE = "pulumi-python:dynamic/credentials:GeneratedPassword"
 
 def test_create_draws_a_long_password_from_a_safe_alphabet():
     result = _Provider().create({"length": LENGTH})
-    assert result.outs["length"] == LENGTH
-    assert len(result.outs["result"]) == LENGTH >= MIN_PASSWORD_LENGTH
-    assert set(result.outs["result"]) <= set(ALPHABET)
-    assert result.outs["result"] not in result.id
+    outs = result.outs
+    assert outs is not None
+    assert outs["length"] == LENGTH
+    assert len(outs["result"]) == LENGTH >= MIN_PASSWORD_LENGTH
+    assert set(outs["result"]) <= set(ALPHABET)
+    assert outs["result"] not in result.id
 
 
 def test_every_draw_differs():
@@ -59,12 +63,12 @@ def declare_credentials(configured):
 
     monitor = RecordingMonitor(GeneratingMocks())
     pulumi.runtime.set_mocks(monitor.mocks, project="pgha", stack="t1", preview=False, monitor=monitor)
-    seen = {}
+    seen: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def declare():
         passwords = Credentials("credentials", configured).passwords
-        is_secret = pulumi.Output.from_input(passwords.is_secret())
+        is_secret: pulumi.Output[bool] = pulumi.Output.from_input(passwords.is_secret())
         return pulumi.Output.all(passwords, is_secret).apply(lambda v: seen.update(passwords=v[0], secret=v[1]))
 
     declare()

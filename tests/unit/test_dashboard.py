@@ -69,7 +69,12 @@ def test_a_missing_scrape_breaks_the_line_and_epoch_times_stay_without_zero():
 
 def test_render_queries_every_panel_and_writes_a_png_with_an_empty_panel(tmp_path, monkeypatch):
     asked = []
-    monkeypatch.setattr(metrics, "query_range", lambda *args: asked.append(args) or canned(*args))
+
+    def query_range(*args):
+        asked.append(args)
+        return canned(*args)
+
+    monkeypatch.setattr(metrics, "query_range", query_range)
     path = dashboard.render("http://prometheus", FAULT - 10, FAULT + 20, tmp_path / "d" / "dashboard.png",
                             marks=[(FAULT, "fault"), (FAULT + 5, "recovered")], zero=FAULT, title="t: kill-primary")
     assert path.read_bytes()[:8] == PNG_SIGNATURE

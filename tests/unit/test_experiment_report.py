@@ -19,7 +19,7 @@ def result(name, rtos, lost=0, tps=(1000.0, 1010.0, 990.0), p99=(20.0, 21.0, 19.
     return {"variant": name, "stack": f"exp-t-{name}", "settings": {"pgha:fastFailover": "true", "pgha:rwPort": "25000"},
             "wall_s": {"up": 20.0, "drills": 60.0},
             "drills": {"kill-primary": trials, "report": f"{name}/drill-exp-t-{name}.json"},
-            "bench": {"tpcb": [{"tps": t, "p99_ms": p} for t, p in zip(tps, p99)] + [{"error": "connection refused"}]}}
+            "bench": {"tpcb": [{"tps": t, "p99_ms": p} for t, p in zip(tps, p99, strict=True)] + [{"error": "connection refused"}]}}
 
 
 def test_ports_move_out_of_the_ready_made_stacks_range_and_apart_per_parallel_slot():

@@ -12,6 +12,7 @@ from pgha.model.layout import FAILOVER_WATCHER_METRICS_PORT
 
 PATH = Path(__file__).resolve().parents[2] / "docker" / "failover-watcher" / "watcher.py"
 spec = importlib.util.spec_from_file_location("watcher", PATH)
+assert spec is not None and spec.loader is not None  # a .py file's spec always has its loader
 watcher = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(watcher)
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 from pgha.ops.integrity import (
     Findings,
     TableDigest,
@@ -86,9 +88,9 @@ def test_wal_positions_compare_as_numbers():
 
 def findings(**changes):
     digest = TableDigest(10, "c" * 32)
-    base = dict(primary="postgres-1", checksums={"postgres-1": "on", "postgres-2": "on"},
-                digests={"postgres-1": digest, "postgres-2": digest}, amcheck={"postgres-1": [], "postgres-2": []},
-                replayed_s=0.1)
+    base: dict[str, Any] = {"primary": "postgres-1", "checksums": {"postgres-1": "on", "postgres-2": "on"},
+            "digests": {"postgres-1": digest, "postgres-2": digest}, "amcheck": {"postgres-1": [], "postgres-2": []},
+            "replayed_s": 0.1}
     return Findings(**(base | changes))
 
 

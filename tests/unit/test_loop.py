@@ -27,7 +27,7 @@ def test_steps_last_from_their_pre_event_to_their_outputs_and_skip_components_an
 
 
 def test_messages_keep_what_the_engine_prints_not_debug_or_ephemeral_lines():
-    events = [
+    events: list[dict] = [
         {"diagnosticEvent": {"severity": "warning", "message": "<{%reset%}>pgha:bindAddress: exposed\nmore<{%reset%}>"}},
         {"diagnosticEvent": {"severity": "debug", "message": "noise"}},
         {"diagnosticEvent": {"severity": "info", "message": "Building image", "ephemeral": True}},

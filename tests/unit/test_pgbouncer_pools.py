@@ -3,19 +3,23 @@ image, so it is loaded by path, and its admin console, etcd and Patroni are stan
 import importlib.util
 import json
 import struct
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 PATH = Path(__file__).resolve().parents[2] / "docker" / "pgbouncer" / "pools.py"
 spec = importlib.util.spec_from_file_location("pools", PATH)
+assert spec is not None and spec.loader is not None  # a .py file's spec always has its loader
 pools = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pools)
 
 PREFIX = "/pgha/pgha-dev"
+Etcd: Any = pools.Etcd  # a class of a module loaded by path: its type is known at run time only
 
 
-class FakeEtcd(pools.Etcd):  # the real get(), over this range()
+class FakeEtcd(Etcd):  # the real get(), over this range()
     def __init__(self, leader, failover=None):
         self.leader, self.failover = leader, failover
 
@@ -34,7 +38,7 @@ class FakeEtcd(pools.Etcd):  # the real get(), over this range()
 class Console:
     """PgBouncer's admin console as the pool sees it: every command in order; a PAUSE may not finish in time."""
 
-    SHOW = {
+    SHOW: ClassVar[dict[str, list[dict[str, str]]]] = {
         "SHOW SERVERS": [{"type": "S", "state": "active", "ptr": "0x10", "link": "0xa1", "id": "7"},
                          {"type": "S", "state": "idle", "ptr": "0x11", "link": "", "id": "8"}],
         "SHOW CLIENTS": [{"type": "C", "state": "active", "ptr": "0xa1", "link": "0x10", "id": "41"},
@@ -55,7 +59,12 @@ class Console:
 def pool(monkeypatch):
     def make(leader="postgres-1", writable=("postgres-1", "postgres-2", "postgres-3"), **console_args):
         console, targets = Console(**console_args), []
-        monkeypatch.setattr(pools, "write_target", lambda host, port: targets.append((host, port)) or console.commands.append(f"target {host}"))
+
+        def write_target(host, port):
+            targets.append((host, port))
+            console.commands.append(f"target {host}")
+
+        monkeypatch.setattr(pools, "write_target", write_target)
         monkeypatch.setattr(pools, "_out_of_recovery", lambda url: any(f"2{m[-1]}:" in url for m in writable))
         monkeypatch.setattr(pools, "PRIMARY_DEADLINE_S", 0.2)
         monkeypatch.setattr(pools, "PRIMARY_POLL_S", 0.01)
@@ -134,7 +143,8 @@ def test_a_watch_broken_mid_stream_is_opened_again(pool, monkeypatch):
     """etcd stopped while the watch streamed (etcd-quorum-loss): http.client raises IncompleteRead, no OSError."""
     import http.client
     p = pool()
-    rounds = iter([http.client.IncompleteRead(b""), [("/pgha/pgha-dev/leader", "postgres-2")], SystemExit()])
+    rounds: Iterator[BaseException | list[tuple[str, str]]] = iter(
+        [http.client.IncompleteRead(b""), [("/pgha/pgha-dev/leader", "postgres-2")], SystemExit()])
 
     def watch(first, last, revision):
         step = next(rounds)

@@ -166,7 +166,7 @@ def test_only_haproxy_patroni_and_prometheus_ports_are_published_on_the_bind_add
 
 
 def test_outputs_list_every_instance_and_give_a_secret_connection_string_over_them():
-    seen = {}
+    seen: dict[str, tuple] = {}
 
     async def read(cluster):
         for name in ("connection_string", "ro_connection_string"):
@@ -248,7 +248,7 @@ def test_changing_the_haproxy_count_leaves_the_other_instances_as_they_are():
 
 
 def test_postgres_members_are_replaced_replicas_first_and_the_leader_last_after_a_handover():
-    monitors = []
+    monitors: list[RecordingMonitor] = []
     deploy(leader="postgres-1", monitor_out=monitors)
     deps = monitors[0].dependencies
     postgres = lambda name: {d for d in deps[name] if d.startswith(("postgres-", "handover")) and "-data" not in d}  # noqa: E731
@@ -260,7 +260,7 @@ def test_postgres_members_are_replaced_replicas_first_and_the_leader_last_after_
 
 
 def test_a_new_stack_chains_its_members_by_index():
-    monitors = []
+    monitors: list[RecordingMonitor] = []
     deploy(monitor_out=monitors)
     deps = monitors[0].dependencies
     assert "postgres-1-back" in deps["postgres-2"] and "handover" in deps["postgres-3"]

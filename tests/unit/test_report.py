@@ -1,4 +1,5 @@
 import json
+from typing import Any
 
 from pgha.ops import report
 
@@ -11,7 +12,7 @@ def trial(rto, lost=0, split=False, read=0.1, gap=0.5):
             "reads": [{"end": 0.1, "ok": True, "member": "postgres-3"}]}
 
 
-REPORT = {"stack": "t", "ttl": 20, "scenarios": {
+REPORT: dict[str, Any] = {"stack": "t", "ttl": 20, "scenarios": {
     "kill-primary": [trial(20.0), trial(22.0, lost=1), trial(21.0), trial(None, split=True)],
     "switchover": [trial(1.5)],
 }}

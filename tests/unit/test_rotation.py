@@ -1,4 +1,6 @@
 """A password change on a running stack: what is rolled out, in which order, and what Pulumi leaves alone."""
+from typing import Any
+
 import pulumi
 
 from components.password_rotation import _Provider
@@ -57,7 +59,7 @@ def test_no_role_or_container_to_change_touches_nothing(monkeypatch):
 def test_the_old_rest_password_is_tried_after_the_new_one(monkeypatch):
     """While a node's file still holds the old REST API password, /reload is accepted only with that one;
     the rollout then waits until the node accepts the new one."""
-    node = {"holds": "old", "calls": []}
+    node: dict[str, Any] = {"holds": "old", "calls": []}
 
     def rest(url, method="GET", body=None, password=None):
         node["calls"].append(password)

@@ -187,6 +187,7 @@ def test_loopback_binding_gives_no_warning():
 
 def test_binding_every_address_warns_with_every_reachable_port():
     warning = exposure_warning(parse("dev", {"bindAddress": "0.0.0.0", "postgresNodes": "2"}))
+    assert warning is not None
     assert warning.startswith("pgha:bindAddress: 0.0.0.0 is not a loopback address: other machines can reach")
     assert "every address of this host" in warning
     assert ("HAProxy's read-write, read-only and stats ports 5000, 5001, 7000 (haproxy-1) and 5010, 5011, 7010 "
@@ -195,7 +196,9 @@ def test_binding_every_address_warns_with_every_reachable_port():
 
 
 def test_binding_one_other_address_names_it():
-    assert "on 192.168.1.5, " in exposure_warning(parse("dev", {"bindAddress": "192.168.1.5"}))
+    warning = exposure_warning(parse("dev", {"bindAddress": "192.168.1.5"}))
+    assert warning is not None
+    assert "on 192.168.1.5, " in warning
 
 
 def test_default_subnet_is_stable_and_differs_between_stacks():

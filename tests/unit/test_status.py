@@ -9,8 +9,8 @@ def healthy():
             {"name": "postgres-3", "role": "replica", "state": "streaming", "timeline": 2, "lag": 0},
         ],
         etcd={"etcd-1": "healthy", "etcd-2": "healthy", "etcd-3": "healthy"},
-        containers={n: "running" for n in ("etcd-1", "etcd-2", "etcd-3", "postgres-1", "postgres-2", "postgres-3",
-                                          "pgbouncer-1", "pgbouncer-2", "pgbouncer-3", "haproxy-1", "haproxy-2")},
+        containers=dict.fromkeys(("etcd-1", "etcd-2", "etcd-3", "postgres-1", "postgres-2", "postgres-3",
+                                  "pgbouncer-1", "pgbouncer-2", "pgbouncer-3", "haproxy-1", "haproxy-2"), "running"),
         backends={instance: {"read_write": {"postgres-1": "UP", "postgres-2": "DOWN", "postgres-3": "DOWN"},
                              "read_only": {"postgres-1": "DOWN", "postgres-2": "UP", "postgres-3": "UP"}}
                   for instance in ("haproxy-1", "haproxy-2")},
@@ -78,12 +78,14 @@ def test_synchronous_modes_want_a_synchronous_standby():
 
 
 def test_alerts_are_asked_for_the_view_only_and_listed_in_the_table(monkeypatch):
-    from types import SimpleNamespace
-
     from pgha.ops import metrics, status
+    from pgha.ops.target import Target
+
+    def stack(prometheus_url):  # all with_alerts asks of a stack is its Prometheus
+        return Target("t", [], [], [], [], "app", "app", "app-pw", "api-pw", prometheus_url=prometheus_url)
 
     monkeypatch.setattr(metrics, "firing", lambda url: ["PghaPostgresDown{postgres-2}"])
-    shown = status.with_alerts(healthy(), SimpleNamespace(prometheus_url="http://prometheus"))
+    shown = status.with_alerts(healthy(), stack("http://prometheus"))
     assert ["PghaPostgresDown{postgres-2}", "alert", "firing"] in [line.split() for line in table(shown).splitlines()]
     assert problems(shown) == []
-    assert status.with_alerts(healthy(), SimpleNamespace(prometheus_url=None)).alerts == []
+    assert status.with_alerts(healthy(), stack(None)).alerts == []

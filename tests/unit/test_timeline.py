@@ -1,6 +1,14 @@
 import pytest
 
-from pgha.ops.timeline import Attempt, longest_failure_window, longest_gap, lost_acknowledged, members_in_order, outage, split_brain
+from pgha.ops.timeline import (
+    Attempt,
+    longest_failure_window,
+    longest_gap,
+    lost_acknowledged,
+    members_in_order,
+    outage,
+    split_brain,
+)
 
 
 def ok(seq, start, member="postgres-1", took=0.01, timeline=1):
