@@ -3,7 +3,7 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost experiment test unit
+.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost experiment lint test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
 TYPE ?= incr
@@ -71,7 +71,11 @@ experiment: setup
 	@$(ENV) pgha experiment $(EXP) $(if $(filter command line environment,$(origin TRIALS)),--trials $(TRIALS)) \
 		$(if $(PARALLEL),--parallel $(PARALLEL)) $(if $(KEEP),--keep)
 
-test: setup
+# The code as the project keeps it (pyproject.toml): formatted, linted and type-checked, before any test runs.
+lint: setup
+	$(ENV) ruff format --check . && ruff check . && mypy
+
+test: setup lint
 	$(ENV) python -m pytest -q -rs tests
 
 unit:

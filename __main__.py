@@ -1,4 +1,5 @@
 """pgha: a PostgreSQL 17 HA cluster on the local Docker engine; one Pulumi stack per experiment."""
+
 import pulumi
 
 from components.cluster import PostgresCluster, PostgresClusterArgs
@@ -9,8 +10,10 @@ from pgha.model.render import APP_DATABASE, APP_USER
 
 config = stack_config.load()
 passwords = Credentials("credentials", config.passwords).passwords
-cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(config.settings), passwords, config.backup_key, config.leader,
-                                                          config.docker_group))
+cluster = PostgresCluster(
+    "pgha",
+    PostgresClusterArgs(Layout(config.settings), passwords, config.backup_key, config.leader, config.docker_group),
+)
 
 pulumi.export("rwEndpoint", cluster.rw_endpoint)
 pulumi.export("roEndpoint", cluster.ro_endpoint)

@@ -1,5 +1,6 @@
 """The whole stack: network, etcd, Patroni/PostgreSQL, PgBouncer, HAProxy, the failover watcher, pgBackRest, and
 Prometheus with its exporters."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -57,19 +58,34 @@ class PostgresCluster(pulumi.ComponentResource):
         backups = BackupRepository("pgbackrest", layout, child)
         patroni = PatroniCluster(
             "patroni",
-            PatroniClusterArgs(**on_network, passwords=args.passwords, backup_key=args.backup_key,
-                               repository_volume=backups.volume_name, leader=args.leader, depends_on=etcd.containers),
+            PatroniClusterArgs(
+                **on_network,
+                passwords=args.passwords,
+                backup_key=args.backup_key,
+                repository_volume=backups.volume_name,
+                leader=args.leader,
+                depends_on=etcd.containers,
+            ),
             child,
         )
         repository_host = RepositoryHost(
             "pgbackrest-host",
-            RepositoryHostArgs(**on_network, volume_name=backups.volume_name, backup_key=args.backup_key,
-                               docker_group=args.docker_group, depends_on=patroni.containers),
+            RepositoryHostArgs(
+                **on_network,
+                volume_name=backups.volume_name,
+                backup_key=args.backup_key,
+                docker_group=args.docker_group,
+                depends_on=patroni.containers,
+            ),
             child,
         )
-        FirstBackup("first-backup", settings.stack, patroni.api_urls,
-                    patroni.pgbackrest_config + render.pgbackrest_host_config(layout),
-                    pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, repository_host.container]))
+        FirstBackup(
+            "first-backup",
+            settings.stack,
+            patroni.api_urls,
+            patroni.pgbackrest_config + render.pgbackrest_host_config(layout),
+            pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, repository_host.container]),
+        )
         # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
         # and HAProxy sends nobody to a node before its Patroni answers the checks.
         pools = PgBouncerPools("pgbouncer", PgBouncerPoolsArgs(**on_network, passwords=args.passwords), child)
@@ -83,7 +99,10 @@ class PostgresCluster(pulumi.ComponentResource):
         rotation = PasswordRotation("passwords", inputs, child)
         # After the rotation: a PATCH with a new REST API password must wait until the nodes hold it.
         PatroniDynamicConfig(
-            "dynamic-config", patroni.api_urls, inputs["api_password"], patroni_dynamic_config(settings),
+            "dynamic-config",
+            patroni.api_urls,
+            inputs["api_password"],
+            patroni_dynamic_config(settings),
             pulumi.ResourceOptions(parent=patroni, depends_on=[*patroni.containers, rotation]),
         )
         if settings.fast_failover:
@@ -92,12 +111,18 @@ class PostgresCluster(pulumi.ComponentResource):
         self.rw_endpoints = [f"{host}:{port}" for host, port in rw]
         self.ro_endpoints = [f"{host}:{port}" for host, port in ro]
         self.stats_urls = [f"http://{host}:{port}/" for host, port in layout.client_endpoints("statsPort")]
-        self.rw_endpoint, self.ro_endpoint, self.stats_url = self.rw_endpoints[0], self.ro_endpoints[0], self.stats_urls[0]
+        self.rw_endpoint, self.ro_endpoint, self.stats_url = (
+            self.rw_endpoints[0],
+            self.ro_endpoints[0],
+            self.stats_urls[0],
+        )
         # Secrets: they hold the app password.
         self.connection_string = pulumi.Output.secret(
-            args.passwords.apply(lambda p: connection_uri(APP_USER, p.app, APP_DATABASE, rw)))
+            args.passwords.apply(lambda p: connection_uri(APP_USER, p.app, APP_DATABASE, rw))
+        )
         self.ro_connection_string = pulumi.Output.secret(
-            args.passwords.apply(lambda p: connection_uri(APP_USER, p.app, APP_DATABASE, ro)))
+            args.passwords.apply(lambda p: connection_uri(APP_USER, p.app, APP_DATABASE, ro))
+        )
         self.patroni_apis = patroni.api_urls
         self.register_outputs(
             {
@@ -115,14 +140,24 @@ class PostgresCluster(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _metrics(on_network: OnNetwork, passwords: pulumi.Output[Passwords], nodes: Sequence[pulumi.Resource],
-                 child: pulumi.ResourceOptions) -> tuple[str, list[pulumi.Output[dict]]]:
+    def _metrics(
+        on_network: OnNetwork,
+        passwords: pulumi.Output[Passwords],
+        nodes: Sequence[pulumi.Resource],
+        child: pulumi.ResourceOptions,
+    ) -> tuple[str, list[pulumi.Output[dict]]]:
         """Prometheus and the exporters; returns Prometheus' URL and the exporters' password files."""
         monitor_password: pulumi.Output[str] = pulumi.Output.secret(passwords.apply(lambda p: p.monitor))
         # After the nodes: the pgha_monitor role exists once the cluster does.
-        postgres = PostgresExporters("postgres-exporter", PostgresExportersArgs(
-            **on_network, depends_on=nodes, monitor_password=monitor_password), child)
-        pgbouncer = PgBouncerExporters("pgbouncer-exporter", PgBouncerExportersArgs(
-            **on_network, depends_on=nodes, monitor_password=monitor_password), child)
+        postgres = PostgresExporters(
+            "postgres-exporter",
+            PostgresExportersArgs(**on_network, depends_on=nodes, monitor_password=monitor_password),
+            child,
+        )
+        pgbouncer = PgBouncerExporters(
+            "pgbouncer-exporter",
+            PgBouncerExportersArgs(**on_network, depends_on=nodes, monitor_password=monitor_password),
+            child,
+        )
         prometheus = Prometheus("prometheus", PrometheusArgs(**on_network), child)
         return prometheus.url, postgres.password_files + pgbouncer.password_files

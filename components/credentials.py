@@ -5,6 +5,7 @@ RandomPassword (whose plugin this machine cannot get): `create` draws the value,
 only when the resource's own inputs change, so later previews and updates, from this checkout or any
 other clone, keep the value the state holds. A `pgha:<key>` secret in the stack's config wins over it.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -45,7 +46,9 @@ class GeneratedPassword(dynamic.Resource, module="credentials", name="GeneratedP
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
         secret = pulumi.ResourceOptions(additional_secret_outputs=["result"])
-        super().__init__(_Provider(), name, {"length": LENGTH, "result": None}, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(
+            _Provider(), name, {"length": LENGTH, "result": None}, pulumi.ResourceOptions.merge(opts, secret)
+        )
 
 
 class Credentials(pulumi.ComponentResource):
@@ -53,8 +56,9 @@ class Credentials(pulumi.ComponentResource):
 
     passwords: pulumi.Output[Passwords]
 
-    def __init__(self, name: str, configured: Mapping[str, pulumi.Output[str]],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, configured: Mapping[str, pulumi.Output[str]], opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("pgha:credentials:Credentials", name, None, opts)
         values = []
         for key in PASSWORD_KEYS:

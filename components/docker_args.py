@@ -1,4 +1,5 @@
 """Small builders for the pulumi-docker arguments every component repeats."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -51,8 +52,9 @@ def network_attachment(network_name: pulumi.Input[str], member: Member) -> docke
 
 def docker_socket(read_only: bool = False) -> docker.ContainerVolumeArgs:
     """The local engine's socket, for a member that talks to the engine (the failover watcher, the repository host)."""
-    return docker.ContainerVolumeArgs(host_path=docker_api.DOCKER_SOCKET, container_path=docker_api.DOCKER_SOCKET,
-                                      read_only=read_only)
+    return docker.ContainerVolumeArgs(
+        host_path=docker_api.DOCKER_SOCKET, container_path=docker_api.DOCKER_SOCKET, read_only=read_only
+    )
 
 
 def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
@@ -60,8 +62,13 @@ def upload(path: str, content: pulumi.Input[str]) -> docker.ContainerUploadArgs:
 
 
 def member_container(
-    args: PlacementArgs, member: Member, image: docker.Image, parent: pulumi.Resource,
-    ignore_changes: Sequence[str] = (), after: Sequence[pulumi.Resource] = (), **specific
+    args: PlacementArgs,
+    member: Member,
+    image: docker.Image,
+    parent: pulumi.Resource,
+    ignore_changes: Sequence[str] = (),
+    after: Sequence[pulumi.Resource] = (),
+    **specific,
 ) -> docker.Container:
     """A stack member's container: named, labelled, on the stack network at its fixed address,
     restarted after a crash. `specific` carries what only this component needs (uploads, ports ...);
@@ -75,14 +82,30 @@ def member_container(
         restart="unless-stopped",
         labels=container_labels(member_labels(args.layout, member)),
         networks_advanced=[network_attachment(args.network_name, member)],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[*args.depends_on, *after], ignore_changes=list(ignore_changes)),
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=[*args.depends_on, *after], ignore_changes=list(ignore_changes)
+        ),
         **specific,
     )
 
 
-def exporter_container(args: PlacementArgs, member: Member, image: docker.Image, parent: pulumi.Resource,
-                       password_file: str, password: pulumi.Output[str], **specific) -> docker.Container:
+def exporter_container(
+    args: PlacementArgs,
+    member: Member,
+    image: docker.Image,
+    parent: pulumi.Resource,
+    password_file: str,
+    password: pulumi.Output[str],
+    **specific,
+) -> docker.Container:
     """An exporter's container, its password a file written at creation only: PasswordRotation rolls a new one out
     (and restarts the exporter, which reads it at start). `password_file` is its first upload."""
-    return member_container(args, member, image, parent, ignore_changes=["uploads[0].content"],
-                            uploads=[upload(password_file, password)], **specific)
+    return member_container(
+        args,
+        member,
+        image,
+        parent,
+        ignore_changes=["uploads[0].content"],
+        uploads=[upload(password_file, password)],
+        **specific,
+    )

@@ -1,4 +1,5 @@
 """The etcd cluster Patroni keeps its leader lock and configuration in (v3 API only)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +40,14 @@ class EtcdCluster(pulumi.ComponentResource):
                 uploads=[upload("/etc/etcd/etcd.yml", render.etcd_config(layout, member))],
             )
             health = f"http://{member.address}:{ETCD_CLIENT_PORT}/health"
-            previous = [MemberBack(f"{member.name}-back", member.name, container.id, {"etcd": health},
-                                   pulumi.ResourceOptions(parent=self, depends_on=[container]))]
+            previous = [
+                MemberBack(
+                    f"{member.name}-back",
+                    member.name,
+                    container.id,
+                    {"etcd": health},
+                    pulumi.ResourceOptions(parent=self, depends_on=[container]),
+                )
+            ]
             self.containers.append(container)
         self.register_outputs({})

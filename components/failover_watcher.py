@@ -5,6 +5,7 @@ engine knows at once; docker/failover-watcher/watcher.py turns its `die` events 
 transaction. A paused or partitioned primary is alive, produces no `die` event, and goes the TTL way.
 The watcher serves its Prometheus metrics on FAILOVER_WATCHER_METRICS_PORT.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,10 +39,14 @@ class FailoverWatcher(pulumi.ComponentResource):
             # Read-only: the watcher only listens to the engine's events.
             volumes=[docker_socket(read_only=True)],
             command=[
-                "--stack", layout.settings.stack,
-                "--prefix", layout.lock_prefix,
-                "--etcd", render.etcd_client_urls(layout),
-                "--metrics-port", str(FAILOVER_WATCHER_METRICS_PORT),
+                "--stack",
+                layout.settings.stack,
+                "--prefix",
+                layout.lock_prefix,
+                "--etcd",
+                render.etcd_client_urls(layout),
+                "--metrics-port",
+                str(FAILOVER_WATCHER_METRICS_PORT),
             ],
         )
         self.register_outputs({})

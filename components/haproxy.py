@@ -1,5 +1,6 @@
 """HAProxy: the stack's client entry, routing by each node's Patroni health endpoints. Several instances with the
 same configuration, each on its own ports, so clients that list them all (libpq's multi-host URI) outlive one."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,9 +42,15 @@ class HAProxy(pulumi.ComponentResource):
         self.containers = []
         for member in layout.haproxy():
             # One at a time when a change replaces them: clients listing every instance always find one.
-            self.containers.append(member_container(
-                args, member, image, self, after=self.containers[-1:],
-                ports=published_ports(layout, member),
-                uploads=[upload("/etc/haproxy/haproxy.cfg", config)],
-            ))
+            self.containers.append(
+                member_container(
+                    args,
+                    member,
+                    image,
+                    self,
+                    after=self.containers[-1:],
+                    ports=published_ports(layout, member),
+                    uploads=[upload("/etc/haproxy/haproxy.cfg", config)],
+                )
+            )
         self.register_outputs({})

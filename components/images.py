@@ -1,4 +1,5 @@
 """Component images, built by the program from docker/<component>/Dockerfile on the local base image."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,9 @@ def context_digest(component: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def component_image(component: str, parent: pulumi.Resource, revision: int = 0,
-                    after: Sequence[pulumi.Resource] = ()) -> docker.Image:
+def component_image(
+    component: str, parent: pulumi.Resource, revision: int = 0, after: Sequence[pulumi.Resource] = ()
+) -> docker.Image:
     """`revision` (the node image's, from pgha:nodeImageRevision) is a build argument its Dockerfile installs its
     packages after: a new one rebuilds them from Debian's current archive, under a new tag. `after`: what the
     build waits for."""
@@ -57,6 +59,21 @@ def check_image(component: str) -> str:
     tag = f"pgha-check-{component}:{context_digest(component)}"
     if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
         # --force-rm: no intermediate container is left behind, even when the build fails.
-        subprocess.run(["docker", "build", "-q", "--force-rm", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", tag,
-                        str(DOCKER_DIR / component)], capture_output=True, text=True, check=True, timeout=900)
+        subprocess.run(
+            [
+                "docker",
+                "build",
+                "-q",
+                "--force-rm",
+                "--build-arg",
+                f"BASE_IMAGE={BASE_IMAGE}",
+                "-t",
+                tag,
+                str(DOCKER_DIR / component),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
     return tag

@@ -1,4 +1,5 @@
 """The stack's own bridge network, on its own subnet so members keep fixed addresses."""
+
 from __future__ import annotations
 
 import ipaddress

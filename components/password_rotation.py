@@ -3,6 +3,7 @@
 The containers are created with their password files and then ignore later changes to them (ignore_changes
 on those uploads), so a new password never replaces a container; this resource's update carries it instead.
 """
+
 from __future__ import annotations
 
 import pulumi
@@ -38,16 +39,18 @@ class PasswordRotation(dynamic.Resource, module="credentials", name="PasswordRot
         super().__init__(_Provider(), name, props, pulumi.ResourceOptions.merge(opts, secret))
 
 
-def password_files(name: str, container: docker.Container, member: str, reload: str,
-                   files: pulumi.Output[dict]) -> pulumi.Output[dict]:
+def password_files(
+    name: str, container: docker.Container, member: str, reload: str, files: pulumi.Output[dict]
+) -> pulumi.Output[dict]:
     """One container's entry in PasswordRotation's `containers`."""
     return pulumi.Output.all(container.id, files).apply(
         lambda v: {name: {"id": v[0], "member": member, "reload": reload, "files": v[1]}}
     )
 
 
-def rotation_inputs(layout: Layout, passwords: pulumi.Output[render.Passwords], api_urls: list[str],
-                    entries: list[pulumi.Output[dict]]) -> dict:
+def rotation_inputs(
+    layout: Layout, passwords: pulumi.Output[render.Passwords], api_urls: list[str], entries: list[pulumi.Output[dict]]
+) -> dict:
     containers = pulumi.Output.all(*entries).apply(lambda parts: {k: v for part in parts for k, v in part.items()})
     return {
         "verifiers": pulumi.Output.secret(passwords.apply(lambda p: render.role_verifiers(layout, p))),

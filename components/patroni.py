@@ -3,6 +3,7 @@
 The members are chained in the rolling order, the replicas first and the leader last, each after the one before is
 back (components/rolling_update.py): a change that replaces their containers (a new image, a changed configuration
 file) so takes one member at a time, with a switchover before the leader's turn. The volumes stay."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,42 +62,70 @@ class PatroniCluster(pulumi.ComponentResource):
         super().__init__("pgha:patroni:PatroniCluster", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         image = component_image("patroni", self, settings.node_image_revision)
-        secrets = args.passwords.apply(lambda p: {SECRETS_FILE: render.patroni_secrets(p),
-                                                  BOOTSTRAP_SQL: render.bootstrap_sql(layout, p)})
+        secrets = args.passwords.apply(
+            lambda p: {SECRETS_FILE: render.patroni_secrets(p), BOOTSTRAP_SQL: render.bootstrap_sql(layout, p)}
+        )
         members = layout.postgres()
         self.api_urls = [f"http://{settings.bind_address}:{settings.patroni_api_port(m.index)}" for m in members]
         self.pgbackrest_config = render.pgbackrest_config(layout)
         configs = {m.name: render.patroni_config(layout, m) for m in members}
         fingerprints = image.image_name.apply(
-            lambda name: {m: fingerprint(name, text + self.pgbackrest_config) for m, text in configs.items()})
+            lambda name: {m: fingerprint(name, text + self.pgbackrest_config) for m, text in configs.items()}
+        )
         api_password: pulumi.Output[str] = pulumi.Output.secret(args.passwords.apply(lambda p: p.patroni_api))
         containers, files = {}, {}
         previous: list[pulumi.Resource] = []
         order = rolling_order(members, args.leader)
         for member in order:
             if member is order[-1]:
-                previous = [Handover("handover", fingerprints, self.api_urls, api_password,
-                                     pulumi.ResourceOptions(parent=self, depends_on=previous))]
+                previous = [
+                    Handover(
+                        "handover",
+                        fingerprints,
+                        self.api_urls,
+                        api_password,
+                        pulumi.ResourceOptions(parent=self, depends_on=previous),
+                    )
+                ]
             container = self._member(args, member, image, configs[member.name], secrets, previous)
-            previous = [MemberBack(f"{member.name}-back", member.name, container.id, {"patroni": self.api_urls},
-                                   pulumi.ResourceOptions(parent=self, depends_on=[container]))]
+            previous = [
+                MemberBack(
+                    f"{member.name}-back",
+                    member.name,
+                    container.id,
+                    {"patroni": self.api_urls},
+                    pulumi.ResourceOptions(parent=self, depends_on=[container]),
+                )
+            ]
             containers[member.name] = container
             files[member.name] = password_files(member.container, container, member.name, "patroni", secrets)
         self.containers = [containers[m.name] for m in members]
         self.password_files = [files[m.name] for m in members]
         self.register_outputs({"apiUrls": self.api_urls})
 
-    def _member(self, args: PatroniClusterArgs, member: Member, image: docker.Image, config: str,
-                secrets: pulumi.Output[dict], after: Sequence[pulumi.Resource]) -> docker.Container:
+    def _member(
+        self,
+        args: PatroniClusterArgs,
+        member: Member,
+        image: docker.Image,
+        config: str,
+        secrets: pulumi.Output[dict],
+        after: Sequence[pulumi.Resource],
+    ) -> docker.Container:
         settings = args.layout.settings
         backup_key: pulumi.Output[str] = pulumi.Output.secret(args.backup_key)
         data = volume(args.layout, member, self)
-        volumes = [docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data"),
-                   docker.ContainerVolumeArgs(volume_name=args.repository_volume, container_path=render.REPOSITORY_PATH)]
+        volumes = [
+            docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data"),
+            docker.ContainerVolumeArgs(volume_name=args.repository_volume, container_path=render.REPOSITORY_PATH),
+        ]
         if render.restores_other_stack(settings):
             source = repository.volume_name(settings.restore_from)
-            volumes.append(docker.ContainerVolumeArgs(volume_name=source, container_path=render.SOURCE_REPOSITORY_PATH,
-                                                      read_only=True))
+            volumes.append(
+                docker.ContainerVolumeArgs(
+                    volume_name=source, container_path=render.SOURCE_REPOSITORY_PATH, read_only=True
+                )
+            )
         return member_container(
             args,
             member,
@@ -106,8 +135,13 @@ class PatroniCluster(pulumi.ComponentResource):
             after=after,
             # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
             destroy_grace_seconds=30,
-            ports=[docker.ContainerPortArgs(internal=PATRONI_API_PORT, external=settings.patroni_api_port(member.index),
-                                            ip=settings.bind_address)],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=PATRONI_API_PORT,
+                    external=settings.patroni_api_port(member.index),
+                    ip=settings.bind_address,
+                )
+            ],
             volumes=volumes,
             uploads=[
                 upload(f"{CONFIG_DIR}/10-patroni.yml", config),

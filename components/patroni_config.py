@@ -5,6 +5,7 @@ cluster with PATCH /config, with no container restart. A dynamic provider does t
 update, so `pulumi config set` + `pulumi up` changes them in place. This code also runs in the
 provider process Pulumi starts for dynamic resources.
 """
+
 from __future__ import annotations
 
 import time
@@ -85,6 +86,12 @@ class _Provider(dynamic.ResourceProvider):
 class PatroniDynamicConfig(dynamic.Resource):
     """The cluster-wide settings Patroni keeps in etcd, applied through `api_urls` with the REST password."""
 
-    def __init__(self, name: str, api_urls: list[str], password: pulumi.Input[str], config: dict,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        api_urls: list[str],
+        password: pulumi.Input[str],
+        config: dict,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__(_Provider(), name, {"api_urls": api_urls, "password": password, "config": config}, opts)

@@ -7,6 +7,7 @@ lost stack is restored from. `make drop-backups STACK=...` removes it. Every Pos
 repository host (docker/pgbackrest), from a standby when one streams, reaching the nodes through `docker exec`:
 it holds the Docker socket, as the failover watcher does.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,12 @@ class BackupRepository(pulumi.ComponentResource):
         # Labels read back the same in every stack that declares this volume again (a stack deployed anew after
         # `pulumi destroy`): a label change would replace it.
         labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(layout.labels("pgbackrest").items())]
-        volume = docker.Volume("repository", name=repository.volume_name(layout.settings.stack), labels=labels,
-                               opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
+        volume = docker.Volume(
+            "repository",
+            name=repository.volume_name(layout.settings.stack),
+            labels=labels,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
         self.volume_name = volume.name
         self.register_outputs({"volumeName": self.volume_name})
 
@@ -66,12 +71,13 @@ class RepositoryHost(pulumi.ComponentResource):
             envs=[f"PGHA_CONTAINER_PREFIX={settings.prefix}-"],
             # pgBackRest runs as postgres; the socket's group lets it reach the nodes through `docker exec`.
             group_adds=[str(args.docker_group)],
-            volumes=[docker.ContainerVolumeArgs(volume_name=args.volume_name, container_path=render.REPOSITORY_PATH),
-                     docker_socket()],
+            volumes=[
+                docker.ContainerVolumeArgs(volume_name=args.volume_name, container_path=render.REPOSITORY_PATH),
+                docker_socket(),
+            ],
             uploads=[
                 upload("/etc/pgbackrest/pgbackrest.conf", render.pgbackrest_host_config(layout)),
-                upload("/etc/pgbackrest/conf.d/cipher.conf",
-                       backup_key.apply(render.pgbackrest_secrets)),
+                upload("/etc/pgbackrest/conf.d/cipher.conf", backup_key.apply(render.pgbackrest_secrets)),
             ],
         )
         self.register_outputs({})
@@ -98,7 +104,9 @@ class FirstBackup(dynamic.Resource):
 
     label: pulumi.Output[str]
 
-    def __init__(self, name: str, stack: str, api_urls: list[str], config: str,
-                 opts: pulumi.ResourceOptions | None = None):
-        super().__init__(_FirstBackupProvider(), name,
-                         {"stack": stack, "api_urls": api_urls, "config": config, "label": None}, opts)
+    def __init__(
+        self, name: str, stack: str, api_urls: list[str], config: str, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__(
+            _FirstBackupProvider(), name, {"stack": stack, "api_urls": api_urls, "config": config, "label": None}, opts
+        )

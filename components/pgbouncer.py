@@ -1,6 +1,7 @@
 """PgBouncer on every PostgreSQL node, with two pools: the node pool in front of that node (HAProxy's read-only
 port) and the leader pool, which follows the cluster's leader and holds its clients while the primary changes
 (HAProxy's read-write port; docker/pgbouncer/pools.py)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

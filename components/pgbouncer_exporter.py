@@ -1,6 +1,7 @@
 """pgbouncer_exporter, one per node and pool (a node's PgBouncer runs two: the node pool and the leader pool, each
 with its own admin console): clients active and waiting, servers, per pool. It logs in as `pgha_monitor`, one of
 PgBouncer's stats_users. Its password is a file of its container, rolled out live by PasswordRotation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,10 +34,16 @@ class PgBouncerExporters(pulumi.ComponentResource):
         files = args.monitor_password.apply(lambda password: {PASSWORD_FILE: password})
         self.containers, self.password_files = [], []
         for pool in PGBOUNCER_POOLS:
-            for postgres, pgbouncer, member in zip(layout.postgres(), layout.pgbouncer(), layout.pgbouncer_exporters(pool),
-                                                   strict=True):
+            for postgres, pgbouncer, member in zip(
+                layout.postgres(), layout.pgbouncer(), layout.pgbouncer_exporters(pool), strict=True
+            ):
                 container = exporter_container(
-                    args, member, image, self, PASSWORD_FILE, args.monitor_password,
+                    args,
+                    member,
+                    image,
+                    self,
+                    PASSWORD_FILE,
+                    args.monitor_password,
                     command=[f"--pgBouncer.connectionString={render.pgbouncer_exporter_source(pgbouncer, pool)}"],
                 )
                 self.containers.append(container)

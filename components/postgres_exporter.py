@@ -1,6 +1,7 @@
 """postgres_exporter, one per PostgreSQL node: the node's own statistics (commits, connections, replication,
 database sizes) as the `pgha_monitor` role (pg_monitor) sees them. Its password is a file of its container, rolled
 out live by PasswordRotation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,17 @@ class PostgresExporters(pulumi.ComponentResource):
         self.containers, self.password_files = [], []
         for postgres, member in zip(layout.postgres(), layout.postgres_exporters(), strict=True):
             container = exporter_container(
-                args, member, image, self, PASSWORD_FILE, args.monitor_password,
-                envs=[f"DATA_SOURCE_URI={render.postgres_exporter_source(postgres)}",
-                      f"DATA_SOURCE_USER={render.MONITOR_USER}", f"DATA_SOURCE_PASS_FILE={PASSWORD_FILE}"],
+                args,
+                member,
+                image,
+                self,
+                PASSWORD_FILE,
+                args.monitor_password,
+                envs=[
+                    f"DATA_SOURCE_URI={render.postgres_exporter_source(postgres)}",
+                    f"DATA_SOURCE_USER={render.MONITOR_USER}",
+                    f"DATA_SOURCE_PASS_FILE={PASSWORD_FILE}",
+                ],
             )
             self.containers.append(container)
             self.password_files.append(password_files(member.container, container, postgres.name, "restart", files))

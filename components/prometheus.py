@@ -4,6 +4,7 @@ Its targets are files of Prometheus' file-based discovery, written into the runn
 when the stack scales, only that resource changes, and Prometheus reads the new files without a restart. Its data
 is on a volume of the stack, so a new configuration (a replaced container) keeps the series.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,13 @@ class _TargetsProvider(dynamic.ResourceProvider):
 class ScrapeTargets(dynamic.Resource, module="prometheus", name="ScrapeTargets"):
     """The discovery files (render.scrape_targets) in the Prometheus container `container_id`, written in place."""
 
-    def __init__(self, name: str, container_id: pulumi.Input[str], files: dict[str, str],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        container_id: pulumi.Input[str],
+        files: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__(_TargetsProvider(), name, {"container_id": container_id, "files": files}, opts)
 
 
@@ -63,15 +69,27 @@ class Prometheus(pulumi.ComponentResource):
         member = layout.prometheus()
         data = volume(layout, member, self)
         container = member_container(
-            args, member, component_image("prometheus", self), self,
+            args,
+            member,
+            component_image("prometheus", self),
+            self,
             command=[f"--storage.tsdb.retention.time={RETENTION}", f"--web.listen-address=:{PROMETHEUS_PORT}"],
-            ports=[docker.ContainerPortArgs(internal=PROMETHEUS_PORT, external=settings.prometheus_port,
-                                            ip=settings.bind_address)],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=PROMETHEUS_PORT, external=settings.prometheus_port, ip=settings.bind_address
+                )
+            ],
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/prometheus")],
-            uploads=[upload("/etc/prometheus/prometheus.yml", render.prometheus_config(layout)),
-                     upload("/etc/prometheus/rules/pgha.yml", render.prometheus_alerts(layout))],
+            uploads=[
+                upload("/etc/prometheus/prometheus.yml", render.prometheus_config(layout)),
+                upload("/etc/prometheus/rules/pgha.yml", render.prometheus_alerts(layout)),
+            ],
         )
-        ScrapeTargets("targets", container.id, render.scrape_targets(layout),
-                      pulumi.ResourceOptions(parent=self, depends_on=[container]))
+        ScrapeTargets(
+            "targets",
+            container.id,
+            render.scrape_targets(layout),
+            pulumi.ResourceOptions(parent=self, depends_on=[container]),
+        )
         self.url = f"http://{settings.bind_address}:{settings.prometheus_port}"
         self.register_outputs({"url": self.url})

@@ -9,6 +9,7 @@ which, when the leader's container is about to be replaced, switches over to a r
 hold the writers' commits instead of a failover failing them. Both do nothing when created (a new stack, a new
 member). This code also runs in Pulumi's dynamic provider process.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,10 +59,17 @@ class MemberBack(dynamic.Resource):
     """Done once `member`'s container, when replaced, is back: `check` is {"patroni": the REST API URLs} or
     {"etcd": the member's /health URL}."""
 
-    def __init__(self, name: str, member: str, container_id: pulumi.Input[str], check: dict,
-                 opts: pulumi.ResourceOptions | None = None):
-        super().__init__(_MemberBackProvider(), name, {"member": member, "container_id": container_id, "check": check},
-                         opts)
+    def __init__(
+        self,
+        name: str,
+        member: str,
+        container_id: pulumi.Input[str],
+        check: dict,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(
+            _MemberBackProvider(), name, {"member": member, "container_id": container_id, "check": check}, opts
+        )
 
 
 class _HandoverProvider(dynamic.ResourceProvider):
@@ -83,7 +91,14 @@ class Handover(dynamic.Resource):
     """Switches over away from the leader when what its container is made of changes. `fingerprints`: for each
     member, a digest of the inputs that replace its container when they change (image, configuration file)."""
 
-    def __init__(self, name: str, fingerprints: pulumi.Input[dict], api_urls: list[str], password: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None):
-        super().__init__(_HandoverProvider(), name,
-                         {"fingerprints": fingerprints, "api_urls": api_urls, "password": password}, opts)
+    def __init__(
+        self,
+        name: str,
+        fingerprints: pulumi.Input[dict],
+        api_urls: list[str],
+        password: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__(
+            _HandoverProvider(), name, {"fingerprints": fingerprints, "api_urls": api_urls, "password": password}, opts
+        )

@@ -1,5 +1,6 @@
 """pgha operations: `pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups,
 dashboard,metrics-cost,experiment} [--stack NAME | --target-file F]`."""
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,11 @@ def cmd_drill(args: argparse.Namespace) -> int:
     names = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
     unknown = [n for n in names if n not in SCENARIOS and n not in recovery.SCENARIOS]
     if unknown:
-        print(f"unknown scenario {', '.join(unknown)}; known: all (the failover ones), {', '.join(SCENARIOS)}, "
-              f"{', '.join(recovery.SCENARIOS)}", file=sys.stderr)
+        print(
+            f"unknown scenario {', '.join(unknown)}; known: all (the failover ones), {', '.join(SCENARIOS)}, "
+            f"{', '.join(recovery.SCENARIOS)}",
+            file=sys.stderr,
+        )
         return 2
     recovered = recovery.run_trials(_target(args), [n for n in names if n in recovery.SCENARIOS], args.trials)
     # After the recoveries: lose-cluster deploys the stack anew.
@@ -95,8 +99,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     taken = backups.backup(_target(args).stack, args.type)
-    print(f"{taken['label']}: {taken['type']} backup from the {'standby' if taken['from_standby'] else 'primary'}, "
-          f"{taken['info']['repository']['delta'] / 2**20:.1f} MiB in {taken['timestamp']['stop'] - taken['timestamp']['start']}s")
+    print(
+        f"{taken['label']}: {taken['type']} backup from the {'standby' if taken['from_standby'] else 'primary'}, "
+        f"{taken['info']['repository']['delta'] / 2**20:.1f} MiB in {taken['timestamp']['stop'] - taken['timestamp']['start']}s"
+    )
     return 0
 
 
@@ -179,28 +185,39 @@ def main(argv: list[str] | None = None) -> int:
     switch = verbs.add_parser("switchover", help="a planned switchover through Patroni")
     switch.add_argument("--to", help="the member to promote (default: Patroni picks)")
     run = verbs.add_parser("drill", help="run a failure scenario N times and write a report")
-    run.add_argument("scenario", help=f"all (the failover scenarios), or a comma-separated list of: "
-                                      f"{', '.join([*SCENARIOS, *recovery.SCENARIOS])}")
+    run.add_argument(
+        "scenario",
+        help=f"all (the failover scenarios), or a comma-separated list of: "
+        f"{', '.join([*SCENARIOS, *recovery.SCENARIOS])}",
+    )
     run.add_argument("--trials", type=int, default=3)
     run.add_argument("--reports", default="reports")
-    check = verbs.add_parser("check", help="data checksums, pg_amcheck and the drill table on every member; "
-                                           "exit 1 when anything is wrong")
+    check = verbs.add_parser(
+        "check", help="data checksums, pg_amcheck and the drill table on every member; exit 1 when anything is wrong"
+    )
     check.add_argument("--timeout", type=float, default=60.0, help="seconds the replicas get to catch up first")
     measure = verbs.add_parser("bench", help="pgbench along every path into the stack, and a connection storm")
     measure.add_argument("--clients", default="1,4,16,64", help="comma-separated pgbench client counts")
     measure.add_argument("--seconds", type=int, default=10, help="each pgbench run's duration")
     measure.add_argument("--runs", type=int, default=2, help="times every cell is run, interleaved")
     measure.add_argument("--storm", type=int, default=1000, help="clients connecting at once (0: no storm)")
-    measure.add_argument("--loops", type=int, default=3,
-                         help="timed rounds of up, preview, destroy on throwaway stacks of the default shape (0: none)")
+    measure.add_argument(
+        "--loops",
+        type=int,
+        default=3,
+        help="timed rounds of up, preview, destroy on throwaway stacks of the default shape (0: none)",
+    )
     measure.add_argument("--reports", default="reports")
     take = verbs.add_parser("backup", help="a pgBackRest backup of the stack, on its leader")
     take.add_argument("--type", choices=backups.BACKUP_TYPES, default="incr")
     listed = verbs.add_parser("backups", help="the stack's backups and archived WAL (also once the stack is destroyed)")
     listed.add_argument("--json", action="store_true", help="pgBackRest's own JSON")
     verbs.add_parser("drop-backups", help="remove a destroyed stack's repository: its backups are gone for good")
-    cost = verbs.add_parser("metrics-cost", help="pgbench with pgha:metrics on and off, turn by turn, and the "
-                            "collectors' CPU (deploys the stack each turn, then as its configuration says)")
+    cost = verbs.add_parser(
+        "metrics-cost",
+        help="pgbench with pgha:metrics on and off, turn by turn, and the "
+        "collectors' CPU (deploys the stack each turn, then as its configuration says)",
+    )
     cost.add_argument("--rounds", type=int, default=3, help="pairs of turns, metrics on then off")
     cost.add_argument("--clients", type=int, default=16)
     cost.add_argument("--seconds", type=int, default=30, help="each pgbench run's duration")
@@ -208,20 +225,37 @@ def main(argv: list[str] | None = None) -> int:
     board = verbs.add_parser("dashboard", help="a PNG of the standard Prometheus panels over the last minutes")
     board.add_argument("--since", default="10m", help="the window, ending now: 90s, 10m, 2h")
     board.add_argument("--reports", default="reports")
-    exp = verbs.add_parser("experiment", help="every variant of an experiment file as its own stack: up, drills, "
-                           "bench, destroy; then one comparison report (an interrupted run resumes)")
+    exp = verbs.add_parser(
+        "experiment",
+        help="every variant of an experiment file as its own stack: up, drills, "
+        "bench, destroy; then one comparison report (an interrupted run resumes)",
+    )
     exp.add_argument("name", help="an experiment under experiments/ (sync-modes, ...) or a path to a YAML file")
     exp.add_argument("--trials", type=int, help="trials per drill scenario (default: the file's)")
-    exp.add_argument("--parallel", type=int, default=1,
-                     help=f"variants side by side, each on its own ports (at most {experiment.MAX_PARALLEL})")
+    exp.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help=f"variants side by side, each on its own ports (at most {experiment.MAX_PARALLEL})",
+    )
     exp.add_argument("--keep", action="store_true", help="leave each variant's stack deployed")
     exp.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
     exp.add_argument("--reports", default="reports")
     args = parser.parse_args(argv)
-    handlers = {"status": cmd_status, "wait": cmd_wait, "switchover": cmd_switchover, "drill": cmd_drill,
-                "check": cmd_check, "bench": cmd_bench, "backup": cmd_backup, "backups": cmd_backups,
-                "drop-backups": cmd_drop_backups, "dashboard": cmd_dashboard, "metrics-cost": cmd_metrics_cost,
-                "experiment": cmd_experiment}
+    handlers = {
+        "status": cmd_status,
+        "wait": cmd_wait,
+        "switchover": cmd_switchover,
+        "drill": cmd_drill,
+        "check": cmd_check,
+        "bench": cmd_bench,
+        "backup": cmd_backup,
+        "backups": cmd_backups,
+        "drop-backups": cmd_drop_backups,
+        "dashboard": cmd_dashboard,
+        "metrics-cost": cmd_metrics_cost,
+        "experiment": cmd_experiment,
+    }
     return handlers[args.verb](args)
 
 

@@ -4,6 +4,7 @@ Callers use the SDK's own objects (`client().containers`, `.volumes`, `.networks
 (docker.errors.NotFound, APIError, DockerException); this module adds the client made once over the local
 socket, the labelled listings the stacks are found by, and writing one file into a container.
 """
+
 from __future__ import annotations
 
 import functools

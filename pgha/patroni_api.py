@@ -1,4 +1,5 @@
 """Patroni's REST API, as pgha uses it."""
+
 from __future__ import annotations
 
 import base64
@@ -12,8 +13,9 @@ import requests
 TIMEOUT = 2.0
 
 
-def rest(url: str, method: str = "GET", body: dict | None = None, password: str | None = None,
-         timeout: float = 5.0) -> tuple[int, dict]:
+def rest(
+    url: str, method: str = "GET", body: dict | None = None, password: str | None = None, timeout: float = 5.0
+) -> tuple[int, dict]:
     """One call to one member, standard library only (the dynamic providers make it too): the HTTP status and
     the JSON body ({} when there is none). An HTTP error comes back as its status; no answer raises OSError."""
     headers = {"Content-Type": "application/json"}
@@ -21,16 +23,18 @@ def rest(url: str, method: str = "GET", body: dict | None = None, password: str 
         headers["Authorization"] = "Basic " + base64.b64encode(f"patroni:{password}".encode()).decode()
     data = json.dumps(body).encode() if body is not None else None
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method),
-                                    timeout=timeout) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=data, headers=headers, method=method), timeout=timeout
+        ) as response:
             status, text = response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, {}
     return status, json.loads(text) if text.startswith(b"{") else {}
 
 
-def call(url: str, method: str = "GET", body: dict | None = None, password: str | None = None,
-         timeout: float = 5.0) -> dict:
+def call(
+    url: str, method: str = "GET", body: dict | None = None, password: str | None = None, timeout: float = 5.0
+) -> dict:
     """rest() for callers that want the answer or an exception: an HTTP error raises ConnectionError too."""
     status, answer = rest(url, method, body, password, timeout)
     if status >= 400:
@@ -80,8 +84,11 @@ def member_problems(members: list[dict], expected: Iterable[str]) -> list[str]:
     leaders = [m for m in members if m["role"] == "leader"]
     if len(leaders) != 1:
         found.append(f"{len(leaders)} Patroni leaders")
-    found += [f"{m['name']} is {m['state']}, not streaming" for m in members
-              if m["role"] != "leader" and m["state"] != "streaming"]
+    found += [
+        f"{m['name']} is {m['state']}, not streaming"
+        for m in members
+        if m["role"] != "leader" and m["state"] != "streaming"
+    ]
     if members and len({m.get("timeline") for m in members}) != 1:
         found.append("members are on different timelines")
     missing = sorted(set(expected) - {m["name"] for m in members})

@@ -11,6 +11,7 @@ the standard library. Prometheus metrics (python3-prometheus-client) on --metric
 locks released, by member, the releases that found no lock, etcd's failures, and the seconds from a death (the
 engine's time of the event) to etcd's answer. Runs in its own container with the Docker socket mounted read-only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,9 @@ class Etcd:
     def call(self, path: str, body: dict) -> dict:
         errors = []
         for endpoint in self.endpoints:
-            request = urllib.request.Request(f"{endpoint}{path}", data=json.dumps(body).encode(),
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"{endpoint}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=2) as response:
                     return json.loads(response.read())
@@ -91,22 +93,33 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry = REGISTRY):
         self.die_events = Counter(
-            "pgha_failover_watcher_die_events_total", "die events of the stack's PostgreSQL containers",
-            ["member"], registry=registry)
+            "pgha_failover_watcher_die_events_total",
+            "die events of the stack's PostgreSQL containers",
+            ["member"],
+            registry=registry,
+        )
         self.locks_released = Counter(
             "pgha_failover_watcher_locks_released_total",
-            "Leader locks released on the death of the member holding them", ["member"], registry=registry)
+            "Leader locks released on the death of the member holding them",
+            ["member"],
+            registry=registry,
+        )
         self.releases_without_lock = Counter(
             "pgha_failover_watcher_releases_without_lock_total",
             "Release transactions that found no lock to release (the dead member was not the leader)",
-            registry=registry)
+            registry=registry,
+        )
         self.etcd_errors = Counter(
             "pgha_failover_watcher_etcd_errors_total",
-            "Releases given up because no etcd endpoint answered (the lock then expires by TTL)", registry=registry)
+            "Releases given up because no etcd endpoint answered (the lock then expires by TTL)",
+            registry=registry,
+        )
         self.die_to_release_seconds = Histogram(
             "pgha_failover_watcher_die_to_release_seconds",
             "Seconds from a die event (the engine's time of it) to etcd's answer to the release transaction",
-            buckets=RELEASE_SECONDS_BUCKETS, registry=registry)
+            buckets=RELEASE_SECONDS_BUCKETS,
+            registry=registry,
+        )
 
 
 def seconds_since(event: dict) -> float:

@@ -6,6 +6,7 @@ longer ago than its interval; the largest type due is taken. Nothing is kept her
 or a failover of the cluster, changes no decision. Nothing is taken before the stanza's first backup, which
 `pulumi up` takes (components/pgbackrest.py). Standard library only; runs as PID 1 of the repository host.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,11 @@ def tick(stanza: str, every: dict[str, int]) -> None:
     log(f"{kind} backup due; taking it")
     done = pgbackrest(stanza, f"--type={kind}", "backup")
     lines = (done.stderr or done.stdout).strip().splitlines()
-    log(f"{kind} backup done" if done.returncode == 0 else f"{kind} backup failed: {lines[-1] if lines else done.returncode}")
+    log(
+        f"{kind} backup done"
+        if done.returncode == 0
+        else f"{kind} backup failed: {lines[-1] if lines else done.returncode}"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ frozen primary keeps from finishing cuts the clients it waits for after PAUSE_GR
 of recovery (its Patroni says so) the pool is pointed there (RELOAD) and RESUMEs. Client sessions so outlive the old primary.
 Standard library only (PgBouncer's admin console is spoken to over its unix socket, where it needs no password).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,10 @@ RETRY_S = 0.5
 
 def log(message: str) -> None:
     now = time.time()
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(now))}.{int(now % 1 * 1000):03d} UTC pools: {message}", flush=True)
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(now))}.{int(now % 1 * 1000):03d} UTC pools: {message}",
+        flush=True,
+    )
 
 
 def b64(text: str) -> str:
@@ -63,7 +67,9 @@ class Etcd:
         errors = []
         for endpoint in self.endpoints:
             body = json.dumps({"key": b64(key), "range_end": b64(range_end)}).encode()
-            request = urllib.request.Request(f"{endpoint}/v3/kv/range", data=body, headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"{endpoint}/v3/kv/range", data=body, headers={"Content-Type": "application/json"}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=2) as response:
                     answer = json.loads(response.read())
@@ -190,9 +196,9 @@ def row_description(payload: bytes) -> list[str]:
 def data_row(payload: bytes) -> list[str]:
     values, at = [], 2
     for _ in range(struct.unpack("!h", payload[:2])[0]):
-        length = struct.unpack("!i", payload[at:at + 4])[0]
+        length = struct.unpack("!i", payload[at : at + 4])[0]
         at += 4
-        values.append("" if length < 0 else payload[at:at + length].decode())
+        values.append("" if length < 0 else payload[at : at + length].decode())
         at += max(length, 0)
     return values
 

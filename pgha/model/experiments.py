@@ -5,6 +5,7 @@ Pure data in, data out: a file is checked whole before any stack is made, each p
 settings checked as `pulumi preview` would check them (pgha.model.settings.parse), so a variant preview would
 refuse is refused here first.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -76,16 +77,22 @@ def _unknown(keys: Iterable[str], known: tuple[str, ...], where: str) -> list[st
     for key in keys:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            problems.append(f"{where}: unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else
-                                                              f"; expected one of {', '.join(known)}"))
+            problems.append(
+                f"{where}: unknown key {key!r}"
+                + (f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(known)}")
+            )
     return problems
 
 
 def _shape_problems(doc: Mapping, name: str) -> list[str]:
     problems = _unknown(doc, TOP_KEYS, name) + _unknown(doc.get("workload") or {}, WORKLOAD_KEYS, f"{name}: workload")
     variants = doc.get("variants")
-    matrix = isinstance(variants, dict) and set(variants) == {"matrix"} and isinstance(variants["matrix"], dict) \
+    matrix = (
+        isinstance(variants, dict)
+        and set(variants) == {"matrix"}
+        and isinstance(variants["matrix"], dict)
         and all(isinstance(v, list) and v for v in variants["matrix"].values())
+    )
     listed = isinstance(variants, list) and variants and all(isinstance(v, dict) and v.get("name") for v in variants)
     if not (matrix or listed):
         problems.append(f"{name}: variants: expected a list of {{name, settings}} or {{matrix: {{key: [values]}}}}")
@@ -95,10 +102,16 @@ def _shape_problems(doc: Mapping, name: str) -> list[str]:
 
 
 def _workload_problems(workload: Mapping, name: str, scenarios: Iterable[str], workloads: Iterable[str]) -> list[str]:
-    problems = [f"{name}: workload: drill {d!r} is not a scenario; expected one of {', '.join(scenarios)}"
-                for d in workload.get("drills", []) if d not in scenarios]
-    problems += [f"{name}: workload: bench {b!r} is not a workload; expected one of {', '.join(workloads)}"
-                 for b in workload.get("bench", []) if b not in workloads]
+    problems = [
+        f"{name}: workload: drill {d!r} is not a scenario; expected one of {', '.join(scenarios)}"
+        for d in workload.get("drills", [])
+        if d not in scenarios
+    ]
+    problems += [
+        f"{name}: workload: bench {b!r} is not a workload; expected one of {', '.join(workloads)}"
+        for b in workload.get("bench", [])
+        if b not in workloads
+    ]
     trials = workload.get("trials", 1)
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         problems.append(f"{name}: workload: trials {trials!r} is not allowed; expected a whole number, 1 or more")
@@ -132,8 +145,14 @@ def load(path: Path, scenarios: Iterable[str], workloads: Iterable[str]) -> Expe
     problems = _workload_problems(workload, name, scenarios, workloads) + _variant_problems(name, variants)
     if problems:
         raise ExperimentError(problems)
-    return Experiment(name, str(doc.get("question", "")), variants, list(workload.get("drills", [])),
-                      int(workload.get("trials", 1)), list(workload.get("bench", [])))
+    return Experiment(
+        name,
+        str(doc.get("question", "")),
+        variants,
+        list(workload.get("drills", [])),
+        int(workload.get("trials", 1)),
+        list(workload.get("bench", [])),
+    )
 
 
 def path_of(name: str) -> Path:

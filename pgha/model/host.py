@@ -1,4 +1,5 @@
 """Facts about this host that stack settings depend on: local addresses, taken ports, Docker subnets."""
+
 from __future__ import annotations
 
 import errno
@@ -85,5 +86,11 @@ def gather(settings: Settings) -> HostFacts:
         if port not in own and local and _bind_error(settings.bind_address, port) == errno.EADDRINUSE
     }
     etcd = sum(1 for c in containers if c["Labels"].get("pgha.role") == "etcd")
-    return HostFacts(local, frozenset(busy), _other_subnets(settings.prefix), etcd, _current_leader(containers),
-                     os.stat(docker_api.DOCKER_SOCKET).st_gid)
+    return HostFacts(
+        local,
+        frozenset(busy),
+        _other_subnets(settings.prefix),
+        etcd,
+        _current_leader(containers),
+        os.stat(docker_api.DOCKER_SOCKET).st_gid,
+    )

@@ -3,6 +3,7 @@
 Static addresses on a stack-owned subnet let HAProxy send its health checks to a node's Patroni
 while the traffic goes to that node's PgBouncer (HAProxy's `addr` takes an address, not a name).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -96,7 +97,9 @@ class Layout:
     def pgbouncer_exporters(self, pool: str) -> list[Member]:
         """One per node and pool: 61 to 69 for the node pools, 71 to 79 for the leader pools (a /25 at least)."""
         offset = 60 + 10 * list(PGBOUNCER_POOLS).index(pool)
-        return [self._member(f"pgbouncer-{pool}-exporter", i, offset) for i in range(1, self.settings.postgres_nodes + 1)]
+        return [
+            self._member(f"pgbouncer-{pool}-exporter", i, offset) for i in range(1, self.settings.postgres_nodes + 1)
+        ]
 
     @property
     def lock_prefix(self) -> str:

@@ -1,4 +1,5 @@
 """Render each component's configuration from the templates in config/: data in, text out."""
+
 from __future__ import annotations
 
 import base64
@@ -121,8 +122,11 @@ def pgbackrest_config(layout: Layout) -> str:
 
 def pgbackrest_host_config(layout: Layout) -> str:
     """The repository host's: every PostgreSQL node by its member name (docker/pgbackrest/docker-exec-ssh)."""
-    nodes = "".join(f"pg{m.index}-host={m.name}\npg{m.index}-host-type=ssh\npg{m.index}-host-user=postgres\n"
-                    f"pg{m.index}-path={PGDATA}\n" for m in layout.postgres())
+    nodes = "".join(
+        f"pg{m.index}-host={m.name}\npg{m.index}-host-type=ssh\npg{m.index}-host-user=postgres\n"
+        f"pg{m.index}-path={PGDATA}\n"
+        for m in layout.postgres()
+    )
     return _template("pgbackrest-host.conf").substitute(
         repository_path=REPOSITORY_PATH,
         retention_full=layout.settings.backup_retention_full,
@@ -170,8 +174,9 @@ def pgbouncer_node_config(postgres: Member) -> str:
 
 def pgbouncer_leader_config() -> str:
     """The leader pool's databases are a file that docker/pgbouncer/pools.py rewrites when the leader changes."""
-    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_LEADER_PORT, databases=f"%include {LEADER_TARGET_FILE}",
-                                                 monitor_user=MONITOR_USER)
+    return _template("pgbouncer.ini").substitute(
+        port=PGBOUNCER_LEADER_PORT, databases=f"%include {LEADER_TARGET_FILE}", monitor_user=MONITOR_USER
+    )
 
 
 def pgbouncer_auth_file(layout: Layout, passwords: Passwords) -> str:
@@ -199,8 +204,10 @@ def haproxy_config(layout: Layout) -> str:
         stats_port=HAPROXY_STATS_PORT,
         rw_servers=_servers(layout, PGBOUNCER_LEADER_PORT),
         ro_servers=_servers(layout, PGBOUNCER_PORT),
-        leader_pools="\n".join(f"    server {pgbouncer.name} {pgbouncer.address}:{PGBOUNCER_LEADER_PORT} check"
-                                for _, pgbouncer in layout.node_slots()),
+        leader_pools="\n".join(
+            f"    server {pgbouncer.name} {pgbouncer.address}:{PGBOUNCER_LEADER_PORT} check"
+            for _, pgbouncer in layout.node_slots()
+        ),
     )
 
 
@@ -214,8 +221,10 @@ def connection_uri(user: str, password: str, database: str, endpoints: Sequence[
     """
     hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in endpoints)
     user, password, database = (quote(text, safe="") for text in (user, password, database))
-    return (f"postgresql://{user}:{password}@{hosts}/{database}"
-            f"?target_session_attrs=any&connect_timeout={CONNECT_TIMEOUT_S}")
+    return (
+        f"postgresql://{user}:{password}@{hosts}/{database}"
+        f"?target_session_attrs=any&connect_timeout={CONNECT_TIMEOUT_S}"
+    )
 
 
 def scram_secret(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
@@ -249,7 +258,10 @@ def bootstrap_sql(layout: Layout, passwords: Passwords) -> str:
     """Run once by Patroni's post_bootstrap on the new cluster; holds verifiers, never passwords."""
     verifiers = role_verifiers(layout, passwords)
     return _template("patroni-bootstrap.sql").substitute(
-        app_user=APP_USER, app_database=APP_DATABASE, app_verifier=verifiers[APP_USER], auth_verifier=verifiers[AUTH_USER],
+        app_user=APP_USER,
+        app_database=APP_DATABASE,
+        app_verifier=verifiers[APP_USER],
+        auth_verifier=verifiers[AUTH_USER],
         monitor_role=monitor_role_sql(verifiers[MONITOR_USER]),
     )
 
@@ -257,8 +269,10 @@ def bootstrap_sql(layout: Layout, passwords: Passwords) -> str:
 def monitor_role_sql(verifier: str) -> str:
     """The exporters' role, made if missing (a stack bootstrapped before it existed gets it at its first password
     rollout, pgha/ops/rotation.py), with its verifier and PostgreSQL's pg_monitor."""
-    return (f"SELECT 'CREATE ROLE {MONITOR_USER}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{MONITOR_USER}')"
-            f" \\gexec\nALTER ROLE {MONITOR_USER} LOGIN PASSWORD '{verifier}';\nGRANT pg_monitor TO {MONITOR_USER};\n")
+    return (
+        f"SELECT 'CREATE ROLE {MONITOR_USER}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{MONITOR_USER}')"
+        f" \\gexec\nALTER ROLE {MONITOR_USER} LOGIN PASSWORD '{verifier}';\nGRANT pg_monitor TO {MONITOR_USER};\n"
+    )
 
 
 def postgres_exporter_source(postgres: Member) -> str:
@@ -272,10 +286,14 @@ def pgbouncer_exporter_source(pgbouncer: Member, pool: str) -> str:
     return f"postgres://{MONITOR_USER}@{pgbouncer.address}:{PGBOUNCER_POOLS[pool]}/pgbouncer?sslmode=disable"
 
 
-def _targets(scraped: Sequence[Member], port: int, watched: Sequence[Member] | None = None, **labels: str) -> list[dict]:
+def _targets(
+    scraped: Sequence[Member], port: int, watched: Sequence[Member] | None = None, **labels: str
+) -> list[dict]:
     """One target per scraped member, labelled with the member it watches (an exporter: the node it reports on)."""
-    return [{"targets": [f"{m.address}:{port}"], "labels": {"member": w.name, **labels}}
-            for m, w in zip(scraped, watched or scraped, strict=True)]
+    return [
+        {"targets": [f"{m.address}:{port}"], "labels": {"member": w.name, **labels}}
+        for m, w in zip(scraped, watched or scraped, strict=True)
+    ]
 
 
 def scrape_targets(layout: Layout) -> dict[str, str]:
@@ -284,12 +302,18 @@ def scrape_targets(layout: Layout) -> dict[str, str]:
     jobs = {
         "patroni": _targets(layout.postgres(), PATRONI_API_PORT),
         "postgres": _targets(layout.postgres_exporters(), POSTGRES_EXPORTER_PORT, layout.postgres()),
-        "pgbouncer": [target for pool in PGBOUNCER_POOLS for target in _targets(
-            layout.pgbouncer_exporters(pool), PGBOUNCER_EXPORTER_PORT, layout.pgbouncer(), pool=pool)],
+        "pgbouncer": [
+            target
+            for pool in PGBOUNCER_POOLS
+            for target in _targets(
+                layout.pgbouncer_exporters(pool), PGBOUNCER_EXPORTER_PORT, layout.pgbouncer(), pool=pool
+            )
+        ],
         "etcd": _targets(layout.etcd(), ETCD_CLIENT_PORT),
         "haproxy": _targets(layout.haproxy(), HAPROXY_STATS_PORT),
-        "failover-watcher": _targets([layout.failover_watcher()] if layout.settings.fast_failover else [],
-                                     FAILOVER_WATCHER_METRICS_PORT),
+        "failover-watcher": _targets(
+            [layout.failover_watcher()] if layout.settings.fast_failover else [], FAILOVER_WATCHER_METRICS_PORT
+        ),
     }
     return {f"{job}.json": json.dumps(targets, indent=1, sort_keys=True) + "\n" for job, targets in jobs.items()}
 
@@ -314,7 +338,9 @@ def prometheus_alerts(layout: Layout) -> str:
     )
     if settings.synchronous_mode == "off":
         lines = text.splitlines(keepends=True)
-        begin, end = (next(i for i, line in enumerate(lines) if line.strip() == mark)
-                      for mark in ("# synchronous:begin", "# synchronous:end"))
-        text = "".join(lines[:begin] + lines[end + 1:])
+        begin, end = (
+            next(i for i, line in enumerate(lines) if line.strip() == mark)
+            for mark in ("# synchronous:begin", "# synchronous:end")
+        )
+        text = "".join(lines[:begin] + lines[end + 1 :])
     return text

@@ -1,6 +1,7 @@
 """The stacks' pgBackRest repositories on this Docker engine: one volume per stack, kept when the stack is
 destroyed, and what it holds (`pgbackrest info`), read by a throwaway, network-less container of the node image
 so that a stack's backups can be read when the stack is gone (a restore's preview, `make backups`)."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,21 @@ def exists(stack: str) -> bool:
 
 def read_info(stack: str, cipher_pass: str) -> dict:
     """The stack's stanza as `pgbackrest info --output=json` describes it; RuntimeError when unreadable."""
-    argv = ["docker", "run", "--rm", "-i", "--network", "none", "-v", f"{volume_name(stack)}:{REPOSITORY_PATH}:ro",
-            "--entrypoint", "sh", check_image("patroni"), "-c", READ_INFO]
+    argv = [
+        "docker",
+        "run",
+        "--rm",
+        "-i",
+        "--network",
+        "none",
+        "-v",
+        f"{volume_name(stack)}:{REPOSITORY_PATH}:ro",
+        "--entrypoint",
+        "sh",
+        check_image("patroni"),
+        "-c",
+        READ_INFO,
+    ]
     done = subprocess.run(argv, input=(cipher_pass + "\n").encode(), capture_output=True, timeout=120)
     # Read with a wrong key, pgBackRest's messages quote the undecipherable bytes.
     output = (done.stdout or done.stderr).decode(errors="replace")
@@ -76,8 +90,10 @@ def restore_problems(settings: Settings, cipher_pass: str) -> list[str]:
         return [f"{key}: nothing to restore in the repository of stack {source!r}: {problem}"]
     target = settings.restore_target
     if target.kind == "time" and datetime.fromisoformat(target.value) < first_backup_end(info):
-        return [f"{NAMESPACE}:restoreTarget: {target.value} is before the first backup of stack {source!r} ended "
-                f"({first_backup_end(info).isoformat(sep=' ')}); choose a later time"]
+        return [
+            f"{NAMESPACE}:restoreTarget: {target.value} is before the first backup of stack {source!r} ended "
+            f"({first_backup_end(info).isoformat(sep=' ')}); choose a later time"
+        ]
     return []
 
 
@@ -91,6 +107,8 @@ def earlier_cluster_problems(stack: str, cipher_pass: str) -> list[str]:
     except RuntimeError as exc:
         if "no stanza" in str(exc):
             return []
-    return [f"{NAMESPACE}:restoreFrom: stack {stack!r} is new, but its repository (volume {volume_name(stack)}, kept "
-            f"when an earlier {stack!r} was destroyed) holds that cluster's backups: set {NAMESPACE}:restoreFrom to "
-            f"{stack!r} to start from them, or drop them first (make drop-backups STACK={stack})"]
+    return [
+        f"{NAMESPACE}:restoreFrom: stack {stack!r} is new, but its repository (volume {volume_name(stack)}, kept "
+        f"when an earlier {stack!r} was destroyed) holds that cluster's backups: set {NAMESPACE}:restoreFrom to "
+        f"{stack!r} to start from them, or drop them first (make drop-backups STACK={stack})"
+    ]

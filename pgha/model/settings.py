@@ -3,6 +3,7 @@
 Everything here is plain data in, plain data out, so it is unit-tested without Pulumi or Docker.
 Host facts (which addresses are local, which ports are taken) come in as arguments.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -100,7 +101,9 @@ BACKUP_INTERVAL = re.compile(r"^[1-9][0-9]*[mhd]$")
 def _schedule(text: str) -> dict[str, str]:
     """Backup type -> interval (`30m`, `12h`, `7d`); Pulumi hands an object over as JSON."""
     value = json.loads(text) if isinstance(text, str) else text
-    if not isinstance(value, dict) or not all(k in BACKUP_TYPES and BACKUP_INTERVAL.match(str(v)) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        k in BACKUP_TYPES and BACKUP_INTERVAL.match(str(v)) for k, v in value.items()
+    ):
         raise ValueError
     return {k: str(v) for k, v in value.items()}
 
@@ -166,8 +169,16 @@ def default_subnet(stack: str, taken: Iterable[str] = ()) -> str:
 
 OPTIONS = (
     Option("etcdNodes", 3, _int, lambda v: 1 <= v <= 7 and v % 2 == 1, "an odd whole number from 1 to 7"),
-    Option("postgresNodes", 3, _int, lambda v: 1 <= v <= MAX_POSTGRES_NODES, f"a whole number from 1 to {MAX_POSTGRES_NODES}"),
-    Option("haproxyNodes", 2, _int, lambda v: 1 <= v <= MAX_HAPROXY_NODES, f"a whole number from 1 to {MAX_HAPROXY_NODES}"),
+    Option(
+        "postgresNodes",
+        3,
+        _int,
+        lambda v: 1 <= v <= MAX_POSTGRES_NODES,
+        f"a whole number from 1 to {MAX_POSTGRES_NODES}",
+    ),
+    Option(
+        "haproxyNodes", 2, _int, lambda v: 1 <= v <= MAX_HAPROXY_NODES, f"a whole number from 1 to {MAX_HAPROXY_NODES}"
+    ),
     Option("synchronousMode", "quorum", _str, lambda v: v in SYNCHRONOUS_MODES, " | ".join(SYNCHRONOUS_MODES)),
     Option("bindAddress", "127.0.0.1", _str, _is_ip, "an IP address of this host"),
     Option("subnet", None, _str, _is_subnet, "an IPv4 network from /16 to /25 such as 10.213.7.0/24"),
@@ -176,33 +187,80 @@ OPTIONS = (
     Option("statsPort", 7000, _int, _is_port, "a port from 1024 to 65535"),
     Option("patroniPort", 8008, _int, _is_port, "a port from 1024 to 65535"),
     Option("fastFailover", True, _bool, lambda v: isinstance(v, bool), "true | false"),
-    Option("strictMode", False, _bool, lambda v: isinstance(v, bool), "true | false (Patroni's synchronous_mode_strict)"),
+    Option(
+        "strictMode", False, _bool, lambda v: isinstance(v, bool), "true | false (Patroni's synchronous_mode_strict)"
+    ),
     Option("synchronousNodeCount", 1, _int, lambda v: v >= 1, "a whole number, at least 1, below postgresNodes"),
     Option("failsafeMode", True, _bool, lambda v: isinstance(v, bool), "true | false"),
     Option("maximumLagOnFailover", 1048576, _int, lambda v: v >= 0, "a whole number of bytes, 0 or more"),
-    Option[dict[str, str]]("postgresParameters", {}, _parameters, lambda v: isinstance(v, dict),
-           "a map of PostgreSQL parameter names to values, e.g. {work_mem: 64MB}"),
+    Option[dict[str, str]](
+        "postgresParameters",
+        {},
+        _parameters,
+        lambda v: isinstance(v, dict),
+        "a map of PostgreSQL parameter names to values, e.g. {work_mem: 64MB}",
+    ),
     Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
     Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
     Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
-    Option("nodeImageRevision", 0, _int, lambda v: v >= 0,
-           "a whole number, 0 or more; raise it to rebuild the node image from Debian's current packages"),
-    Option("archiveTimeout", 60, _int, lambda v: 1 <= v <= 3600,
-           "a whole number of seconds from 1 to 3600 (PostgreSQL's archive_timeout)"),
+    Option(
+        "nodeImageRevision",
+        0,
+        _int,
+        lambda v: v >= 0,
+        "a whole number, 0 or more; raise it to rebuild the node image from Debian's current packages",
+    ),
+    Option(
+        "archiveTimeout",
+        60,
+        _int,
+        lambda v: 1 <= v <= 3600,
+        "a whole number of seconds from 1 to 3600 (PostgreSQL's archive_timeout)",
+    ),
     Option("backupRetentionFull", 2, _int, lambda v: 1 <= v <= 99, "a whole number of full backups to keep, 1 to 99"),
-    Option("backupSchedule", {"full": "7d", "incr": "1d"}, _schedule, lambda v: isinstance(v, dict),
-           'a map of backup types (full, diff, incr) to intervals such as 30m, 12h, 7d, e.g. {"full": "7d", "incr": "1h"}'),
-    Option("metrics", True, _bool, lambda v: isinstance(v, bool),
-           "true | false (Prometheus and the exporters, part of the stack)"),
+    Option(
+        "backupSchedule",
+        {"full": "7d", "incr": "1d"},
+        _schedule,
+        lambda v: isinstance(v, dict),
+        'a map of backup types (full, diff, incr) to intervals such as 30m, 12h, 7d, e.g. {"full": "7d", "incr": "1h"}',
+    ),
+    Option(
+        "metrics",
+        True,
+        _bool,
+        lambda v: isinstance(v, bool),
+        "true | false (Prometheus and the exporters, part of the stack)",
+    ),
     Option("prometheusPort", 9090, _int, _is_port, "a port from 1024 to 65535"),
-    Option("scrapeInterval", 1, _int, lambda v: 1 <= v <= 60,
-           "a whole number of seconds from 1 to 60 (how often Prometheus scrapes and evaluates its alerts)"),
-    Option("replicaLagAlertBytes", 16 * 1024 * 1024, _int, lambda v: v >= 0,
-           "a whole number of bytes, 0 or more (the replica lag that raises PghaReplicaLagHigh)"),
-    Option("restoreFrom", "", _str, lambda v: v == "" or bool(STACK_NAME.match(v)),
-           "the name of a stack whose backups this new stack starts from"),
-    Option("restoreTarget", RestoreTarget("latest"), restore_target, lambda v: isinstance(v, RestoreTarget),
-           "latest | a time with its zone offset, e.g. 2026-11-26T20:15:00+00:00 | a restore point's name"),
+    Option(
+        "scrapeInterval",
+        1,
+        _int,
+        lambda v: 1 <= v <= 60,
+        "a whole number of seconds from 1 to 60 (how often Prometheus scrapes and evaluates its alerts)",
+    ),
+    Option(
+        "replicaLagAlertBytes",
+        16 * 1024 * 1024,
+        _int,
+        lambda v: v >= 0,
+        "a whole number of bytes, 0 or more (the replica lag that raises PghaReplicaLagHigh)",
+    ),
+    Option(
+        "restoreFrom",
+        "",
+        _str,
+        lambda v: v == "" or bool(STACK_NAME.match(v)),
+        "the name of a stack whose backups this new stack starts from",
+    ),
+    Option(
+        "restoreTarget",
+        RestoreTarget("latest"),
+        restore_target,
+        lambda v: isinstance(v, RestoreTarget),
+        "latest | a time with its zone offset, e.g. 2026-11-26T20:15:00+00:00 | a restore point's name",
+    ),
 )
 KNOWN_KEYS = tuple(o.key for o in OPTIONS) + PASSWORD_KEYS + (BACKUP_KEY,)
 
@@ -361,9 +419,11 @@ def parse(stack: str, raw: Mapping[str, str]) -> Settings:
 
     Raises SettingsError listing every problem at once, so one `pulumi preview` shows them all.
     """
-    problems = [] if STACK_NAME.match(stack) else [
-        f"stack name {stack!r} is not allowed; expected lowercase letters, digits and '-', at most 31 characters"
-    ]
+    problems = (
+        []
+        if STACK_NAME.match(stack)
+        else [f"stack name {stack!r} is not allowed; expected lowercase letters, digits and '-', at most 31 characters"]
+    )
     problems += _unknown_key_problems(raw)
     values, option_problems = _parse_options({"subnet": default_subnet(stack), **raw})
     problems += option_problems
@@ -396,11 +456,15 @@ def host_problems(settings: Settings, facts: HostFacts) -> list[str]:
         problems.append(f"{NAMESPACE}:bindAddress: {settings.bind_address!r} is not an address of this host")
     for name, port in settings.published_ports().items():
         if port in facts.busy_ports:
-            problems.append(f"{NAMESPACE}:{name.split()[0]}: port {port} ({name}) is already bound on this host; choose a free port")
+            problems.append(
+                f"{NAMESPACE}:{name.split()[0]}: port {port} ({name}) is already bound on this host; choose a free port"
+            )
     net = ipaddress.ip_network(settings.subnet)
     for name, other in sorted(facts.other_subnets.items()):
         if net.overlaps(ipaddress.ip_network(other, strict=False)):
-            problems.append(f"{NAMESPACE}:subnet: {settings.subnet} overlaps Docker network {name} ({other}); set another {NAMESPACE}:subnet")
+            problems.append(
+                f"{NAMESPACE}:subnet: {settings.subnet} overlaps Docker network {name} ({other}); set another {NAMESPACE}:subnet"
+            )
     return problems + _running_stack_problems(settings, facts)
 
 
@@ -425,7 +489,10 @@ def _running_stack_problems(settings: Settings, facts: HostFacts) -> list[str]:
 # Settings Patroni keeps in etcd once the cluster exists, with the value each takes there; they are
 # applied live through Patroni's REST API (components/patroni_config.py), never by re-rendering a node's file.
 DYNAMIC_SETTINGS = {
-    "synchronousMode": ("synchronous_mode", lambda s: {"off": False, "on": True, "quorum": "quorum"}[s.synchronous_mode]),
+    "synchronousMode": (
+        "synchronous_mode",
+        lambda s: {"off": False, "on": True, "quorum": "quorum"}[s.synchronous_mode],
+    ),
     "ttl": ("ttl", lambda s: s.ttl),
     "loopWait": ("loop_wait", lambda s: s.loop_wait),
     "retryTimeout": ("retry_timeout", lambda s: s.retry_timeout),
@@ -469,7 +536,9 @@ def backup_key_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> l
     if BACKUP_KEY not in set(secret_keys):
         problems.append(f"{NAMESPACE}:{BACKUP_KEY}: set in plain text; set it as a secret with {fix}")
     if len(str(raw[BACKUP_KEY])) < MIN_BACKUP_KEY_LENGTH:
-        problems.append(f"{NAMESPACE}:{BACKUP_KEY}: shorter than {MIN_BACKUP_KEY_LENGTH} characters; set a longer one with {fix}")
+        problems.append(
+            f"{NAMESPACE}:{BACKUP_KEY}: shorter than {MIN_BACKUP_KEY_LENGTH} characters; set a longer one with {fix}"
+        )
     return problems
 
 
@@ -480,7 +549,9 @@ def exposure_warning(settings: Settings) -> str | None:
         return None
     where = "every address of this host" if address.is_unspecified else settings.bind_address
     instances = range(1, settings.haproxy_nodes + 1)
-    haproxy = " and ".join(f"{', '.join(map(str, settings.haproxy_ports(i).values()))} (haproxy-{i})" for i in instances)
+    haproxy = " and ".join(
+        f"{', '.join(map(str, settings.haproxy_ports(i).values()))} (haproxy-{i})" for i in instances
+    )
     nodes = ", ".join(f"{settings.patroni_api_port(i)} (postgres-{i})" for i in range(1, settings.postgres_nodes + 1))
     return (
         f"{NAMESPACE}:bindAddress: {settings.bind_address} is not a loopback address: other machines can reach, "

@@ -1,4 +1,5 @@
 """Reads the stack's `pgha` config through Pulumi and checks it, before any resource is declared."""
+
 from __future__ import annotations
 
 import subprocess
@@ -27,7 +28,7 @@ def _raw_config() -> dict[str, str]:
     """Every `pgha:*` key the stack sets, namespace stripped (values stay in memory, never printed)."""
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in merged.items() if k.startswith(prefix)}
 
 
 def _secret_keys(raw: dict[str, str]) -> list[str]:
@@ -66,8 +67,11 @@ def load() -> StackConfig:
             problems += postgres_check.problems(settings.postgres_parameters)
         # Only a new stack restores, or finds the backups of an earlier one: a running one was bootstrapped already.
         if not facts.running_etcd_members and BACKUP_KEY in raw:
-            problems += (repository.restore_problems(settings, raw[BACKUP_KEY]) if settings.restore_from
-                         else repository.earlier_cluster_problems(settings.stack, raw[BACKUP_KEY]))
+            problems += (
+                repository.restore_problems(settings, raw[BACKUP_KEY])
+                if settings.restore_from
+                else repository.earlier_cluster_problems(settings.stack, raw[BACKUP_KEY])
+            )
     except SettingsError as exc:
         problems = exc.problems + problems
     except docker.errors.DockerException as exc:

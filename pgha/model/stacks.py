@@ -8,6 +8,7 @@ generates them and keeps them in the stack's state (components.credentials). The
 the backups outlive every stack, so their key is this machine's (beside the Pulumi passphrase, in PGHA_HOME),
 written into the file as a Pulumi secret unless the tracked file sets one.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,9 @@ def set_backup_key(stack: str, config_file: Path | None = None, key: str | None 
     """Sets the backup key (this machine's by default) in the stack's config, as a secret, given on stdin: never on
     a command line."""
     where = ["--config-file", str(config_file)] if config_file else []
-    pulumi_with_input("config", "set", "--secret", BACKUP_KEY, "--stack", stack, *where,
-                      value=key or machine_backup_key())
+    pulumi_with_input(
+        "config", "set", "--secret", BACKUP_KEY, "--stack", stack, *where, value=key or machine_backup_key()
+    )
 
 
 def salt_of(path: Path) -> str:

@@ -5,6 +5,7 @@ Every command runs on the stack's repository host (`docker exec pgha-<stack>-pgb
 the scheduled backups run too: one container, so pgBackRest's own lock keeps backups and expiries one at a time.
 This code also runs in Pulumi's dynamic provider process.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,8 +86,14 @@ def _waiting(stack: str, *args: str, until_gone: dict[str, float], timeout: floa
 
 def _take(stack: str, kind: str) -> str:
     """One backup on the repository host, after the one running there (the schedule's) if any; its log."""
-    return _waiting(stack, f"--type={kind}", "--log-level-console=info", "backup", until_gone={LOCKED: BACKUP_TIMEOUT_S},
-                    timeout=BACKUP_TIMEOUT_S)
+    return _waiting(
+        stack,
+        f"--type={kind}",
+        "--log-level-console=info",
+        "backup",
+        until_gone={LOCKED: BACKUP_TIMEOUT_S},
+        timeout=BACKUP_TIMEOUT_S,
+    )
 
 
 def backup(stack: str, kind: str = "incr") -> dict:
@@ -137,12 +144,16 @@ def _when(epoch: int) -> str:
 
 def table(stanza_info: dict) -> str:
     """One line per backup: when it ended, type, sizes, and the WAL it needs; then the archive's WAL range."""
-    lines = ["| label | type | started | ended | database size | in repository | WAL from | WAL to |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| label | type | started | ended | database size | in repository | WAL from | WAL to |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for b in stanza_info.get("backup", []):
-        lines.append(f"| {b['label']} | {b['type']} | {_when(b['timestamp']['start'])} | {_when(b['timestamp']['stop'])} "
-                     f"| {_mb(b['info']['size'])} | {_mb(b['info']['repository']['delta'])} "
-                     f"| {b['archive']['start']} | {b['archive']['stop']} |")
+        lines.append(
+            f"| {b['label']} | {b['type']} | {_when(b['timestamp']['start'])} | {_when(b['timestamp']['stop'])} "
+            f"| {_mb(b['info']['size'])} | {_mb(b['info']['repository']['delta'])} "
+            f"| {b['archive']['start']} | {b['archive']['stop']} |"
+        )
     for a in stanza_info.get("archive", []):
         lines.append(f"\narchive {a['id']}: WAL {a.get('min')} to {a.get('max')}")
     return "\n".join(lines)

@@ -5,6 +5,7 @@ containers: one on the host's network, reaching the stack through its published 
 does, and one on the stack's network, reaching haproxy-1, the primary's PgBouncer and the primary's PostgreSQL
 by name. The app password reaches them in a pgpass file written through stdin, never on a command line.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,9 +66,27 @@ def pgbench_argv(path: BenchPath, workload: str, clients: int, seconds: int, tar
     pgbench prepares a script's statements synchronously, so with several clients on a thread, one waiting
     for a pooled server connection blocks clients of its thread that hold one mid-transaction, and behind
     PgBouncer (pool 20) TPC-B at 64 clients stalls until query_wait_timeout."""
-    return ["pgbench", "-n", "-M", "prepared", "-l", "-T", str(seconds), "-c", str(clients),
-            "-j", str(clients), *WORKLOADS[workload],
-            "-h", path.host, "-p", str(path.port), "-U", target.user, target.database]
+    return [
+        "pgbench",
+        "-n",
+        "-M",
+        "prepared",
+        "-l",
+        "-T",
+        str(seconds),
+        "-c",
+        str(clients),
+        "-j",
+        str(clients),
+        *WORKLOADS[workload],
+        "-h",
+        path.host,
+        "-p",
+        str(path.port),
+        "-U",
+        target.user,
+        target.database,
+    ]
 
 
 @dataclass(frozen=True)
@@ -81,11 +100,32 @@ class ClientContainer:
 
 def _start(name: str, image: str, network: str, lifetime_s: int, target: Target) -> ClientContainer:
     """A container that only sleeps, for at most lifetime_s, so even a killed bench leaves nothing behind."""
-    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "--network", network, "--label",
-                    f"pgha.bench={target.stack}", "--entrypoint", "sleep", image, str(lifetime_s)],
-                   capture_output=True, text=True, check=True, timeout=120)
+    subprocess.run(
+        [
+            "docker",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "--network",
+            network,
+            "--label",
+            f"pgha.bench={target.stack}",
+            "--entrypoint",
+            "sleep",
+            image,
+            str(lifetime_s),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     client = ClientContainer(name)
-    written = client.run(["sh", "-c", f"umask 077 && cat > {PGPASS}"], 30, stdin=pgpass_line(target.user, target.password))
+    written = client.run(
+        ["sh", "-c", f"umask 077 && cat > {PGPASS}"], 30, stdin=pgpass_line(target.user, target.password)
+    )
     if written.returncode != 0:
         raise RuntimeError(f"{name}: could not write the pgpass file: {written.stderr.strip()}")
     return client
@@ -104,15 +144,28 @@ def client_containers(target: Target, lifetime_s: int) -> Iterator[dict[str, Cli
 
 def initialise(net: ClientContainer, target: Target, scale: int) -> None:
     """pgbench's tables, once, through the read-write path (haproxy-1), quietly."""
-    argv = ["pgbench", "-i", "-q", "-s", str(scale), "-h", target.container("haproxy-1"),
-            "-p", str(layout.HAPROXY_RW_PORT), "-U", target.user, target.database]
+    argv = [
+        "pgbench",
+        "-i",
+        "-q",
+        "-s",
+        str(scale),
+        "-h",
+        target.container("haproxy-1"),
+        "-p",
+        str(layout.HAPROXY_RW_PORT),
+        "-U",
+        target.user,
+        target.database,
+    ]
     done = net.run(argv, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"pgbench -i failed: {bench_stats.first_error(done.stderr)}")
 
 
-def measure(client: ClientContainer, path: BenchPath, workload: str, clients: int, seconds: int,
-            target: Target) -> dict:
+def measure(
+    client: ClientContainer, path: BenchPath, workload: str, clients: int, seconds: int, target: Target
+) -> dict:
     """One pgbench run and its figures; a run that failed keeps pgbench's last message instead."""
     argv = shlex.join(pgbench_argv(path, workload, clients, seconds, target))
     done = client.run(["sh", "-c", f"rm -rf {LOGS} && mkdir {LOGS} && cd {LOGS} && exec {argv}"], seconds + SLACK_S)
@@ -142,8 +195,16 @@ def plan(client_counts: list[int], runs: int, all_paths: list[BenchPath]) -> lis
     return cells * runs
 
 
-def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm_size: int, report_dir: Path,
-        scale: int = SCALE, loops: int = 0) -> Path:
+def run(
+    target: Target,
+    client_counts: list[int],
+    seconds: int,
+    runs: int,
+    storm_size: int,
+    report_dir: Path,
+    scale: int = SCALE,
+    loops: int = 0,
+) -> Path:
     """The pgbench cells, the storm, then `loops` timed rounds of the experiment loop on throwaway stacks."""
     drill.wait_healthy(target, drill.CONVERGE_S)
     primary = patroni_api.current_leader(target.patroni_apis)
@@ -155,17 +216,31 @@ def run(target: Target, client_counts: list[int], seconds: int, runs: int, storm
         for number, (path, workload, clients) in enumerate(steps, 1):
             result = measure(containers[path.client], path, workload, clients, seconds, target)
             results.append(result)
-            print(f"[{number}/{len(steps)}] {workload} c={clients} {path.name}: "
-                  + (result.get("error") or f"{result.get('tps', 0):.0f} tps, p99 {result.get('p99_ms')} ms"), flush=True)
+            print(
+                f"[{number}/{len(steps)}] {workload} c={clients} {path.name}: "
+                + (result.get("error") or f"{result.get('tps', 0):.0f} tps, p99 {result.get('p99_ms')} ms"),
+                flush=True,
+            )
     storm_result = storm.run(target, primary, storm_size) if storm_size else None
     loop_rounds = loop.run(loops, target.stack) if loops else []
     report_dir.mkdir(parents=True, exist_ok=True)
     report = report_dir / f"bench-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    report.write_text(json.dumps({
-        "stack": target.stack, "primary": primary, "seconds": seconds, "runs": runs, "scale": scale,
-        "publishing": port_publishing(target.rw[1]),
-        "paths": [asdict(p) for p in all_paths], "results": results,
-        "rows": bench_stats.ratio_rows([r for r in results if "error" not in r]), "storm": storm_result,
-        "loop": loop_rounds,
-    }, indent=1))
+    report.write_text(
+        json.dumps(
+            {
+                "stack": target.stack,
+                "primary": primary,
+                "seconds": seconds,
+                "runs": runs,
+                "scale": scale,
+                "publishing": port_publishing(target.rw[1]),
+                "paths": [asdict(p) for p in all_paths],
+                "results": results,
+                "rows": bench_stats.ratio_rows([r for r in results if "error" not in r]),
+                "storm": storm_result,
+                "loop": loop_rounds,
+            },
+            indent=1,
+        )
+    )
     return report

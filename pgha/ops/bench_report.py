@@ -1,5 +1,6 @@
 """Bench reports for people: a Markdown table of every path against the direct one, the storm, and a plot of
 TPS and p99 latency by client count, one line per path."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,9 @@ from pgha.ops import status
 
 COLUMNS = ("workload", "clients", "path", "TPS", "vs direct", "p50 ms", "p99 ms", "p99 vs direct")
 PATH_ORDER = ("host-rw", "host-ro", "haproxy", "pgbouncer", "direct")
-PATH_COLOURS = dict(zip(PATH_ORDER, ("tab:red", "tab:orange", "tab:blue", "tab:green", "black"), strict=True))  # same in every panel
+PATH_COLOURS = dict(
+    zip(PATH_ORDER, ("tab:red", "tab:orange", "tab:blue", "tab:green", "black"), strict=True)
+)  # same in every panel
 
 
 def _show(value, digits: int = 2) -> str:
@@ -23,18 +26,30 @@ def _order(row: dict) -> tuple:
 
 
 def summary_rows(report: dict) -> list[tuple[str, ...]]:
-    return [(r["workload"], str(r["clients"]), r["path"], _show(r.get("tps"), 0), _show(r.get("tps_vs_direct")),
-             _show(r.get("p50_ms"), 3), _show(r.get("p99_ms"), 3), _show(r.get("p99_vs_direct")))
-            for r in sorted(report["rows"], key=_order)]
+    return [
+        (
+            r["workload"],
+            str(r["clients"]),
+            r["path"],
+            _show(r.get("tps"), 0),
+            _show(r.get("tps_vs_direct")),
+            _show(r.get("p50_ms"), 3),
+            _show(r.get("p99_ms"), 3),
+            _show(r.get("p99_vs_direct")),
+        )
+        for r in sorted(report["rows"], key=_order)
+    ]
 
 
 def storm_line(report: dict) -> str:
     s = report.get("storm")
     if not s:
         return "storm: not run"
-    line = (f"storm: {s['served']} of {s['clients']} clients served through rwEndpoint, connect p50 "
-            f"{_show(s['connect_p50_ms'], 1)} ms, p99 {_show(s['connect_p99_ms'], 1)} ms, PostgreSQL server "
-            f"connections at the peak {s['server_connections_peak']} ({s['samples']} samples)")
+    line = (
+        f"storm: {s['served']} of {s['clients']} clients served through rwEndpoint, connect p50 "
+        f"{_show(s['connect_p50_ms'], 1)} ms, p99 {_show(s['connect_p99_ms'], 1)} ms, PostgreSQL server "
+        f"connections at the peak {s['server_connections_peak']} ({s['samples']} samples)"
+    )
     return line + (f"; errors: {'; '.join(s['errors'])}" if s["errors"] else "")
 
 
@@ -48,20 +63,29 @@ def loop_lines(report: dict) -> list[str]:
     if not rounds:
         return ["experiment loop: not timed"]
     pick = lambda key: [r[key]["seconds"] for r in rounds]  # noqa: E731
-    lines = [f"experiment loop ({len(rounds)} throwaway stacks of the default shape, medians): up to healthy "
-             f"{_median([r['up_to_healthy_s'] for r in rounds])} s (pulumi up {_median(pick('up'))} s, then healthy "
-             f"after {_median([r['healthy_after_up_s'] for r in rounds])} s), no-change preview "
-             f"{_median(pick('preview'))} s, destroy {_median(pick('destroy'))} s"]
+    lines = [
+        f"experiment loop ({len(rounds)} throwaway stacks of the default shape, medians): up to healthy "
+        f"{_median([r['up_to_healthy_s'] for r in rounds])} s (pulumi up {_median(pick('up'))} s, then healthy "
+        f"after {_median([r['healthy_after_up_s'] for r in rounds])} s), no-change preview "
+        f"{_median(pick('preview'))} s, destroy {_median(pick('destroy'))} s"
+    ]
     middle = sorted(rounds, key=lambda r: r["up_to_healthy_s"])[len(rounds) // 2]
     for command in ("up", "preview", "destroy"):
         timing = middle[command]
         steps = ", ".join(f"{name} {op} {seconds} s" for name, op, seconds in timing["slowest"]) or "none"
-        lines.append(f"- {command} {timing['seconds']} s: {timing['to_first_event_s']} s before the engine's first "
-                     f"event (CLI, language host, program), {timing['changes']} resource steps; slowest: {steps}")
+        lines.append(
+            f"- {command} {timing['seconds']} s: {timing['to_first_event_s']} s before the engine's first "
+            f"event (CLI, language host, program), {timing['changes']} resource steps; slowest: {steps}"
+        )
     preview_messages = {m for r in rounds for m in r["preview"]["messages"]}
-    lines.append("- no-change preview: " + ("quiet, and no resource to change" if not preview_messages and
-                 not any(r["preview"]["changes"] for r in rounds) else
-                 f"changes {[r['preview']['changes'] for r in rounds]}, printed: {sorted(preview_messages)}"))
+    lines.append(
+        "- no-change preview: "
+        + (
+            "quiet, and no resource to change"
+            if not preview_messages and not any(r["preview"]["changes"] for r in rounds)
+            else f"changes {[r['preview']['changes'] for r in rounds]}, printed: {sorted(preview_messages)}"
+        )
+    )
     return lines
 
 
@@ -99,7 +123,9 @@ def plot(report: dict, path: Path) -> None:
             for row, key in ((0, "tps"), (1, "p99_ms")):
                 points = [(r["clients"], r[key]) for r in mine if key in r]
                 if points:
-                    axes[row][column].plot(*zip(*points, strict=True), marker="o", label=name, color=PATH_COLOURS.get(name))
+                    axes[row][column].plot(
+                        *zip(*points, strict=True), marker="o", label=name, color=PATH_COLOURS.get(name)
+                    )
         axes[0][column].set_title(f"{report['stack']}: {workload}")
         axes[0][column].set_ylabel("TPS")
         axes[1][column].set_ylabel("p99 latency ms")
@@ -117,8 +143,11 @@ def write(report_path: Path) -> Path:
     report = json.loads(report_path.read_text())
     md, png = report_path.with_suffix(".md"), report_path.with_suffix(".png")
     plot(report, png)
-    md.write_text(f"# Bench on stack {report['stack']} (primary {report['primary']}, {report['runs']} x "
-                  f"{report['seconds']} s per cell, medians, pgbench -M prepared, scale {report['scale']}; published "
-                  f"ports carried by {report.get('publishing', 'unknown')})\n\n"
-                  + markdown(report) + f"\n![TPS and p99 by clients]({png.name})\n")
+    md.write_text(
+        f"# Bench on stack {report['stack']} (primary {report['primary']}, {report['runs']} x "
+        f"{report['seconds']} s per cell, medians, pgbench -M prepared, scale {report['scale']}; published "
+        f"ports carried by {report.get('publishing', 'unknown')})\n\n"
+        + markdown(report)
+        + f"\n![TPS and p99 by clients]({png.name})\n"
+    )
     return md

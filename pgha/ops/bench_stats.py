@@ -1,5 +1,6 @@
 """Pure figures of a benchmark: pgbench's summary and per-transaction log read into numbers, percentiles,
 and each path's throughput as a ratio of the direct path's."""
+
 from __future__ import annotations
 
 import re
@@ -76,7 +77,14 @@ def ratio_rows(results: list[dict]) -> list[dict]:
         direct = table.get((workload, clients, DIRECT), {})
         tps_ratio = figures.get("tps", 0) / direct["tps"] if direct.get("tps") else None
         p99_ratio = figures["p99_ms"] / direct["p99_ms"] if direct.get("p99_ms") and "p99_ms" in figures else None
-        rows.append(dict(workload=workload, clients=clients, path=path, **figures,
-                         tps_vs_direct=None if tps_ratio is None else round(tps_ratio, 3),
-                         p99_vs_direct=None if p99_ratio is None else round(p99_ratio, 3)))
+        rows.append(
+            dict(
+                workload=workload,
+                clients=clients,
+                path=path,
+                **figures,
+                tps_vs_direct=None if tps_ratio is None else round(tps_ratio, 3),
+                p99_vs_direct=None if p99_ratio is None else round(p99_ratio, 3),
+            )
+        )
     return rows

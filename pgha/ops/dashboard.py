@@ -1,5 +1,6 @@
 """The standard panels of a stack's Prometheus over a window, as one PNG: `make dashboard` over the last minutes,
 and the drill reports over each trial's window, with the fault and the recovery marked."""
+
 from __future__ import annotations
 
 import itertools
@@ -32,22 +33,42 @@ class Panel:
 
 PANELS = (
     # irate: the last two scrapes, a second apart, so a failover's second shows instead of a 5 s average.
-    Panel("Commit rate per member (database app)", 'irate(pg_stat_database_xact_commit{datname="app"}[5s])',
-          "{member}", "commits/s"),
-    Panel("Replication lag per replica (primary's WAL position - replica's replayed position)",
-          "scalar(max(patroni_xlog_location and on(member) patroni_primary == 1))"
-          " - (patroni_xlog_replayed_location and on(member) patroni_replica == 1)",
-          "{member}", "bytes"),
+    Panel(
+        "Commit rate per member (database app)",
+        'irate(pg_stat_database_xact_commit{datname="app"}[5s])',
+        "{member}",
+        "commits/s",
+    ),
+    Panel(
+        "Replication lag per replica (primary's WAL position - replica's replayed position)",
+        "scalar(max(patroni_xlog_location and on(member) patroni_primary == 1))"
+        " - (patroni_xlog_replayed_location and on(member) patroni_replica == 1)",
+        "{member}",
+        "bytes",
+    ),
     # The exporter also reports PgBouncer's admin database, which no application client uses.
-    Panel("PgBouncer clients active per pool",
-          'sum by (member, pool) (pgbouncer_pools_client_active_connections{database!="pgbouncer"})',
-          "{member} {pool} pool", "clients", style_by="pool"),
-    Panel("PgBouncer clients waiting for a server per pool",
-          'sum by (member, pool) (pgbouncer_pools_client_waiting_connections{database!="pgbouncer"})',
-          "{member} {pool} pool", "clients", style_by="pool"),
+    Panel(
+        "PgBouncer clients active per pool",
+        'sum by (member, pool) (pgbouncer_pools_client_active_connections{database!="pgbouncer"})',
+        "{member} {pool} pool",
+        "clients",
+        style_by="pool",
+    ),
+    Panel(
+        "PgBouncer clients waiting for a server per pool",
+        'sum by (member, pool) (pgbouncer_pools_client_waiting_connections{database!="pgbouncer"})',
+        "{member} {pool} pool",
+        "clients",
+        style_by="pool",
+    ),
     Panel("Leader per member (patroni_primary)", "patroni_primary", "{member}", "", lanes=True),
-    Panel("HAProxy backend servers up", 'haproxy_backend_active_servers{proxy=~"read_write|read_only"}',
-          "{member} {proxy}", "servers", style_by="proxy"),
+    Panel(
+        "HAProxy backend servers up",
+        'haproxy_backend_active_servers{proxy=~"read_write|read_only"}',
+        "{member} {proxy}",
+        "servers",
+        style_by="proxy",
+    ),
 )
 
 
@@ -114,10 +135,16 @@ def _draw_lanes(ax, series: list[Series], step: float) -> None:
         ax.broken_barh(_spans(s, 0.0, step), (lane - 0.04, 0.08), color=_colour(s.labels))
     ax.set_yticks(range(len(series)), [s.name for s in series])
     ax.set_ylim(len(series) - 0.5, -0.5)  # the first member on top
-    ax.legend(handles=[ax.plot([], [], color="tab:gray", lw=8, label="thick: holds the leader lock")[0],
-                       ax.plot([], [], color="tab:gray", lw=3, label="thin: up, not the leader")[0],
-                       ax.plot([], [], color="none", label="gap: no data (down)")[0]],
-              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    ax.legend(
+        handles=[
+            ax.plot([], [], color="tab:gray", lw=8, label="thick: holds the leader lock")[0],
+            ax.plot([], [], color="tab:gray", lw=3, label="thin: up, not the leader")[0],
+            ax.plot([], [], color="none", label="gap: no data (down)")[0],
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=7,
+    )
 
 
 def _draw_lines(ax, panel: Panel, series: list[Series]) -> None:
@@ -142,8 +169,16 @@ def _draw_lines(ax, panel: Panel, series: list[Series]) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
 
 
-def draw(panels: Sequence[tuple[Panel, list[Series]]], start: float, end: float, step: float, path: Path,
-         marks: Sequence[tuple[float, str]] = (), zero: float | None = None, title: str = "") -> Path:
+def draw(
+    panels: Sequence[tuple[Panel, list[Series]]],
+    start: float,
+    end: float,
+    step: float,
+    path: Path,
+    marks: Sequence[tuple[float, str]] = (),
+    zero: float | None = None,
+    title: str = "",
+) -> Path:
     """The panels stacked on one time axis (seconds from `zero`, or the wall clock), `marks` as labelled vertical
     lines; written to `path` as PNG."""
     import matplotlib
@@ -169,20 +204,32 @@ def draw(panels: Sequence[tuple[Panel, list[Series]]], start: float, end: float,
             if ax is axes[0, 0]:
                 # Written after the line, or before it when the line is near the right edge (a recovery just now).
                 before = at - start > 0.85 * (end - start)
-                ax.annotate(label, (at - shift, 1.0), xycoords=("data", "axes fraction"), xytext=(-3 if before else 3, -3),
-                            textcoords="offset points", va="top", ha="right" if before else "left", fontsize=8,
-                            color=colour)
+                ax.annotate(
+                    label,
+                    (at - shift, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(-3 if before else 3, -3),
+                    textcoords="offset points",
+                    va="top",
+                    ha="right" if before else "left",
+                    fontsize=8,
+                    color=colour,
+                )
     bottom = axes[-1, 0]
     bottom.set_xlim(start - shift, end - shift)
-    bottom.xaxis.set_major_locator(MultipleLocator(next((n for n in TICK_INTERVALS_S if (end - start) / n <= 10),
-                                                        TICK_INTERVALS_S[-1])))
+    bottom.xaxis.set_major_locator(
+        MultipleLocator(next((n for n in TICK_INTERVALS_S if (end - start) / n <= 10), TICK_INTERVALS_S[-1]))
+    )
     if zero is None:
         bottom.xaxis.set_major_formatter(FuncFormatter(lambda x, _: time.strftime("%H:%M:%S", time.localtime(x))))
         bottom.set_xlabel(f"time ({time.strftime('%Z')})")
     else:
         named = [label for at, label in marks if at == zero]
-        bottom.set_xlabel(f"seconds from the {named[0]}" if named else
-                          f"seconds from {time.strftime('%H:%M:%S %Z', time.localtime(zero))}")
+        bottom.set_xlabel(
+            f"seconds from the {named[0]}"
+            if named
+            else f"seconds from {time.strftime('%H:%M:%S %Z', time.localtime(zero))}"
+        )
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -192,10 +239,19 @@ def draw(panels: Sequence[tuple[Panel, list[Series]]], start: float, end: float,
     return path
 
 
-def render(prometheus_url: str, start: float, end: float, path: Path, marks: Sequence[tuple[float, str]] = (),
-           zero: float | None = None, title: str = "") -> Path:
+def render(
+    prometheus_url: str,
+    start: float,
+    end: float,
+    path: Path,
+    marks: Sequence[tuple[float, str]] = (),
+    zero: float | None = None,
+    title: str = "",
+) -> Path:
     """Queries every panel of PANELS over [start, end] (epoch seconds) and draws them into the PNG `path`."""
     step = step_for(start, end)
-    panels = [(panel, to_series(panel, metrics.query_range(prometheus_url, panel.expr, start, end, step), step, zero))
-              for panel in PANELS]
+    panels = [
+        (panel, to_series(panel, metrics.query_range(prometheus_url, panel.expr, start, end, step), step, zero))
+        for panel in PANELS
+    ]
     return draw(panels, start, end, step, path, marks, zero, title)

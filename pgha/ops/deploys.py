@@ -1,5 +1,6 @@
 """`pulumi up` and `pulumi destroy` of a stack as the drills run them: with the stack's own configuration, or a
 copy of it with some keys changed (the stack's file is never written), or a new stack's of the drill's own."""
+
 from __future__ import annotations
 
 import subprocess
@@ -48,8 +49,13 @@ def destroy(stack: str, config: Path) -> float:
 
 
 def backup_key(stack: str) -> str:
-    done = subprocess.run(["pulumi", "config", "get", stacks.BACKUP_KEY, "--stack", stack, "--config-file",
-                           str(config_file(stack))], cwd=stacks.ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["pulumi", "config", "get", stacks.BACKUP_KEY, "--stack", stack, "--config-file", str(config_file(stack))],
+        cwd=stacks.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 

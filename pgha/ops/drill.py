@@ -1,5 +1,6 @@
 """Failover drills: run a scenario N times against a deployed stack, measure each trial from the
 client's side, heal and wait for the cluster to converge, and write a report."""
+
 from __future__ import annotations
 
 import json
@@ -104,7 +105,10 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
 
 def _measure(target: Target, trial: Trial, writes, reads, run: str, notes: list) -> Trial:
     trial.notes = notes
-    for key, measure, attempts in (("rto_s", timeline.outage, writes), ("read_outage_s", timeline.longest_failure_window, reads)):
+    for key, measure, attempts in (
+        ("rto_s", timeline.outage, writes),
+        ("read_outage_s", timeline.longest_failure_window, reads),
+    ):
         try:
             setattr(trial, key, measure(attempts, trial.fault_at))
         except ValueError as exc:
@@ -133,9 +137,15 @@ def observe_alerts(prometheus_url: str, trial: Trial) -> None:
 
 def draw_panels(target: Target, prometheus_url: str, trial: Trial, path: Path) -> None:
     """The dashboard's panels from just before the fault to a little after the recovery, both marked."""
-    dashboard.render(prometheus_url, trial.fault_wall - BASELINE_S - 5, time.time(), path,
-                     marks=[(trial.fault_wall, "fault"), (trial.recovered_wall, "whole again")], zero=trial.fault_wall,
-                     title=f"{target.stack}: {trial.scenario}, trial {trial.trial}")
+    dashboard.render(
+        prometheus_url,
+        trial.fault_wall - BASELINE_S - 5,
+        time.time(),
+        path,
+        marks=[(trial.fault_wall, "fault"), (trial.recovered_wall, "whole again")],
+        zero=trial.fault_wall,
+        title=f"{target.stack}: {trial.scenario}, trial {trial.trial}",
+    )
     trial.metrics_png = path.name
 
 
@@ -146,8 +156,13 @@ def relative(attempt: timeline.Attempt, base: float) -> dict:
     return data
 
 
-def run(target: Target, scenario_names: list[str], trials: int, report_dir: Path,
-        recoveries: dict[str, list[dict]] | None = None) -> Path:
+def run(
+    target: Target,
+    scenario_names: list[str],
+    trials: int,
+    report_dir: Path,
+    recoveries: dict[str, list[dict]] | None = None,
+) -> Path:
     """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/recovery.py)."""
     probe.ensure_table(target)
     wait_healthy(target, CONVERGE_S)
@@ -160,8 +175,11 @@ def run(target: Target, scenario_names: list[str], trials: int, report_dir: Path
             trial = run_trial(target, SCENARIOS[name], number, ttl)
             if target.prometheus_url:
                 draw_panels(target, target.prometheus_url, trial, report_dir / f"{stem}-{name}-{number}-metrics.png")
-            print(f"{name} #{number}: rto {trial.rto_s}s, read outage {trial.read_outage_s}s, lost {trial.lost_acked}, "
-                  f"split brain {trial.split_brain}, {trial.old_primary} -> {trial.new_primary}", flush=True)
+            print(
+                f"{name} #{number}: rto {trial.rto_s}s, read outage {trial.read_outage_s}s, lost {trial.lost_acked}, "
+                f"split brain {trial.split_brain}, {trial.old_primary} -> {trial.new_primary}",
+                flush=True,
+            )
             results.setdefault(name, []).append(trial.__dict__)
     path = report_dir / f"{stem}.json"
     path.write_text(json.dumps({"stack": target.stack, "ttl": ttl, "scenarios": results}, indent=1))

@@ -6,8 +6,10 @@ The stacks live in a workspace of this machine's, PGHA_HOME/experiments/NAME/: a
 checkout, each variant's stack file (so nothing is written into the checkout), and progress.json, from which an
 interrupted experiment resumes with the variants it had not finished.
 """
+
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -70,8 +72,9 @@ def fingerprint(exp: Experiment, trials: int) -> str:
 def workspace(name: str) -> auto.LocalWorkspace:
     where = home(name)
     where.mkdir(parents=True, exist_ok=True)
-    runtime = auto.ProjectRuntimeInfo(name="python", options={"toolchain": "pip",
-                                                              "virtualenv": str(stacks.ROOT / "venv")})
+    runtime = auto.ProjectRuntimeInfo(
+        name="python", options={"toolchain": "pip", "virtualenv": str(stacks.ROOT / "venv")}
+    )
     project = auto.ProjectSettings(name="pgha", runtime=runtime, main=str(stacks.ROOT))
     return auto.LocalWorkspace(work_dir=str(where), project_settings=project)
 
@@ -145,9 +148,14 @@ def configure(stack: auto.Stack, config: dict[str, str], config_file: Path) -> N
 def drill_figures(drill_report: dict) -> dict[str, list[dict]]:
     """Per scenario, each trial's figures the drill report gives (its probes' attempts left in the report)."""
     keep = ("rto_s", "read_outage_s", "write_gap_s", "lost_acked", "split_brain", "old_primary", "new_primary")
-    return {name: [{k: t.get(k) for k in keep} | {"two_primary_alerts": sum(
-        1 for a in t.get("alerts", []) if a["alert"] == report.SPLIT_BRAIN_ALERT)} for t in trials]
-        for name, trials in drill_report["scenarios"].items()}
+    return {
+        name: [
+            {k: t.get(k) for k in keep}
+            | {"two_primary_alerts": sum(1 for a in t.get("alerts", []) if a["alert"] == report.SPLIT_BRAIN_ALERT)}
+            for t in trials
+        ]
+        for name, trials in drill_report["scenarios"].items()
+    }
 
 
 def bench_figures(t: target.Target, workloads: list[str], say: Callable[[str], None]) -> dict[str, list[dict]]:
@@ -162,14 +170,17 @@ def bench_figures(t: target.Target, workloads: list[str], say: Callable[[str], N
             for workload in workloads:  # interleaved, so that a slow minute of the host hits every workload
                 figures = bench.measure(clients["host"], rw, workload, BENCH_CLIENTS, BENCH_SECONDS, t)
                 runs.setdefault(workload, []).append(figures)
-                say(f"bench {workload} run {number}: " + (figures.get("error") or f"{figures['tps']:.0f} tps, "
-                                                                                  f"p99 {figures['p99_ms']} ms"))
+                say(
+                    f"bench {workload} run {number}: "
+                    + (figures.get("error") or f"{figures['tps']:.0f} tps, p99 {figures['p99_ms']} ms")
+                )
     return runs
 
 
 @dataclass
 class Run:
     """One experiment's run: the settings its variants share and what each finished variant gave."""
+
     exp: Experiment
     trials: int
     options: Options
@@ -186,8 +197,8 @@ def run_variant(run: Run, index: int, variant: Variant, slot: int) -> dict:
     config = stack_config(variant, slot)
     walls: dict[str, float] = {}
     result: dict = {"variant": variant.name, "stack": name, "settings": config, "wall_s": walls}
-    step = lambda what: run.progress.step(index, variant.name, what, walls)  # noqa: E731
-    say = lambda text: run.progress.say(index, variant.name, text)  # noqa: E731
+    step = functools.partial(run.progress.step, index, variant.name, walls=walls)
+    say = functools.partial(run.progress.say, index, variant.name)
     with (out / "pulumi.log").open("a") as log_file:
 
         def log(line: str) -> None:  # the API strips each line
@@ -232,8 +243,11 @@ def resume_or_start(exp: Experiment, trials: int, options: Options, reports: Pat
     if state_file.exists() and not options.restart:
         state = json.loads(state_file.read_text())
         if state["fingerprint"] == mark:
-            print(f"resuming {exp.name}: {len(state['done'])} of {len(exp.variants)} variants done "
-                  f"({', '.join(state['done']) or 'none'}), report in {state['report_dir']}", flush=True)
+            print(
+                f"resuming {exp.name}: {len(state['done'])} of {len(exp.variants)} variants done "
+                f"({', '.join(state['done']) or 'none'}), report in {state['report_dir']}",
+                flush=True,
+            )
             return state
         print(f"an earlier run of {exp.name} had other variants or workload: starting over", flush=True)
     report_dir = reports / f"experiment-{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -281,8 +295,9 @@ def run(exp: Experiment, options: Options, reports: Path) -> Path:
         print(f"interrupted: `pgha experiment {exp.name}` resumes with the variants not done", flush=True)
         raise
     shape = {"clients": BENCH_CLIENTS, "seconds": BENCH_SECONDS, "runs": BENCH_RUNS}
-    summary = experiment_report.write(context.report_dir, exp, trials, shape, state["started"],
-                                      [state["done"][v.name] for v in exp.variants])
+    summary = experiment_report.write(
+        context.report_dir, exp, trials, shape, state["started"], [state["done"][v.name] for v in exp.variants]
+    )
     progress_file(exp).unlink()
     return summary
 

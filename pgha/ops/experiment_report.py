@@ -1,6 +1,7 @@
 """An experiment's comparison report: summary.json (each variant's settings and the figures its drills and bench
 gave), summary.md (the variants side by side, each against the first, a difference smaller than the run-to-run
 noise marked as such) and PNG charts: RTO per variant and scenario, lost acknowledged commits, TPS and p99."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,10 @@ from pathlib import Path
 from pgha.model.experiments import Experiment
 
 WITHIN_NOISE = "≈"
-NOISE_NOTE = (f"{WITHIN_NOISE}: the difference from the first variant is within the run-to-run noise (the larger "
-              "spread of the two: interquartile range from 4 samples on, the whole range below that).")
+NOISE_NOTE = (
+    f"{WITHIN_NOISE}: the difference from the first variant is within the run-to-run noise (the larger "
+    "spread of the two: interquartile range from 4 samples on, the whole range below that)."
+)
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,17 @@ def _run_figure(workload: str, key: str) -> Callable[[dict], list[float]]:
 def metrics(drills: list[str], workloads: list[str]) -> list[Metric]:
     found = []
     for s in drills:
-        found += [Metric(f"{s}: RTO s", _trial_figure(s, "rto_s")),
-                  Metric(f"{s}: read outage s", _trial_figure(s, "read_outage_s")),
-                  Metric(f"{s}: lost acked commits", _trial_figure(s, "lost_acked"), count=True),
-                  Metric(f"{s}: split brain (trials)", _split_brains(s), count=True)]
+        found += [
+            Metric(f"{s}: RTO s", _trial_figure(s, "rto_s")),
+            Metric(f"{s}: read outage s", _trial_figure(s, "read_outage_s")),
+            Metric(f"{s}: lost acked commits", _trial_figure(s, "lost_acked"), count=True),
+            Metric(f"{s}: split brain (trials)", _split_brains(s), count=True),
+        ]
     for w in workloads:
-        found += [Metric(f"{w}: TPS", _run_figure(w, "tps"), digits=0), Metric(f"{w}: p99 ms", _run_figure(w, "p99_ms"))]
+        found += [
+            Metric(f"{w}: TPS", _run_figure(w, "tps"), digits=0),
+            Metric(f"{w}: p99 ms", _run_figure(w, "p99_ms")),
+        ]
     return found
 
 
@@ -102,24 +110,46 @@ def rows(results: list[dict], drills: list[str], workloads: list[str]) -> list[l
     return table
 
 
-def markdown(exp: Experiment, trials: int, bench_shape: dict, results: list[dict], charts: list[str],
-             wall_s: float) -> str:
+def markdown(
+    exp: Experiment, trials: int, bench_shape: dict, results: list[dict], charts: list[str], wall_s: float
+) -> str:
     names = [r["variant"] for r in results]
     head = ["| figure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     body = ["| " + " | ".join(row) + " |" for row in rows(results, exp.drills, exp.bench)]
-    settings = [f"- `{r['variant']}` (stack {r['stack']}): " + ", ".join(
-        f"{k.split(':', 1)[1]}={v}" for k, v in r["settings"].items() if not k.endswith("Port")) for r in results]
-    drill_links = [f"- {r['variant']}: [{r['drills']['report']}]({Path(r['drills']['report']).with_suffix('.md')})"
-                   for r in results if "report" in r.get("drills", {})]
-    return "\n".join([
-        f"# Experiment {exp.name}", "", f"{exp.question}", "",
-        f"Workload: drills {', '.join(exp.drills) or 'none'} x {trials} trials; bench {', '.join(exp.bench) or 'none'}"
-        f" ({bench_shape['clients']} clients, {bench_shape['seconds']} s, {bench_shape['runs']} runs, through HAProxy "
-        "and PgBouncer). Cells: median [min-max] of the trials or runs, "
-        f"then the difference from `{names[0]}`. Wall time of the whole experiment: {wall_s / 60:.1f} min.", "",
-        *head, *body, "", NOISE_NOTE, "", "Variants:", *settings, "",
-        *(["Drill reports:", *drill_links, ""] if drill_links else []),
-        *[f"![{c}]({c})" for c in charts], ""])
+    settings = [
+        f"- `{r['variant']}` (stack {r['stack']}): "
+        + ", ".join(f"{k.split(':', 1)[1]}={v}" for k, v in r["settings"].items() if not k.endswith("Port"))
+        for r in results
+    ]
+    drill_links = [
+        f"- {r['variant']}: [{r['drills']['report']}]({Path(r['drills']['report']).with_suffix('.md')})"
+        for r in results
+        if "report" in r.get("drills", {})
+    ]
+    return "\n".join(
+        [
+            f"# Experiment {exp.name}",
+            "",
+            f"{exp.question}",
+            "",
+            f"Workload: drills {', '.join(exp.drills) or 'none'} x {trials} trials; bench {', '.join(exp.bench) or 'none'}"
+            f" ({bench_shape['clients']} clients, {bench_shape['seconds']} s, {bench_shape['runs']} runs, through HAProxy "
+            "and PgBouncer). Cells: median [min-max] of the trials or runs, "
+            f"then the difference from `{names[0]}`. Wall time of the whole experiment: {wall_s / 60:.1f} min.",
+            "",
+            *head,
+            *body,
+            "",
+            NOISE_NOTE,
+            "",
+            "Variants:",
+            *settings,
+            "",
+            *(["Drill reports:", *drill_links, ""] if drill_links else []),
+            *[f"![{c}]({c})" for c in charts],
+            "",
+        ]
+    )
 
 
 def _pyplot():
@@ -184,21 +214,33 @@ def plot_bench(results: list[dict], workloads: list[str], path: Path) -> None:
 
 def charts(report_dir: Path, results: list[dict], drills: list[str], workloads: list[str]) -> list[str]:
     made = []
-    for name, items, draw in (("rto.png", drills, plot_rto), ("lost.png", drills, plot_counts),
-                              ("bench.png", workloads, plot_bench)):
+    for name, items, draw in (
+        ("rto.png", drills, plot_rto),
+        ("lost.png", drills, plot_counts),
+        ("bench.png", workloads, plot_bench),
+    ):
         if items:
             draw(results, items, report_dir / name)
             made.append(name)
     return made
 
 
-def write(report_dir: Path, exp: Experiment, trials: int, bench_shape: dict, started: float,
-          results: list[dict]) -> Path:
+def write(
+    report_dir: Path, exp: Experiment, trials: int, bench_shape: dict, started: float, results: list[dict]
+) -> Path:
     """summary.json, summary.md and the charts in `report_dir`; returns summary.md."""
     wall_s = time.time() - started
-    summary = {"experiment": exp.name, "question": exp.question, "trials": trials, "drills": exp.drills,
-               "bench": exp.bench, "bench_shape": bench_shape, "wall_s": round(wall_s, 1), "variants": results,
-               "table": rows(results, exp.drills, exp.bench)}
+    summary = {
+        "experiment": exp.name,
+        "question": exp.question,
+        "trials": trials,
+        "drills": exp.drills,
+        "bench": exp.bench,
+        "bench_shape": bench_shape,
+        "wall_s": round(wall_s, 1),
+        "variants": results,
+        "table": rows(results, exp.drills, exp.bench),
+    }
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     made = charts(report_dir, results, exp.drills, exp.bench)
     path = report_dir / "summary.md"

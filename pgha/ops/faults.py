@@ -1,4 +1,5 @@
 """Failure scenarios: how each one is injected into a stack's containers, and how it is healed."""
+
 from __future__ import annotations
 
 import os
@@ -186,17 +187,27 @@ SCENARIOS = {
         Scenario("kill-primary", kill_primary, what_to_expect="detected at lock expiry (TTL) with Patroni alone"),
         Scenario("stop-primary", stop_primary, what_to_expect="Patroni releases the lock on shutdown: seconds"),
         Scenario("switchover-held", switchover_held, what_to_expect="planned: commits wait, none fails"),
-        Scenario("rolling-restart", rolling_restart,
-                 what_to_expect="planned: replicas, a held switchover, the old primary; no commit fails"),
-        Scenario("rolling-image-update", rolling_image_update, roll_back_image,
-                 "planned: replicas, a held switchover, the old leader; no commit fails, nor in the roll back"),
+        Scenario(
+            "rolling-restart",
+            rolling_restart,
+            what_to_expect="planned: replicas, a held switchover, the old primary; no commit fails",
+        ),
+        Scenario(
+            "rolling-image-update",
+            rolling_image_update,
+            roll_back_image,
+            "planned: replicas, a held switchover, the old leader; no commit fails, nor in the roll back",
+        ),
         Scenario("partition-primary", partition_primary, what_to_expect="TTL path; the old primary demotes itself"),
         Scenario("pause-primary", pause_primary, what_to_expect="TTL path; the frozen primary must not ack after"),
         Scenario("kill-replica", kill_replica, what_to_expect="writes continue"),
         Scenario("kill-etcd-member", kill_etcd_member, what_to_expect="quorum kept: no outage"),
         Scenario("etcd-quorum-loss", etcd_quorum_loss, what_to_expect="failsafe mode keeps the primary"),
         Scenario("kill-pgbouncer", kill_pgbouncer, _until_restart_delay_reset, "writes fail until Docker restarts it"),
-        Scenario("restart-haproxy", restart_haproxy,
-                 what_to_expect="one of the HAProxy pair restarts: new connections go to the other"),
+        Scenario(
+            "restart-haproxy",
+            restart_haproxy,
+            what_to_expect="one of the HAProxy pair restarts: new connections go to the other",
+        ),
     )
 }

@@ -1,6 +1,7 @@
 """A rolling update of the node image by `pulumi up`, as a drill injects it: the stack's own configuration with
 pgha:nodeImageRevision raised by one (a new image, rebuilt from Debian's packages), then back to it. Each `pulumi up`
 replaces the PostgreSQL members one at a time (components/rolling_update.py)."""
+
 from __future__ import annotations
 
 import tempfile

@@ -5,6 +5,7 @@ Each member is read inside its own container (`docker exec`, the local superuser
 as it is, not through a router. Meant for a quiet drill table: rows written during a check may show as a
 difference.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,8 +29,10 @@ AMCHECK_TIMEOUT_S = 300
 REPORTED = re.compile(r'^(heap table|btree index) "([^"]+)"(.*):$')
 SKIPPED = re.compile(r'skipping database "([^"]+)": amcheck is not installed')
 # Rows in a fixed order, times as epoch numbers: the same text on every member whatever its TimeZone.
-DIGEST = (f"SELECT count(*), coalesce(md5(string_agg(run || '/' || seq || '/' || extract(epoch FROM at), ',' "
-          f"ORDER BY run, seq)), '') FROM {PROBE_TABLE}")
+DIGEST = (
+    f"SELECT count(*), coalesce(md5(string_agg(run || '/' || seq || '/' || extract(epoch FROM at), ',' "
+    f"ORDER BY run, seq)), '') FROM {PROBE_TABLE}"
+)
 REPLAYED = "SELECT coalesce(pg_last_wal_replay_lsn(), '0/0')"
 
 
@@ -60,15 +63,19 @@ def amcheck_findings(returncode: int, stdout: str, stderr: str) -> list[str]:
 
 
 def checksum_problems(shown: dict[str, str]) -> list[str]:
-    return [f"{member}: data_checksums is {value!r}, not 'on'"
-            for member, value in sorted(shown.items()) if value != "on"]
+    return [
+        f"{member}: data_checksums is {value!r}, not 'on'" for member, value in sorted(shown.items()) if value != "on"
+    ]
 
 
 def digest_differences(primary: str, digests: dict[str, TableDigest | None]) -> list[str]:
     """Members whose drill table differs from the primary's, one line each."""
     show = lambda d: str(d) if d else "absent"  # noqa: E731
-    return [f"{member}: {PROBE_TABLE} has {show(d)}, the primary {primary} {show(digests[primary])}"
-            for member, d in sorted(digests.items()) if d != digests[primary]]
+    return [
+        f"{member}: {PROBE_TABLE} has {show(d)}, the primary {primary} {show(digests[primary])}"
+        for member, d in sorted(digests.items())
+        if d != digests[primary]
+    ]
 
 
 def parse_lsn(text: str) -> int:
@@ -108,8 +115,10 @@ def wait_replayed(target: Target, primary: str, replicas: list[str], deadline_s:
         if not behind:
             return round(time.monotonic() - start, 2)
         time.sleep(0.5)
-    raise TimeoutError(f"replicas had not replayed the primary's WAL up to {goal} after {deadline_s:.0f}s: "
-                       + ", ".join(f"{name} at {lsn}" for name, lsn in behind.items()))
+    raise TimeoutError(
+        f"replicas had not replayed the primary's WAL up to {goal} after {deadline_s:.0f}s: "
+        + ", ".join(f"{name} at {lsn}" for name, lsn in behind.items())
+    )
 
 
 def table_digest(target: Target, member: str) -> TableDigest | None:
@@ -122,8 +131,12 @@ def table_digest(target: Target, member: str) -> TableDigest | None:
 
 def amcheck(target: Target, member: str) -> list[str]:
     """pg_amcheck over every database of one member; what it found wrong (empty: nothing)."""
-    result = subprocess.run(["docker", "exec", target.container(member), *AMCHECK], capture_output=True, text=True,
-                            timeout=AMCHECK_TIMEOUT_S)
+    result = subprocess.run(
+        ["docker", "exec", target.container(member), *AMCHECK],
+        capture_output=True,
+        text=True,
+        timeout=AMCHECK_TIMEOUT_S,
+    )
     return amcheck_findings(result.returncode, result.stdout, result.stderr)
 
 
@@ -143,8 +156,15 @@ class Findings:
         rows = [("member", "role", "data_checksums", PROBE_TABLE, "pg_amcheck")]
         for name in sorted(self.checksums):
             found = self.amcheck[name]
-            rows.append((name, "primary" if name == self.primary else "replica", self.checksums[name],
-                         str(self.digests[name] or "absent"), f"{len(found)} problems" if found else "clean"))
+            rows.append(
+                (
+                    name,
+                    "primary" if name == self.primary else "replica",
+                    self.checksums[name],
+                    str(self.digests[name] or "absent"),
+                    f"{len(found)} problems" if found else "clean",
+                )
+            )
         return status.aligned(rows) + f"\nreplicas replayed the primary's WAL in {self.replayed_s} s"
 
 

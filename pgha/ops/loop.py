@@ -3,6 +3,7 @@ program itself picks a subnet no other network holds) brought up until healthy, 
 seconds went. Pulumi's JSON engine events are stamped as they arrive: the time before the first one is the CLI,
 the language host and the program starting; each resource step lasts from its pre event to its outputs event.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,14 @@ def timing(command: str, seconds: float, stamped_events: list[tuple[float, dict]
     steps = resource_steps(stamped_events)
     slowest = sorted(((name, op, round(end - start, 2)) for name, op, start, end in steps), key=lambda s: -s[2])
     first = stamped_events[0][0] if stamped_events else seconds
-    return CommandTiming(command, round(seconds, 2), round(first, 2), len(steps), slowest[:SLOWEST],
-                         messages([event for _, event in stamped_events]))
+    return CommandTiming(
+        command,
+        round(seconds, 2),
+        round(first, 2),
+        len(steps),
+        slowest[:SLOWEST],
+        messages([event for _, event in stamped_events]),
+    )
 
 
 def timed_pulumi(args: list[str], stack: str, config_file: Path) -> CommandTiming:
@@ -114,8 +121,13 @@ def run_once(stack: str) -> dict:
         config.unlink(missing_ok=True)
         if repository.exists(stack):  # a throwaway stack's backups go with it
             backups.drop(stack)
-    return {"up": asdict(up), "healthy_after_up_s": healthy_s, "up_to_healthy_s": round(up.seconds + healthy_s, 2),
-            "preview": asdict(preview), "destroy": asdict(destroy)}
+    return {
+        "up": asdict(up),
+        "healthy_after_up_s": healthy_s,
+        "up_to_healthy_s": round(up.seconds + healthy_s, 2),
+        "preview": asdict(preview),
+        "destroy": asdict(destroy),
+    }
 
 
 def run(loops: int, name_prefix: str) -> list[dict]:
@@ -124,7 +136,10 @@ def run(loops: int, name_prefix: str) -> list[dict]:
     for number in range(1, loops + 1):
         result = run_once(f"{name_prefix}-loop-{uuid.uuid4().hex[:6]}")
         rounds.append(result)
-        print(f"[loop {number}/{loops}] up to healthy {result['up_to_healthy_s']} s (up {result['up']['seconds']} s), "
-              f"no-change preview {result['preview']['seconds']} s ({result['preview']['changes']} changes), "
-              f"destroy {result['destroy']['seconds']} s", flush=True)
+        print(
+            f"[loop {number}/{loops}] up to healthy {result['up_to_healthy_s']} s (up {result['up']['seconds']} s), "
+            f"no-change preview {result['preview']['seconds']} s ({result['preview']['changes']} changes), "
+            f"destroy {result['destroy']['seconds']} s",
+            flush=True,
+        )
     return rounds

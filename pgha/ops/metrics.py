@@ -1,4 +1,5 @@
 """A deployed stack's Prometheus, through its HTTP API: targets, series over a window, and the alerts that fired."""
+
 from __future__ import annotations
 
 import time
@@ -35,8 +36,12 @@ class ScrapeTarget:
 
 def targets(url: str) -> list[ScrapeTarget]:
     """Every active target, by job then member."""
-    found = [ScrapeTarget(t["labels"]["job"], t["labels"].get("member", ""), t["labels"].get("pool", ""), t["health"],
-                          t["lastError"]) for t in _get(url, "/api/v1/targets", {"state": "active"})["activeTargets"]]
+    found = [
+        ScrapeTarget(
+            t["labels"]["job"], t["labels"].get("member", ""), t["labels"].get("pool", ""), t["health"], t["lastError"]
+        )
+        for t in _get(url, "/api/v1/targets", {"state": "active"})["activeTargets"]
+    ]
     return sorted(found, key=lambda t: (t.job, t.member, t.pool))
 
 
@@ -60,9 +65,13 @@ class AlertSpan:
 
     def relative_to(self, zero: float) -> dict:
         """As a report holds it: seconds from `zero` (a fault)."""
-        return {"alert": self.alert, "labels": self.labels, "severity": self.severity,
-                "fired_s": round(self.fired - zero, 1),
-                "resolved_s": None if self.resolved is None else round(self.resolved - zero, 1)}
+        return {
+            "alert": self.alert,
+            "labels": self.labels,
+            "severity": self.severity,
+            "fired_s": round(self.fired - zero, 1),
+            "resolved_s": None if self.resolved is None else round(self.resolved - zero, 1),
+        }
 
 
 def _spans(series: dict, step: float, firing_at_end: bool) -> list[AlertSpan]:
@@ -91,15 +100,17 @@ def alerts_between(url: str, start: float, end: float, step: float = 1.0) -> lis
     """The alerts that fired between `start` and `end` (epoch seconds), each spell of firing a span, by time; a span
     is unresolved only if its alert still fires at `end`."""
     at_end = {tuple(sorted(r["metric"].items())) for r in query(url, FIRING, at=end)}
-    spans = [span for series in query_range(url, FIRING, start, end, step)
-             for span in _spans(series, step, tuple(sorted(series["metric"].items())) in at_end)]
+    spans = [
+        span
+        for series in query_range(url, FIRING, start, end, step)
+        for span in _spans(series, step, tuple(sorted(series["metric"].items())) in at_end)
+    ]
     return sorted(spans, key=lambda s: (s.fired, s.alert))
 
 
 def firing(url: str) -> list[str]:
     """The alerts firing now, as `name{member}`."""
-    return sorted(f"{r['metric']['alertname']}{{{r['metric'].get('member', '')}}}"
-                  for r in query(url, FIRING))
+    return sorted(f"{r['metric']['alertname']}{{{r['metric'].get('member', '')}}}" for r in query(url, FIRING))
 
 
 def settle(url: str, deadline_s: float, poll_s: float = 1.0) -> list[str]:
@@ -117,8 +128,11 @@ def target_problems(found: list[ScrapeTarget], expected: dict[str, int]) -> list
         of_job = [t for t in found if t.job == job]
         if len(of_job) != count:
             problems.append(f"{job}: {len(of_job)} targets, expected {count}")
-        problems += [f"{job} {t.member} {t.pool}".rstrip() + f" is {t.health}: {t.error}".rstrip(": ")
-                     for t in of_job if t.health != "up"]
+        problems += [
+            f"{job} {t.member} {t.pool}".rstrip() + f" is {t.health}: {t.error}".rstrip(": ")
+            for t in of_job
+            if t.health != "up"
+        ]
     return problems
 
 

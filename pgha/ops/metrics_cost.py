@@ -4,6 +4,7 @@ off, turn by turn, with the CPU the collectors (Prometheus and the exporters) an
 Each turn deploys the stack with a copy of its configuration (pgha/ops/deploys.py: its file is never written); the
 last deploy brings back its own configuration.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,18 +49,28 @@ def turn(t: Target, metrics_on: bool, clients: int, seconds: int) -> dict:
         result = bench.measure(clients_at["host"], rw, "tpcb", clients, seconds, t)
         after, wall = cpu_seconds(t.stack), time.monotonic() - start
     cores = {role: (after.get(role, 0.0) - before.get(role, 0.0)) / wall for role in after}
-    return {"metrics": metrics_on, "tps": result.get("tps"), "p99_ms": result.get("p99_ms"), "error": result.get("error"),
-            "collector_cores": round(sum(cores.get(r, 0.0) for r in COLLECTORS), 3),
-            "stack_cores": round(sum(cores.values()), 3)}
+    return {
+        "metrics": metrics_on,
+        "tps": result.get("tps"),
+        "p99_ms": result.get("p99_ms"),
+        "error": result.get("error"),
+        "collector_cores": round(sum(cores.get(r, 0.0) for r in COLLECTORS), 3),
+        "stack_cores": round(sum(cores.values()), 3),
+    }
 
 
 def summary(turns: list[dict]) -> dict:
     """Medians of each side, the throughput ratio (off / on) and the collectors' share of the machine."""
     side = lambda on, key: statistics.median(t[key] for t in turns if t["metrics"] is on and t[key] is not None)  # noqa: E731
     on, off = side(True, "tps"), side(False, "tps")
-    return {"tps_on": round(on, 1), "tps_off": round(off, 1), "cost_pct": round(100 * (off - on) / off, 1),
-            "collector_cores": side(True, "collector_cores"), "stack_cores_on": side(True, "stack_cores"),
-            "stack_cores_off": side(False, "stack_cores")}
+    return {
+        "tps_on": round(on, 1),
+        "tps_off": round(off, 1),
+        "cost_pct": round(100 * (off - on) / off, 1),
+        "collector_cores": side(True, "collector_cores"),
+        "stack_cores_on": side(True, "stack_cores"),
+        "stack_cores_off": side(False, "stack_cores"),
+    }
 
 
 def run(stack: str, rounds: int, clients: int, seconds: int, report_dir: Path) -> Path:
@@ -79,6 +90,10 @@ def run(stack: str, rounds: int, clients: int, seconds: int, report_dir: Path) -
             deploys.up(stack, deploys.config_file(stack))
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / f"metrics-cost-{stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"stack": stack, "clients": clients, "seconds": seconds, "turns": turns,
-                                "summary": summary(turns)}, indent=1))
+    path.write_text(
+        json.dumps(
+            {"stack": stack, "clients": clients, "seconds": seconds, "turns": turns, "summary": summary(turns)},
+            indent=1,
+        )
+    )
     return path

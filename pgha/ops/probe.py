@@ -1,6 +1,7 @@
 """Client-side probes: a writer committing numbered rows through the read-write ports and a reader querying the
 read-only ones, each recording every attempt with its outcome and timing. Each lists every HAProxy instance, as
 the stack's connection string does: a new connection goes to the first instance that lets it in."""
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,9 @@ READ = "SELECT inet_server_addr()::text, pg_is_in_recovery()"
 
 def ensure_table(target: Target) -> None:
     with _connect(target, target.rw_endpoints) as conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (run text, seq int, at timestamptz DEFAULT now(), PRIMARY KEY (run, seq))")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (run text, seq int, at timestamptz DEFAULT now(), PRIMARY KEY (run, seq))"
+        )
 
 
 def _connect(target: Target, endpoints: list[Endpoint]) -> psycopg.Connection:
@@ -32,8 +35,15 @@ def _connect(target: Target, endpoints: list[Endpoint]) -> psycopg.Connection:
 class Probe(threading.Thread):
     """Runs `attempt(conn, seq)` every `interval` seconds until stopped, at most `max_attempts` times."""
 
-    def __init__(self, target: Target, endpoints: list[Endpoint], attempt: Callable, members_by_address: dict[str, str],
-                 interval: float = 0.02, max_attempts: int = 20000):
+    def __init__(
+        self,
+        target: Target,
+        endpoints: list[Endpoint],
+        attempt: Callable,
+        members_by_address: dict[str, str],
+        interval: float = 0.02,
+        max_attempts: int = 20000,
+    ):
         super().__init__(daemon=True)
         self.target, self.endpoints, self.attempt = target, endpoints, attempt
         self.members_by_address, self.interval, self.max_attempts = members_by_address, interval, max_attempts
@@ -52,7 +62,9 @@ class Probe(threading.Thread):
                 member = self.members_by_address.get(address.split("/")[0], address)
                 self.attempts.append(Attempt(seq, start, time.monotonic(), True, member, timeline))
             except psycopg.Error as exc:
-                self.attempts.append(Attempt(seq, start, time.monotonic(), False, error=str(exc).strip().splitlines()[0][:160]))
+                self.attempts.append(
+                    Attempt(seq, start, time.monotonic(), False, error=str(exc).strip().splitlines()[0][:160])
+                )
                 _close(conn)
                 conn = None
             self.stopping.wait(max(0.0, self.interval - (time.monotonic() - start)))

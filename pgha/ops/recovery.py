@@ -10,6 +10,7 @@ client's side like the failover drills (pgha/ops/drill.py), in the same report.
   from its own repository (the latest point the archive holds). The acknowledged commits missing are the
   archive's loss: at most the last pgha:archiveTimeout seconds of them. The writer runs longer than that first.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -76,8 +77,11 @@ def _database_mb(target: Target) -> float:
 def _restored_stack_config(source: Target, restore_target: str) -> dict[str, str]:
     ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS)), strict=True))
     return {f"pgha:{k}": str(v) for k, v in ports.items()} | {
-        "pgha:restoreFrom": source.stack, "pgha:restoreTarget": restore_target,
-        "pgha:postgresNodes": RESTORED_NODES, "pgha:haproxyNodes": "1"}
+        "pgha:restoreFrom": source.stack,
+        "pgha:restoreTarget": restore_target,
+        "pgha:postgresNodes": RESTORED_NODES,
+        "pgha:haproxyNodes": "1",
+    }
 
 
 def restore_into_new_stack(source: Target, restore_target: str, check: Callable[[Target], None]) -> float:
@@ -85,8 +89,12 @@ def restore_into_new_stack(source: Target, restore_target: str, check: Callable[
     repository; returns the seconds from `pulumi up` to a healthy stack."""
     name = f"{source.stack[:22]}-r{uuid.uuid4().hex[:4]}"
     with tempfile.TemporaryDirectory() as scratch:
-        config = deploys.new_stack(name, _restored_stack_config(source, restore_target), deploys.backup_key(source.stack),
-                                   Path(scratch) / f"Pulumi.{name}.yaml")
+        config = deploys.new_stack(
+            name,
+            _restored_stack_config(source, restore_target),
+            deploys.backup_key(source.stack),
+            Path(scratch) / f"Pulumi.{name}.yaml",
+        )
         try:
             start = time.monotonic()
             deploys.up(name, config)
@@ -153,7 +161,9 @@ def lose_replica_disk(target: Target, number: int) -> Recovery:
         writer.stop()
     trial.created_by = _replica_created_by(container)
     acked = [a.seq for a in writer.attempts if a.ok]
-    present = {m["name"]: drill.rows_on(target, m["name"], run) for m in patroni_api.cluster(target.patroni_apis)["members"]}
+    present = {
+        m["name"]: drill.rows_on(target, m["name"], run) for m in patroni_api.cluster(target.patroni_apis)["members"]
+    }
     trial.lost_acked = len(set().union(*timeline.lost_acknowledged(acked, present).values()))
     return _with_writes(trial, writer)
 
@@ -219,8 +229,10 @@ def run_trials(target: Target, names: list[str], trials: int) -> dict[str, list[
         for number in range(1, trials + 1):
             found = SCENARIOS[name][0](target, number)
             target = from_pulumi(target.stack)  # lose-cluster deploys the stack anew, with new passwords
-            print(f"{name} #{number}: restored in {found.restore_s}s, {found.database_mb} MB, missing before target "
-                  f"{found.missing_before_target}, after target {found.present_after_target}, lost {found.lost_acked}",
-                  flush=True)
+            print(
+                f"{name} #{number}: restored in {found.restore_s}s, {found.database_mb} MB, missing before target "
+                f"{found.missing_before_target}, after target {found.present_after_target}, lost {found.lost_acked}",
+                flush=True,
+            )
             results.setdefault(name, []).append(found.__dict__)
     return results

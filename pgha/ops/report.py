@@ -1,4 +1,5 @@
 """Drill reports for people: a Markdown summary table and, per scenario, a plot of the probes."""
+
 from __future__ import annotations
 
 import json
@@ -6,11 +7,33 @@ import statistics
 from pathlib import Path
 
 # One colour per member, none of them red: red is for failures.
-MEMBER_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
-                  "tab:cyan", "tab:gray")
-COLUMNS = ("scenario", "trials", "RTO p50 s", "RTO p95 s", "RTO max s", "read outage p50 s",
-           "write gap p50 s", "failed commits max", "commit p50 ms", "commit p99 ms", "longest commit s", "lost acked",
-           "split brain", "two-primary alerts")
+MEMBER_COLOURS = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:gray",
+)
+COLUMNS = (
+    "scenario",
+    "trials",
+    "RTO p50 s",
+    "RTO p95 s",
+    "RTO max s",
+    "read outage p50 s",
+    "write gap p50 s",
+    "failed commits max",
+    "commit p50 ms",
+    "commit p99 ms",
+    "longest commit s",
+    "lost acked",
+    "split brain",
+    "two-primary alerts",
+)
 # The alert that would page for split brain (config/prometheus-alerts.yml): no scenario may ever raise it.
 SPLIT_BRAIN_ALERT = "PghaMultiplePrimaries"
 ALERT_COLUMNS = ("scenario", "trial", "alert", "where", "fired s", "resolved s")
@@ -26,9 +49,20 @@ def _cell(values: list, fn) -> str:
     return f"{fn(present):.2f}" if present else "n/a"
 
 
-RECOVERY_COLUMNS = ("scenario", "trials", "restore p50 s", "restore max s", "database MB", "acked before target",
-                    "missing before target", "present after target", "lost acked", "lost window max s",
-                    "archive_timeout s", "replica built by")
+RECOVERY_COLUMNS = (
+    "scenario",
+    "trials",
+    "restore p50 s",
+    "restore max s",
+    "database MB",
+    "acked before target",
+    "missing before target",
+    "present after target",
+    "lost acked",
+    "lost window max s",
+    "archive_timeout s",
+    "replica built by",
+)
 
 
 def _is_recovery(trials: list[dict]) -> bool:
@@ -42,22 +76,24 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
             continue
         rto = [t["rto_s"] for t in trials]
         commits = [w["end"] - w["start"] for t in trials for w in t["writes"]]  # seconds from asking to the answer
-        rows.append((
-            name,
-            str(len(trials)),
-            _cell(rto, statistics.median),
-            _cell(rto, lambda v: _percentile(v, 0.95)),
-            _cell(rto, max),
-            _cell([t["read_outage_s"] for t in trials], statistics.median),
-            _cell([t["write_gap_s"] for t in trials], statistics.median),
-            str(max(sum(1 for w in t["writes"] if not w["ok"]) for t in trials)),
-            _cell([1000 * c for c in commits], statistics.median),
-            _cell([1000 * c for c in commits], lambda v: _percentile(v, 0.99)),
-            _cell(commits, max),
-            str(sum(t["lost_acked"] for t in trials)),
-            str(sum(1 for t in trials if t["split_brain"])),
-            _alerts_cell(trials),
-        ))
+        rows.append(
+            (
+                name,
+                str(len(trials)),
+                _cell(rto, statistics.median),
+                _cell(rto, lambda v: _percentile(v, 0.95)),
+                _cell(rto, max),
+                _cell([t["read_outage_s"] for t in trials], statistics.median),
+                _cell([t["write_gap_s"] for t in trials], statistics.median),
+                str(max(sum(1 for w in t["writes"] if not w["ok"]) for t in trials)),
+                _cell([1000 * c for c in commits], statistics.median),
+                _cell([1000 * c for c in commits], lambda v: _percentile(v, 0.99)),
+                _cell(commits, max),
+                str(sum(t["lost_acked"] for t in trials)),
+                str(sum(1 for t in trials if t["split_brain"])),
+                _alerts_cell(trials),
+            )
+        )
     return rows
 
 
@@ -74,7 +110,9 @@ def alert_rows(report: dict) -> list[tuple[str, ...]]:
     for name, trials in report["scenarios"].items():
         for t in trials:
             for a in t.get("alerts", []):
-                where = ", ".join(f"{k}={v}" for k, v in sorted(a["labels"].items()) if k in ("member", "pool", "proxy"))
+                where = ", ".join(
+                    f"{k}={v}" for k, v in sorted(a["labels"].items()) if k in ("member", "pool", "proxy")
+                )
                 resolved = "still firing" if a["resolved_s"] is None else f"{a['resolved_s']:.1f}"
                 rows.append((name, str(t["trial"]), a["alert"], where or "cluster", f"{a['fired_s']:.1f}", resolved))
     return rows
@@ -87,25 +125,29 @@ def recovery_rows(report: dict) -> list[tuple[str, ...]]:
         if not _is_recovery(trials):
             continue
         restore = [t["restore_s"] for t in trials]
-        rows.append((
-            name,
-            str(len(trials)),
-            _cell(restore, statistics.median),
-            _cell(restore, max),
-            _cell([t["database_mb"] for t in trials], statistics.median),
-            str(sum(t["acked_before_target"] for t in trials)),
-            str(sum(t["missing_before_target"] for t in trials)),
-            str(sum(t["present_after_target"] for t in trials)),
-            str(sum(t["lost_acked"] for t in trials)),
-            _cell([t["lost_window_s"] for t in trials], max),
-            ", ".join(sorted({str(t["archive_timeout_s"]) for t in trials if t["archive_timeout_s"]})) or "-",
-            ", ".join(sorted({t["created_by"] for t in trials if t["created_by"]})) or "-",
-        ))
+        rows.append(
+            (
+                name,
+                str(len(trials)),
+                _cell(restore, statistics.median),
+                _cell(restore, max),
+                _cell([t["database_mb"] for t in trials], statistics.median),
+                str(sum(t["acked_before_target"] for t in trials)),
+                str(sum(t["missing_before_target"] for t in trials)),
+                str(sum(t["present_after_target"] for t in trials)),
+                str(sum(t["lost_acked"] for t in trials)),
+                _cell([t["lost_window_s"] for t in trials], max),
+                ", ".join(sorted({str(t["archive_timeout_s"]) for t in trials if t["archive_timeout_s"]})) or "-",
+                ", ".join(sorted({t["created_by"] for t in trials if t["created_by"]})) or "-",
+            )
+        )
     return rows
 
 
 def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + ["| " + " | ".join(r) + " |" for r in rows]
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)] + [
+        "| " + " | ".join(r) + " |" for r in rows
+    ]
 
 
 def markdown(report: dict) -> str:

@@ -2,6 +2,7 @@
 next, then a switchover, then the old primary; never every node at once. Used by the dynamic configuration
 (a changed parameter that needs a restart) and by the `rolling-restart` drill (every node); its waits and its
 switchover also by the rolling replacement of containers (components/rolling_update.py)."""
+
 from __future__ import annotations
 
 import time
@@ -97,8 +98,12 @@ def wait_back(api_urls: list[str], name: str) -> None:
 def switch_over_from(api_urls: list[str], password: str, leader: str) -> None:
     """A switchover asked of the leader's own REST API (its HA loop acts at once), until it is a running replica."""
     patroni_api.call(f"{members(api_urls)[leader]['url']}/switchover", "POST", {"leader": leader}, password)
-    _wait_member(api_urls, leader, lambda m: m.get("role") != "leader" and m.get("state") in ("running", "streaming"),
-                 "a replica after the switchover")
+    _wait_member(
+        api_urls,
+        leader,
+        lambda m: m.get("role") != "leader" and m.get("state") in ("running", "streaming"),
+        "a replica after the switchover",
+    )
 
 
 def restart(api_urls: list[str], password: str, pending_only: bool) -> list[str]:

@@ -10,6 +10,7 @@ Containers keep, as Pulumi sees them, the password files they were created with 
 container replaced later for another reason starts with those, and is brought up to date here the same way.
 This code also runs in the provider process Pulumi starts for dynamic resources.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -33,7 +34,8 @@ def stale_containers(old: dict, new: dict) -> list[str]:
     """Containers whose password files must be rewritten: their content changed, or the container was replaced
     (it started with the files Pulumi last recorded). A container new to the stack got the current ones."""
     return sorted(
-        name for name, spec in new.items()
+        name
+        for name, spec in new.items()
         if name in old and (old[name]["files"] != spec["files"] or old[name]["id"] != spec["id"])
     )
 
@@ -41,9 +43,11 @@ def stale_containers(old: dict, new: dict) -> list[str]:
 def rollout_order(names: list[str], containers: dict, leader: str | None) -> list[str]:
     """The leader's node first (its PgBouncer carries every write), then the others by name; within a node,
     PgBouncer before Patroni."""
+
     def key(name: str) -> tuple:
         spec = containers[name]
         return (spec["member"] != leader, spec["member"], spec["reload"] == "patroni")
+
     return sorted(names, key=key)
 
 
@@ -74,8 +78,12 @@ def leader(api_urls: list[str], members: list[str]) -> str:
 
 def role_sql(verifiers: dict[str, str]) -> str:
     """ALTER ROLE ... PASSWORD with SCRAM verifiers, never plain passwords; the exporters' role is made if missing."""
-    return "".join(render.monitor_role_sql(verifier) if role == render.MONITOR_USER
-                   else f"ALTER ROLE \"{role}\" PASSWORD '{verifier}';\n" for role, verifier in verifiers.items())
+    return "".join(
+        render.monitor_role_sql(verifier)
+        if role == render.MONITOR_USER
+        else f"ALTER ROLE \"{role}\" PASSWORD '{verifier}';\n"
+        for role, verifier in verifiers.items()
+    )
 
 
 def alter_roles(container: str, verifiers: dict[str, str]) -> None:
@@ -125,7 +133,9 @@ def apply(old: dict, new: dict) -> None:
     members = sorted({spec["member"] for spec in new["containers"].values()})
     current = leader(new["api_urls"], members)
     if roles:
-        leader_container = next(n for n, s in new["containers"].items() if s["member"] == current and s["reload"] == "patroni")
+        leader_container = next(
+            n for n, s in new["containers"].items() if s["member"] == current and s["reload"] == "patroni"
+        )
         alter_roles(leader_container, {role: new["verifiers"][role] for role in roles})
     api_passwords = [new["api_password"], old["api_password"]]
     for name in rollout_order(names, new["containers"], current):

@@ -1,4 +1,5 @@
 """One view of a stack's health: Patroni members, etcd members, containers, HAProxy backends."""
+
 from __future__ import annotations
 
 import csv
@@ -33,8 +34,16 @@ def is_member(name: str, role: str) -> bool:
 
 
 def _etcd_health(container: str) -> str:
-    command = ["docker", "exec", container, "etcdctl", "--endpoints=http://127.0.0.1:2379",
-               "--command-timeout=2s", "endpoint", "health"]
+    command = [
+        "docker",
+        "exec",
+        container,
+        "etcdctl",
+        "--endpoints=http://127.0.0.1:2379",
+        "--command-timeout=2s",
+        "endpoint",
+        "health",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=10)
     return "healthy" if result.returncode == 0 else (result.stderr.strip().splitlines() or ["unhealthy"])[-1][:80]
 
@@ -106,11 +115,22 @@ def _routing(status: Status, member: str) -> str:
 def table(status: Status) -> str:
     rows = [("member", "role", "state", "timeline", "lag", f"rw/ro by {', '.join(status.backends) or 'haproxy'}")]
     for m in sorted(status.members, key=lambda m: m["name"]):
-        rows.append((m["name"], m["role"], m["state"], str(m.get("timeline", "-")), str(m.get("lag", 0)),
-                     _routing(status, m["name"])))
+        rows.append(
+            (
+                m["name"],
+                m["role"],
+                m["state"],
+                str(m.get("timeline", "-")),
+                str(m.get("lag", 0)),
+                _routing(status, m["name"]),
+            )
+        )
     rows += [(name, "etcd", health, "", "", "") for name, health in status.etcd.items()]
-    rows += [(n, "container", s, "", "", "") for n, s in status.containers.items()
-             if not (is_member(n, "postgres") or is_member(n, "etcd"))]
+    rows += [
+        (n, "container", s, "", "", "")
+        for n, s in status.containers.items()
+        if not (is_member(n, "postgres") or is_member(n, "etcd"))
+    ]
     rows += [(alert, "alert", "firing", "", "", "") for alert in status.alerts]
     return aligned(rows)
 

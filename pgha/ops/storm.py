@@ -5,6 +5,7 @@ Python threads rather than `pgbench -C`: pgbench reconnects per transaction for 
 connecting everyone at once, and it gives no per-client outcome; here each client's connect time and
 success are its own, so "served" is an exact count.
 """
+
 from __future__ import annotations
 
 import threading
@@ -20,7 +21,9 @@ from pgha.ops.target import Target
 CONNECT_TIMEOUT_S = 15  # generous: a storm's connections queue in PgBouncer and HAProxy, they are not refused
 SHORT_TRANSACTION = "SELECT abalance FROM pgbench_accounts WHERE aid = %s"
 SAMPLE_EVERY_S = 0.1
-SERVER_CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}' AND backend_type = 'client backend'"
+SERVER_CONNECTIONS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}' AND backend_type = 'client backend'"
+)
 
 
 @dataclass
@@ -42,10 +45,12 @@ class Storm:
         connects = [c.connect_s for c in served if c.connect_s is not None]
         errors = sorted({c.error for c in self.clients if c.error})
         return {
-            "clients": len(self.clients), "served": len(served),
+            "clients": len(self.clients),
+            "served": len(served),
             "connect_p50_ms": round(percentile(connects, 0.5) * 1000, 1) if connects else None,
             "connect_p99_ms": round(percentile(connects, 0.99) * 1000, 1) if connects else None,
-            "server_connections_peak": self.server_connections_peak, "samples": self.samples,
+            "server_connections_peak": self.server_connections_peak,
+            "samples": self.samples,
             "errors": errors[:5],
         }
 
@@ -56,8 +61,14 @@ def _one(target: Target, endpoint: tuple[str, int], client: Client, go: threadin
         return
     started = time.perf_counter()
     try:
-        with psycopg.connect(host=endpoint[0], port=endpoint[1], dbname=target.database, user=target.user,
-                             password=target.password, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        with psycopg.connect(
+            host=endpoint[0],
+            port=endpoint[1],
+            dbname=target.database,
+            user=target.user,
+            password=target.password,
+            connect_timeout=CONNECT_TIMEOUT_S,
+        ) as conn:
             client.connect_s = time.perf_counter() - started
             conn.execute(SHORT_TRANSACTION, (client.number + 1,)).fetchone()
             conn.commit()
@@ -85,8 +96,9 @@ def run(target: Target, primary: str, size: int) -> dict:
         t.start()
     count = lambda: int(target.psql(primary, SERVER_CONNECTIONS.format(user=target.user), timeout=5))  # noqa: E731
     deadline = time.monotonic() + 3 * CONNECT_TIMEOUT_S
-    sampler = threading.Thread(target=_sample, args=(storm, count, lambda: any(t.is_alive() for t in threads),
-                                                     deadline), daemon=True)
+    sampler = threading.Thread(
+        target=_sample, args=(storm, count, lambda: any(t.is_alive() for t in threads), deadline), daemon=True
+    )
     go.set()
     sampler.start()
     for t in threads:

@@ -1,4 +1,5 @@
 """Where a deployed stack answers: its outputs (endpoints, credentials) and its containers."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,13 @@ class Target:
     def connection_params(self, endpoints: list[Endpoint]) -> ConnectionParams:
         """psycopg.connect's parameters for a libpq multi-host list: hosts tried in order, the first that lets
         the client in kept (any role: HAProxy's port picks it, see render.connection_uri)."""
-        return {"host": ",".join(host for host, _ in endpoints), "port": ",".join(str(port) for _, port in endpoints),
-                "dbname": self.database, "user": self.user, "password": self.password}
+        return {
+            "host": ",".join(host for host, _ in endpoints),
+            "port": ",".join(str(port) for _, port in endpoints),
+            "dbname": self.database,
+            "user": self.user,
+            "password": self.password,
+        }
 
     def containers(self, role: str | None = None) -> dict[str, dict]:
         """This stack's containers (running or not) by short name: postgres-1, etcd-2, haproxy-1 ..., each as the
@@ -60,7 +66,7 @@ class Target:
         labels = [f"pgha.stack={self.stack}"] + ([f"pgha.role={role}"] if role else [])
         found = [c.attrs for c in docker_api.labelled("containers", *labels)]
         prefix = f"/pgha-{self.stack}-"
-        return {c["Names"][0][len(prefix):]: c for c in found if c["Names"][0].startswith(prefix)}
+        return {c["Names"][0][len(prefix) :]: c for c in found if c["Names"][0].startswith(prefix)}
 
     def container(self, short: str) -> str:
         return f"pgha-{self.stack}-{short}"
@@ -68,8 +74,20 @@ class Target:
     def psql(self, member: str, sql: str, database: str | None = None, timeout: float = 30.0) -> str:
         """One statement inside a member's own container, as the local superuser (peer authentication):
         it reaches replicas as they are, not through a router. Returns psql's unaligned output."""
-        command = ["docker", "exec", self.container(member), "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
-                   "-d", database or self.database, "-c", sql]
+        command = [
+            "docker",
+            "exec",
+            self.container(member),
+            "psql",
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database or self.database,
+            "-c",
+            sql,
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"{member}: {sql[:60]}: {(result.stderr.strip().splitlines() or ['psql failed'])[-1]}")

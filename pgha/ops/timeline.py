@@ -2,6 +2,7 @@
 
 Pure functions over the attempts a probe recorded, so every rule here is unit-tested on its own.
 """
+
 from __future__ import annotations
 
 import itertools

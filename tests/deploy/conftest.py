@@ -1,4 +1,5 @@
 """Post-deploy tests: they deploy a real stack of their own with `pulumi up`, break it, and destroy it."""
+
 import json
 import secrets
 import subprocess
@@ -16,8 +17,9 @@ CONFIGURED_PASSWORD = ("pgha:appPassword", secrets.token_urlsafe(18))
 
 
 def pulumi(*args, stack, timeout=900, check=True):
-    return subprocess.run(["pulumi", *args, "--stack", stack], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=check)
+    return subprocess.run(
+        ["pulumi", *args, "--stack", stack], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=check
+    )
 
 
 def generated_passwords(stack: str) -> dict[str, str]:
@@ -64,9 +66,15 @@ def deployed():
     subprocess.run(["pulumi", "stack", "init", stack], cwd=ROOT, capture_output=True, check=True)
     # archiveTimeout: the lose-cluster drill's writer outlasts it before the loss; backupSchedule: the scheduler
     # takes an incremental backup during the session (tests/deploy/test_recovery.py).
-    ports = {"rwPort": 15432, "roPort": 15433, "statsPort": 17000, "patroniPort": 18008, "prometheusPort": 19090,
-             "archiveTimeout": 10,
-             "backupSchedule": '{"incr": "2m"}'}
+    ports = {
+        "rwPort": 15432,
+        "roPort": 15433,
+        "statsPort": 17000,
+        "patroniPort": 18008,
+        "prometheusPort": 19090,
+        "archiveTimeout": 10,
+        "backupSchedule": '{"incr": "2m"}',
+    }
     config = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     # The program generates every password but this one: a secret in the config wins over the generated value.
     config += ["--secret", f"{CONFIGURED_PASSWORD[0]}={CONFIGURED_PASSWORD[1]}"]

@@ -1,6 +1,7 @@
 """The session stack's pgBackRest repository: backed up at deploy, archiving end to end, backups on demand, and a
 restore source checked at preview. (Restores themselves: test_recovery.py; destroy keeping the repository:
 conftest.py.)"""
+
 import subprocess
 import uuid
 from pathlib import Path
@@ -57,16 +58,39 @@ def test_a_restore_target_before_the_first_backup_is_refused_at_preview(deployed
     subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True)
     try:
         stacks.set_backup_key(name, key=deploys.backup_key(stack))
-        subprocess.run(["pulumi", "config", "set-all", "--stack", name, "--plaintext", f"pgha:restoreFrom={stack}",
-                        "--plaintext", "pgha:restoreTarget=2000-01-01T00:00:00+00:00", "--plaintext", "pgha:rwPort=25432",
-                        "--plaintext", "pgha:roPort=25433", "--plaintext", "pgha:statsPort=27000",
-                        "--plaintext", "pgha:patroniPort=28008"], cwd=ROOT, capture_output=True, check=True)
-        done = subprocess.run(["pulumi", "preview", "--stack", name], cwd=ROOT, capture_output=True, text=True,
-                              timeout=300)
+        subprocess.run(
+            [
+                "pulumi",
+                "config",
+                "set-all",
+                "--stack",
+                name,
+                "--plaintext",
+                f"pgha:restoreFrom={stack}",
+                "--plaintext",
+                "pgha:restoreTarget=2000-01-01T00:00:00+00:00",
+                "--plaintext",
+                "pgha:rwPort=25432",
+                "--plaintext",
+                "pgha:roPort=25433",
+                "--plaintext",
+                "pgha:statsPort=27000",
+                "--plaintext",
+                "pgha:patroniPort=28008",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        done = subprocess.run(
+            ["pulumi", "preview", "--stack", name], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
     finally:
         subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True)
         (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
     assert done.returncode != 0
-    assert (f"pgha:restoreTarget: 2000-01-01 00:00:00+00:00 is before the first backup of stack '{stack}' ended"
-            in done.stdout + done.stderr), done.stdout[-3000:]
+    assert (
+        f"pgha:restoreTarget: 2000-01-01 00:00:00+00:00 is before the first backup of stack '{stack}' ended"
+        in done.stdout + done.stderr
+    ), done.stdout[-3000:]
     assert stanza(stack) == f"pgha-{stack}"

@@ -1,6 +1,7 @@
 """One short bench on the session's stack, so the verb cannot rot: every path yields figures, a small storm is
 served whole, and one timed round of the experiment loop deploys, previews and destroys a throwaway stack, its
 preview quiet and without a change. No speed is asserted: a benchmark prints figures, the machine decides them."""
+
 import json
 
 from pgha import docker_api

@@ -13,8 +13,9 @@ CONVERGE_S = 120
 
 def connect(t, endpoint):
     host, port = endpoint
-    return psycopg.connect(host=host, port=port, dbname=t.database, user=t.user, password=t.password,
-                           connect_timeout=3, autocommit=True)
+    return psycopg.connect(
+        host=host, port=port, dbname=t.database, user=t.user, password=t.password, connect_timeout=3, autocommit=True
+    )
 
 
 def test_cluster_is_whole(deployed):
@@ -44,7 +45,8 @@ def test_a_row_written_through_rw_is_read_through_ro_on_a_replica(deployed):
     for _ in range(50):
         with connect(t, t.ro) as conn:
             in_recovery, rows = conn.execute(
-                "SELECT pg_is_in_recovery(), (SELECT count(*) FROM deploy_check WHERE id = 1)").fetchone()
+                "SELECT pg_is_in_recovery(), (SELECT count(*) FROM deploy_check WHERE id = 1)"
+            ).fetchone()
         assert in_recovery is True
         deadline_rows.append(rows)
         if rows == 1:
@@ -54,7 +56,9 @@ def test_a_row_written_through_rw_is_read_through_ro_on_a_replica(deployed):
 
 def test_the_read_write_path_goes_through_pgbouncer(deployed):
     stack, t = deployed
-    pgbouncers = {c["NetworkSettings"]["Networks"][f"pgha-{stack}"]["IPAddress"] for c in t.containers("pgbouncer").values()}
+    pgbouncers = {
+        c["NetworkSettings"]["Networks"][f"pgha-{stack}"]["IPAddress"] for c in t.containers("pgbouncer").values()
+    }
     with connect(t, t.rw) as conn:
         client = conn.execute("SELECT host(inet_client_addr())").fetchone()[0]
     assert client in pgbouncers

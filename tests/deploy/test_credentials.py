@@ -1,5 +1,6 @@
 """Generated passwords live in the stack's state: used unless the config sets one, the same from any checkout;
 changing one on the running stack is rolled out live."""
+
 import dataclasses
 import secrets
 import shutil
@@ -32,8 +33,12 @@ def test_every_password_is_generated_into_the_state_and_a_configured_one_wins(de
 def fresh_checkout(dest: Path) -> None:
     """What a clone of this tree holds once committed: every file git tracks or would track (uncommitted
     changes included, so the test checks this tree's code), nothing git ignores (venv, stack files of tests)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     for name in filter(None, listed.split("\0")):
         if (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -49,8 +54,13 @@ def test_a_second_checkout_previews_the_running_stack_with_no_change(deployed, t
     # A test stack's file is gitignored; in a real second clone it is committed, like Pulumi.dev.yaml.
     stack_file = f"Pulumi.{stack}.yaml"
     shutil.copy2(ROOT / stack_file, clone / stack_file)
-    result = subprocess.run(["pulumi", "preview", "--expect-no-changes", "--non-interactive", "--stack", stack],
-                            cwd=clone, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["pulumi", "preview", "--expect-no-changes", "--non-interactive", "--stack", stack],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert (clone / stack_file).read_text() == (ROOT / stack_file).read_text(), "the preview rewrote the stack file"
 
@@ -58,8 +68,9 @@ def test_a_second_checkout_previews_the_running_stack_with_no_change(deployed, t
 def logs_in(t: target.Target, password: str) -> bool:
     """Whether the application role logs in through the read-write endpoint with `password`."""
     try:
-        with psycopg.connect(host=t.rw[0], port=t.rw[1], dbname=t.database, user=t.user, password=password,
-                             connect_timeout=3) as conn:
+        with psycopg.connect(
+            host=t.rw[0], port=t.rw[1], dbname=t.database, user=t.user, password=password, connect_timeout=3
+        ) as conn:
             return conn.execute("SELECT 1").fetchone() == (1,)
     except psycopg.OperationalError as exc:
         assert "authentication failed" in str(exc), exc
@@ -79,8 +90,9 @@ def up_under_a_writer(stack: str, t: target.Target, key: str, value: str | None)
     the password in use before, `t.password`); returns the writer's attempts and the update's duration."""
     members = patroni_api.cluster(t.patroni_apis)["members"]
     probe.ensure_table(t)
-    writer = probe.Probe(t, t.rw_endpoints, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"),
-                         {m["host"]: m["name"] for m in members})
+    writer = probe.Probe(
+        t, t.rw_endpoints, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"), {m["host"]: m["name"] for m in members}
+    )
     writer.start()
     try:
         deadline = time.monotonic() + 10
@@ -118,8 +130,9 @@ def test_the_app_password_changes_live_without_replacing_a_container(deployed):
         assert container_ids(t) == before
         assert logs_in(t, new_password) and not logs_in(t, CONFIGURED_PASSWORD[1])
     finally:  # the other tests of the session log in with the configured password
-        attempts, _ = up_under_a_writer(stack, dataclasses.replace(t, password=new_password), "appPassword",
-                                        CONFIGURED_PASSWORD[1])
+        attempts, _ = up_under_a_writer(
+            stack, dataclasses.replace(t, password=new_password), "appPassword", CONFIGURED_PASSWORD[1]
+        )
     assert_writes_never_stopped(attempts, "appPassword back")
     assert logs_in(t, CONFIGURED_PASSWORD[1]) and not logs_in(t, new_password)
     assert container_ids(t) == before

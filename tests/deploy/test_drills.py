@@ -9,6 +9,7 @@ restart or rolling image update (there and back) fails no commit at all. Its cli
 connection: only what was in flight through it may fail. Each trial's
 figures are printed straight to the terminal, so CI logs carry them even when the tests pass.
 """
+
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,14 @@ from pgha.ops.target import Target
 
 HEALTHY_S = 120  # each scenario starts on a whole cluster, whatever the one before it left
 REPLAY_S = 60
-PRIMARY_FAULTS = ("kill-primary", "stop-primary", "switchover-held", "rolling-restart", "partition-primary", "pause-primary")
+PRIMARY_FAULTS = (
+    "kill-primary",
+    "stop-primary",
+    "switchover-held",
+    "rolling-restart",
+    "partition-primary",
+    "pause-primary",
+)
 # Planned operations: the leader pools hold the writer's commits while the primary changes, so none may fail.
 PLANNED = ("switchover-held", "rolling-restart", "rolling-image-update")
 # How psycopg words a connection that could not be made (refused, timed out, login refused), as against one
@@ -58,9 +66,11 @@ def show(capsys, text: str) -> None:
 
 def figures(trial: drill.Trial) -> str:
     commits = sum(1 for a in trial.writes if a["ok"])
-    return (f"{trial.scenario}: RTO {trial.rto_s} s, write gap {trial.write_gap_s} s, read outage "
-            f"{trial.read_outage_s} s, lost {trial.lost_acked} of {commits} acknowledged, split brain "
-            f"{trial.split_brain}, converged in {trial.converged_s} s, {trial.old_primary} -> {trial.new_primary}")
+    return (
+        f"{trial.scenario}: RTO {trial.rto_s} s, write gap {trial.write_gap_s} s, read outage "
+        f"{trial.read_outage_s} s, lost {trial.lost_acked} of {commits} acknowledged, split brain "
+        f"{trial.split_brain}, converged in {trial.converged_s} s, {trial.old_primary} -> {trial.new_primary}"
+    )
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -85,11 +95,14 @@ def test_drill(drills, name, capsys):
         bound = (drills.ttl - drills.loop_wait) / 2
         assert trial.rto_s < bound, f"RTO {trial.rto_s} s is not below {bound} s: the lock was waited out"
         # The stack's Prometheus saw it: the dead primary's alert fired after the fault and resolved once it was back.
-        down = [a for a in trial.alerts if a["alert"] == "PghaPostgresDown" and a["labels"]["member"] == trial.old_primary]
+        down = [
+            a for a in trial.alerts if a["alert"] == "PghaPostgresDown" and a["labels"]["member"] == trial.old_primary
+        ]
         assert down and down[0]["fired_s"] > 0 and down[-1]["resolved_s"] is not None, f"alerts: {trial.alerts}"
         # And the watcher's own figures: it released that member's lock.
-        released = metrics.query(drills.target.prometheus_url,
-                                 f'pgha_failover_watcher_locks_released_total{{member="{trial.old_primary}"}}')
+        released = metrics.query(
+            drills.target.prometheus_url, f'pgha_failover_watcher_locks_released_total{{member="{trial.old_primary}"}}'
+        )
         assert released and float(released[0]["value"][1]) >= 1, released
     if name == "restart-haproxy":
         assert_only_in_flight_work_failed(trial)
@@ -123,7 +136,11 @@ def test_after_the_drills_every_member_is_intact_and_holds_the_same_drill_table(
     drill.wait_healthy(drills.target, HEALTHY_S)
     findings = integrity.check(drills.target, REPLAY_S)
     elapsed = time.monotonic() - drills.started
-    show(capsys, report.markdown({"scenarios": {n: [t] for n, t in drills.trials.items()}})
-         + f"drill pass: {len(drills.trials)} scenarios in {elapsed:.0f} s\n" + findings.table())
+    show(
+        capsys,
+        report.markdown({"scenarios": {n: [t] for n, t in drills.trials.items()}})
+        + f"drill pass: {len(drills.trials)} scenarios in {elapsed:.0f} s\n"
+        + findings.table(),
+    )
     assert findings.problems() == []
     assert all(d and d.rows > 0 for d in findings.digests.values()), "no drill rows to compare"

@@ -1,5 +1,6 @@
 """`pgha experiment`, end to end: a tiny experiment (two variants, one kill-primary trial each) deployed through the
 Automation API, drilled, compared in one report and destroyed, leaving no stack, container, volume or progress file."""
+
 import json
 import os
 import subprocess
@@ -27,8 +28,13 @@ def test_a_tiny_experiment_compares_two_variants_and_leaves_nothing(tmp_path):
     path = tmp_path / f"{name}.yaml"
     path.write_text(TINY.format(name=name))
     before = docker_objects()
-    done = subprocess.run(["pgha", "experiment", str(path), "--reports", str(tmp_path / "reports")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        ["pgha", "experiment", str(path), "--reports", str(tmp_path / "reports")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[2/2 no-watcher] destroy" in done.stdout  # progress: which variant, which step, how long
     report_dir = next((tmp_path / "reports").glob(f"experiment-{name}-*"))

@@ -1,5 +1,6 @@
 """Stack-per-experiment at full strength: no perpetual diff, bad changes harmless, live changes safe,
 stacks side by side."""
+
 import secrets
 import subprocess
 import time
@@ -37,8 +38,9 @@ def _up_under_a_writer(stack, t, key, value):
     """Sets one config value and runs `pulumi up` while a writer commits; returns its attempts."""
     members = patroni_api.cluster(t.patroni_apis)["members"]
     probe.ensure_table(t)
-    writer = probe.Probe(t, t.rw_endpoints, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"),
-                         {m["host"]: m["name"] for m in members})
+    writer = probe.Probe(
+        t, t.rw_endpoints, probe.writer(f"{key}-{uuid.uuid4().hex[:6]}"), {m["host"]: m["name"] for m in members}
+    )
     writer.start()
     time.sleep(1)
     try:
@@ -70,8 +72,12 @@ def test_a_reloadable_parameter_changes_live_without_a_failed_commit(deployed):
     stack, t = deployed
     attempts = _up_under_a_writer(stack, t, "postgresParameters", '{"work_mem": "48MB"}')
     assert [a for a in attempts if not a.ok] == []
-    shown = subprocess.run(["docker", "exec", f"pgha-{stack}-postgres-2", "psql", "-XAtc", "SHOW work_mem"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    shown = subprocess.run(
+        ["docker", "exec", f"pgha-{stack}-postgres-2", "psql", "-XAtc", "SHOW work_mem"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert shown == "48MB"
     assert timeline.longest_gap(attempts, attempts[0].start) < 1.0
 
@@ -82,10 +88,24 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
     other = f"t-{uuid.uuid4().hex[:6]}"
     objects_before = docker_objects()
     subprocess.run(["pulumi", "stack", "init", other], cwd=ROOT, capture_output=True, check=True)
-    config = ["--plaintext", "pgha:postgresNodes=1", "--plaintext", "pgha:etcdNodes=1",
-              "--plaintext", "pgha:synchronousMode=off", "--plaintext", "pgha:rwPort=25432",
-              "--plaintext", "pgha:roPort=25433", "--plaintext", "pgha:statsPort=27000",
-              "--plaintext", "pgha:patroniPort=28008", "--plaintext", "pgha:prometheusPort=29090"]
+    config = [
+        "--plaintext",
+        "pgha:postgresNodes=1",
+        "--plaintext",
+        "pgha:etcdNodes=1",
+        "--plaintext",
+        "pgha:synchronousMode=off",
+        "--plaintext",
+        "pgha:rwPort=25432",
+        "--plaintext",
+        "pgha:roPort=25433",
+        "--plaintext",
+        "pgha:statsPort=27000",
+        "--plaintext",
+        "pgha:patroniPort=28008",
+        "--plaintext",
+        "pgha:prometheusPort=29090",
+    ]
     config += [a for k in PASSWORD_KEYS for a in ("--secret", f"pgha:{k}={secrets.token_urlsafe(18)}")]
     pulumi("config", "set-all", *config, stack=other)
     stacks.set_backup_key(other)

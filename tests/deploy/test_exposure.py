@@ -1,4 +1,5 @@
 """No password in plain text anywhere a person or a process could look; only the intended ports open."""
+
 import subprocess
 
 import psycopg
@@ -61,12 +62,15 @@ def test_patroni_refuses_unsafe_requests_without_credentials(deployed):
     assert requests.post(f"{t.patroni_apis[0]}/restart", auth=("patroni", "wrong"), timeout=5).status_code == 401
 
 
-@pytest.mark.parametrize("user, password_of, database", [
-    ("app", None, "app"),  # wrong password
-    ("nobody", None, "app"),  # unknown user
-    ("app", "appPassword", "pgbouncer"),  # PgBouncer's admin console
-    ("postgres", "superuserPassword", "app"),  # superusers do not come through the pool
-])
+@pytest.mark.parametrize(
+    "user, password_of, database",
+    [
+        ("app", None, "app"),  # wrong password
+        ("nobody", None, "app"),  # unknown user
+        ("app", "appPassword", "pgbouncer"),  # PgBouncer's admin console
+        ("postgres", "superuserPassword", "app"),  # superusers do not come through the pool
+    ],
+)
 def test_refused_logins_through_haproxy(deployed, passwords, user, password_of, database):
     _, t = deployed
     password = passwords[password_of] if password_of else "not-the-password"

@@ -1,6 +1,7 @@
 """The disaster-recovery drills on the session's stack (pgha/ops/recovery.py): a point-in-time restore into a new
 stack, a replica rebuilt from the repository, and the whole stack lost and deployed again from its backups.
 lose-cluster destroys the session's stack and brings it back: it runs last (this module is the last one)."""
+
 import subprocess
 import time
 import uuid
@@ -18,10 +19,13 @@ PUSH_SLACK_S = 3.0
 
 def show(capsys, trial: recovery.Recovery) -> None:
     with capsys.disabled():
-        print(f"\n{trial.scenario}: restored in {trial.restore_s} s, {trial.database_mb} MB, acked before target "
-              f"{trial.acked_before_target}, missing {trial.missing_before_target}, after target present "
-              f"{trial.present_after_target}, lost {trial.lost_acked} in {trial.lost_window_s} s "
-              f"(archive_timeout {trial.archive_timeout_s} s), replica built by {trial.created_by or '-'}", flush=True)
+        print(
+            f"\n{trial.scenario}: restored in {trial.restore_s} s, {trial.database_mb} MB, acked before target "
+            f"{trial.acked_before_target}, missing {trial.missing_before_target}, after target present "
+            f"{trial.present_after_target}, lost {trial.lost_acked} in {trial.lost_window_s} s "
+            f"(archive_timeout {trial.archive_timeout_s} s), replica built by {trial.created_by or '-'}",
+            flush=True,
+        )
 
 
 @pytest.fixture
@@ -35,8 +39,9 @@ def test_the_schedule_took_an_incremental_backup_on_its_own(healthy):
     """The test stack's schedule is an incremental every 2 minutes; this module runs minutes after the deploy."""
     deadline, log = time.monotonic() + SCHEDULE_DEADLINE_S, ""
     while time.monotonic() < deadline and "incr backup done" not in log:
-        log = subprocess.run(["docker", "logs", backups.repository_host(healthy.stack)], capture_output=True,
-                             text=True).stdout
+        log = subprocess.run(
+            ["docker", "logs", backups.repository_host(healthy.stack)], capture_output=True, text=True
+        ).stdout
         time.sleep(2)
     assert "incr backup done" in log, log[-2000:]
     assert "incr" in {b["type"] for b in backups.listing(healthy.stack, None)["backup"]}
@@ -66,8 +71,10 @@ def test_a_restore_to_a_named_restore_point_stops_there(healthy):
     found = {}
 
     def read(restored):
-        found["rows"] = restored.psql(backups.running_leader(restored.patroni_apis),
-                                      "SELECT string_agg(n::text, ',' ORDER BY n) FROM restore_point_marks")
+        found["rows"] = restored.psql(
+            backups.running_leader(restored.patroni_apis),
+            "SELECT string_agg(n::text, ',' ORDER BY n) FROM restore_point_marks",
+        )
 
     recovery.restore_into_new_stack(healthy, name, read)
     assert found["rows"] == "1"

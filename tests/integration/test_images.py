@@ -1,5 +1,6 @@
 """The component images build from docker/<component>/Dockerfile, and each real program accepts the
 configuration pgha renders for it (HAProxy and Patroni check theirs; PostgreSQL runs the bootstrap SQL)."""
+
 import base64
 import subprocess
 
@@ -10,8 +11,17 @@ from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
-COMPONENTS = ("etcd", "patroni", "pgbouncer", "haproxy", "failover-watcher", "pgbackrest", "prometheus", "postgres-exporter",
-              "pgbouncer-exporter")
+COMPONENTS = (
+    "etcd",
+    "patroni",
+    "pgbouncer",
+    "haproxy",
+    "failover-watcher",
+    "pgbackrest",
+    "prometheus",
+    "postgres-exporter",
+    "pgbouncer-exporter",
+)
 PASSWORDS = render.Passwords("su-pw", "repl-pw", "app-secret-pw", "auth-pw", "api-pw", "monitor-pw")
 LAYOUT = Layout(parse("imgtest", {"subnet": "10.213.250.0/24"}))
 
@@ -36,7 +46,9 @@ def run_with_file(image, path, content, command, make_dir=None):
     """Runs `command` in a throwaway container of `image` after writing `content` to `path` (in `make_dir`,
     made first, when given)."""
     script = (f"mkdir -p {make_dir} && " if make_dir else "") + f"cat > {path} && {command}"
-    return docker("run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", image, "-c", script, stdin=content, check=False)
+    return docker(
+        "run", "--rm", "-i", "--network", "none", "--entrypoint", "sh", image, "-c", script, stdin=content, check=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,8 +75,10 @@ def test_images_carry_the_expected_versions(images, component, command, expected
 
 def test_the_nodes_and_the_repository_host_run_one_pgbackrest_version(images):
     """pgBackRest refuses a remote of another version: both images install it from the same archive."""
-    versions = {c: docker("run", "--rm", "--network", "none", "--entrypoint", "pgbackrest", images[c], "version").stdout
-                for c in ("patroni", "pgbackrest")}
+    versions = {
+        c: docker("run", "--rm", "--network", "none", "--entrypoint", "pgbackrest", images[c], "version").stdout
+        for c in ("patroni", "pgbackrest")
+    }
     assert versions["patroni"].startswith("pgBackRest 2.55") and versions["patroni"] == versions["pgbackrest"], versions
 
 
@@ -84,12 +98,16 @@ def test_the_nodes_and_the_repository_host_run_one_pgbackrest_version(images):
     ],
 )
 def test_images_run_unprivileged_with_what_they_need(images, component, check):
-    result = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", images[component], "-c", check, check=False)
+    result = docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "sh", images[component], "-c", check, check=False
+    )
     assert result.returncode == 0, f"{component}: `{check}` failed: {result.stderr}"
 
 
 def test_haproxy_accepts_its_rendered_configuration(images):
-    result = run_with_file(images["haproxy"], "/tmp/haproxy.cfg", render.haproxy_config(LAYOUT), "haproxy -c -V -f /tmp/haproxy.cfg")
+    result = run_with_file(
+        images["haproxy"], "/tmp/haproxy.cfg", render.haproxy_config(LAYOUT), "haproxy -c -V -f /tmp/haproxy.cfg"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Configuration file is valid" in result.stdout + result.stderr
 

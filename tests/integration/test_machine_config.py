@@ -1,5 +1,6 @@
 """`make up`'s stack preparation leaves the tracked stack file as it is: Pulumi gets a config file of this
 machine's, holding the tracked settings plus this machine's salt."""
+
 import os
 import subprocess
 import sys
@@ -39,8 +40,13 @@ def tracked_stack():
 
 
 def prepare(name: str) -> Path:
-    result = subprocess.run([sys.executable, "-m", "pgha.model.stacks", "prepare", name], cwd=ROOT, text=True,
-                            capture_output=True, env=os.environ)
+    result = subprocess.run(
+        [sys.executable, "-m", "pgha.model.stacks", "prepare", name],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env=os.environ,
+    )
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())
 
@@ -54,10 +60,19 @@ def test_a_new_stack_is_created_without_writing_into_its_tracked_file(tracked_st
     assert salt.startswith("encryptionsalt: v1:")
     assert prepare(name) == config and stacks.salt_of(config) == salt, "a second prepare must keep the salt"
     # Pulumi reads the stack's settings through that file: a config value set there is seen.
-    got = subprocess.run(["pulumi", "config", "get", "pgha:postgresNodes", "--stack", name, "--config-file",
-                          str(config)], cwd=ROOT, text=True, capture_output=True)
+    got = subprocess.run(
+        ["pulumi", "config", "get", "pgha:postgresNodes", "--stack", name, "--config-file", str(config)],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+    )
     assert got.stdout.strip() == "1", got.stderr
-    preview = subprocess.run(["pulumi", "preview", "--stack", name, "--config-file", str(config)], cwd=ROOT,
-                             text=True, capture_output=True, timeout=300)
+    preview = subprocess.run(
+        ["pulumi", "preview", "--stack", name, "--config-file", str(config)],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert preview.returncode == 0, preview.stdout[-2000:] + preview.stderr[-2000:]
     assert tracked.read_text() == SETTINGS

@@ -1,4 +1,5 @@
 """Bad stack configuration fails `pulumi preview` in the real engine, before any Docker object exists."""
+
 import re
 import secrets
 import shutil
@@ -15,9 +16,27 @@ from pgha.model import host, stacks
 from pgha.model.settings import PASSWORD_KEYS, PORT_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
-CHOSEN_KEYS = ("etcdNodes", "postgresNodes", "haproxyNodes", "synchronousMode", "bindAddress", "subnet", "rwPort",
-               "roPort", "statsPort", "patroniPort", "ttl", "loopWait", "retryTimeout", "colour", "postgresParameters",
-               "restoreFrom", "restoreTarget", "archiveTimeout", *PASSWORD_KEYS)
+CHOSEN_KEYS = (
+    "etcdNodes",
+    "postgresNodes",
+    "haproxyNodes",
+    "synchronousMode",
+    "bindAddress",
+    "subnet",
+    "rwPort",
+    "roPort",
+    "statsPort",
+    "patroniPort",
+    "ttl",
+    "loopWait",
+    "retryTimeout",
+    "colour",
+    "postgresParameters",
+    "restoreFrom",
+    "restoreTarget",
+    "archiveTimeout",
+    *PASSWORD_KEYS,
+)
 LONG_PASSWORD = secrets.token_urlsafe(18)
 SHORT_PASSWORD = secrets.token_urlsafe(6)  # 8 characters
 
@@ -25,8 +44,9 @@ SHORT_PASSWORD = secrets.token_urlsafe(6)  # 8 characters
 def pulumi(*args, stdin=None, check=True):
     if shutil.which("pulumi") is None:
         pytest.fail("pulumi is not on PATH: run the tests through `make test` (it sources scripts/env.sh)")
-    return subprocess.run(["pulumi", *args], cwd=ROOT, input=stdin, text=True, capture_output=True, check=check,
-                          timeout=180)
+    return subprocess.run(
+        ["pulumi", *args], cwd=ROOT, input=stdin, text=True, capture_output=True, check=check, timeout=180
+    )
 
 
 def new_stack() -> str:
@@ -79,10 +99,15 @@ CASES = [
     ({"postgresNodes": 10}, "pgha:postgresNodes: '10' is not allowed; expected a whole number from 1 to 9"),
     ({"etcdNodes": 4}, "pgha:etcdNodes: '4' is not allowed; expected an odd whole number from 1 to 7"),
     ({"etcdNodes": "three"}, "pgha:etcdNodes: 'three' is not allowed"),
-    ({"rwPort": 6000, "roPort": 6000},
-     "pgha:roPort: port 6000 (roPort of haproxy-1) is also the rwPort of haproxy-1; every published port must differ"),
-    ({"rwPort": 6000, "roPort": 6010}, "pgha:rwPort: port 6010 (rwPort + 10 of haproxy-2) is also the roPort of "
-                                       "haproxy-1; every published port must differ"),
+    (
+        {"rwPort": 6000, "roPort": 6000},
+        "pgha:roPort: port 6000 (roPort of haproxy-1) is also the rwPort of haproxy-1; every published port must differ",
+    ),
+    (
+        {"rwPort": 6000, "roPort": 6010},
+        "pgha:rwPort: port 6010 (rwPort + 10 of haproxy-2) is also the roPort of "
+        "haproxy-1; every published port must differ",
+    ),
     ({"haproxyNodes": 4}, "pgha:haproxyNodes: '4' is not allowed; expected a whole number from 1 to 3"),
     ({"statsPort": 99999}, "pgha:statsPort: '99999' is not allowed; expected a port from 1024 to 65535"),
     ({"synchronousMode": "sometimes"}, "pgha:synchronousMode: 'sometimes' is not allowed; expected off | on | quorum"),
@@ -90,20 +115,36 @@ CASES = [
     ({"colour": "blue"}, "pgha:colour: unknown key"),
     ({"bindAddress": "192.0.2.1"}, "pgha:bindAddress: '192.0.2.1' is not an address of this host"),
     ({"subnet": "172.17.5.0/24"}, "pgha:subnet: 172.17.5.0/24 overlaps Docker network bridge"),
-    ({"postgresParameters": '{"work_mem": "1kB"}'},
-     "pgha:postgresParameters: work_mem='1kB' refused by PostgreSQL 17: 1 kB is outside the valid range"),
-    ({"postgresParameters": '{"wal_compresion": "on"}'},
-     "pgha:postgresParameters: wal_compresion='on' refused by PostgreSQL 17: unrecognized configuration parameter"),
+    (
+        {"postgresParameters": '{"work_mem": "1kB"}'},
+        "pgha:postgresParameters: work_mem='1kB' refused by PostgreSQL 17: 1 kB is outside the valid range",
+    ),
+    (
+        {"postgresParameters": '{"wal_compresion": "on"}'},
+        "pgha:postgresParameters: wal_compresion='on' refused by PostgreSQL 17: unrecognized configuration parameter",
+    ),
     ({"postgresParameters": '{"port": "6543"}'}, "pgha:postgresParameters: port is set by Patroni itself"),
     ({"subnet": "8.8.8.0/24"}, "pgha:subnet: 8.8.8.0/24 is outside the private IPv4 ranges (10.0.0.0/8, "),
-    ({"appPassword": LONG_PASSWORD},
-     "pgha:appPassword: set in plain text; set it as a secret with `pulumi config set --secret pgha:appPassword`"),
-    ({"postgresParameters": '{"archive_timeout": "5min"}'},
-     "pgha:postgresParameters: archive_timeout is set by pgha (pgha:archiveTimeout)"),
-    ({"archiveTimeout": 0}, "pgha:archiveTimeout: '0' is not allowed; expected a whole number of seconds from 1 to 3600"),
-    ({"restoreFrom": "no-such-stack"},
-     "pgha:restoreFrom: stack 'no-such-stack' has no repository on this Docker engine (no volume pgha-no-such-stack-backups)"),
-    ({"restoreFrom": "x", "restoreTarget": "2026-11-26 20:15"}, "pgha:restoreTarget: '2026-11-26 20:15' is not allowed"),
+    (
+        {"appPassword": LONG_PASSWORD},
+        "pgha:appPassword: set in plain text; set it as a secret with `pulumi config set --secret pgha:appPassword`",
+    ),
+    (
+        {"postgresParameters": '{"archive_timeout": "5min"}'},
+        "pgha:postgresParameters: archive_timeout is set by pgha (pgha:archiveTimeout)",
+    ),
+    (
+        {"archiveTimeout": 0},
+        "pgha:archiveTimeout: '0' is not allowed; expected a whole number of seconds from 1 to 3600",
+    ),
+    (
+        {"restoreFrom": "no-such-stack"},
+        "pgha:restoreFrom: stack 'no-such-stack' has no repository on this Docker engine (no volume pgha-no-such-stack-backups)",
+    ),
+    (
+        {"restoreFrom": "x", "restoreTarget": "2026-11-26 20:15"},
+        "pgha:restoreTarget: '2026-11-26 20:15' is not allowed",
+    ),
     ({"restoreTarget": "before-upgrade"}, "pgha:restoreTarget: set without pgha:restoreFrom"),
 ]
 
@@ -117,7 +158,9 @@ def assert_refused(name, code, output, expected):
     assert docker_api.labelled("networks", f"pgha.stack={name}") == []
 
 
-@pytest.mark.parametrize("config, expected", CASES, ids=[e.split(":")[1] + "-" + str(i) for i, (_, e) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "config, expected", CASES, ids=[e.split(":")[1] + "-" + str(i) for i, (_, e) in enumerate(CASES)]
+)
 def test_bad_config_fails_preview_with_one_clear_line(stack, config, expected):
     code, output = preview(stack, **config)
     assert_refused(stack, code, output, expected)
@@ -141,8 +184,6 @@ def test_a_missing_backup_key_is_refused():
 def passed(code, output):
     assert code == 0, output
     assert error_lines(output) == [] and "Traceback" not in output, output
-
-
 
 
 def free_port_config():
@@ -187,9 +228,23 @@ def test_a_port_another_process_holds_is_refused(stack, free_port):
 def test_an_etcd_count_change_on_a_running_stack_is_refused(stack):
     """Three created (never started) containers labelled as the stack's etcd members stand for a running stack."""
     created = [
-        subprocess.run(["docker", "create", "--label", f"pgha.stack={stack}", "--label", "pgha.role=etcd",
-                        "--name", f"pgha-{stack}-etcd-{i}", "pgha-base:trixie", "true"],
-                       capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(
+            [
+                "docker",
+                "create",
+                "--label",
+                f"pgha.stack={stack}",
+                "--label",
+                "pgha.role=etcd",
+                "--name",
+                f"pgha-{stack}-etcd-{i}",
+                "pgha-base:trixie",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         for i in (1, 2, 3)
     ]
     try:
@@ -204,8 +259,9 @@ def test_a_stack_that_sets_no_subnet_takes_one_no_other_network_holds(stack):
     """Another Docker network holds the /24 the stack would take: the preview takes the next free one instead of
     refusing an overlap."""
     wanted = host.stack_subnet(stack)
-    holder = docker_api.client().networks.create(f"{stack}-holder",
-                                                 ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=wanted)]))
+    holder = docker_api.client().networks.create(
+        f"{stack}-holder", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=wanted)])
+    )
     try:
         assert host.stack_subnet(stack) != wanted
         code, output = preview(stack, **{k: v for k, v in free_port_config().items() if k != "subnet"})

@@ -1,5 +1,6 @@
 """The repository host's scheduler decides from the repository alone (it runs in its own image, so it is loaded by
 path): which backup type is due, given the newest backups and the intervals."""
+
 import argparse
 import importlib.util
 from pathlib import Path

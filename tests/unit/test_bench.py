@@ -20,8 +20,12 @@ LOG = "0 0 1200 0 1764165000 100\n1 0 800 0 1764165000 200\n0 1 skipped 0 176416
 
 
 def test_parse_summary_reads_tps_latency_and_counts():
-    assert bench_stats.parse_summary(SUMMARY) == {"tps": 4105.301234, "latency_avg_ms": 0.97, "processed": 8212,
-                                                  "failed": 0}
+    assert bench_stats.parse_summary(SUMMARY) == {
+        "tps": 4105.301234,
+        "latency_avg_ms": 0.97,
+        "processed": 8212,
+        "failed": 0,
+    }
 
 
 def test_parse_summary_leaves_out_what_pgbench_did_not_print():
@@ -45,20 +49,32 @@ def test_run_figures_adds_log_percentiles_to_the_summary():
 
 
 def result(path, tps, p99, clients=16, workload="tpcb"):
-    return {"path": path, "workload": workload, "clients": clients, "tps": tps, "latency_avg_ms": 1.0,
-            "p50_ms": 1.0, "p99_ms": p99}
+    return {
+        "path": path,
+        "workload": workload,
+        "clients": clients,
+        "tps": tps,
+        "latency_avg_ms": 1.0,
+        "p50_ms": 1.0,
+        "p99_ms": p99,
+    }
 
 
 def test_ratio_rows_take_the_median_of_runs_against_the_direct_path():
-    results = [result("direct", 1000, 4.0), result("direct", 1200, 6.0), result("direct", 5000, 5.0),
-               result("host-rw", 600, 10.0), result("host-rw", 600, 10.0)]
+    results = [
+        result("direct", 1000, 4.0),
+        result("direct", 1200, 6.0),
+        result("direct", 5000, 5.0),
+        result("host-rw", 600, 10.0),
+        result("host-rw", 600, 10.0),
+    ]
     rows = {r["path"]: r for r in bench_stats.ratio_rows(results)}
     assert rows["direct"]["tps"] == 1200 and rows["direct"]["tps_vs_direct"] == 1.0
     assert rows["host-rw"]["tps_vs_direct"] == 0.5 and rows["host-rw"]["p99_vs_direct"] == 2.0
 
 
 def test_ratio_rows_without_a_direct_figure_have_no_ratio():
-    row, = bench_stats.ratio_rows([result("haproxy", 900, 3.0, clients=4)])
+    (row,) = bench_stats.ratio_rows([result("haproxy", 900, 3.0, clients=4)])
     assert row["tps_vs_direct"] is None and row["p99_vs_direct"] is None
 
 
@@ -66,8 +82,17 @@ def test_pgpass_line_escapes_colons_and_backslashes():
     assert bench.pgpass_line("app", "a:b\\c") == "*:*:*:app:a\\:b\\\\c\n"
 
 
-TARGET = Target("s", [("127.0.0.1", 5000), ("127.0.0.1", 5010)], [("127.0.0.1", 5001), ("127.0.0.1", 5011)],
-                ["http://127.0.0.1:7000/", "http://127.0.0.1:7010/"], [], "appdb", "app", "secret", "")
+TARGET = Target(
+    "s",
+    [("127.0.0.1", 5000), ("127.0.0.1", 5010)],
+    [("127.0.0.1", 5001), ("127.0.0.1", 5011)],
+    ["http://127.0.0.1:7000/", "http://127.0.0.1:7010/"],
+    [],
+    "appdb",
+    "app",
+    "secret",
+    "",
+)
 
 
 def test_pgbench_argv_uses_prepared_statements_a_log_and_no_password():
@@ -89,16 +114,31 @@ def test_paths_reach_the_primarys_pgbouncer_and_postgres_and_haproxy_1():
 def test_plan_interleaves_paths_innermost_and_repeats_whole_passes():
     steps = bench.plan([1, 4], 2, bench.paths(TARGET, "postgres-1"))
     names = [(p.name, w, c) for p, w, c in steps]
-    assert len(names) == 2 * (2 * 5 + 2 * 4) and names[:len(names) // 2] == names[len(names) // 2:]
+    assert len(names) == 2 * (2 * 5 + 2 * 4) and names[: len(names) // 2] == names[len(names) // 2 :]
     assert [n for n, _, _ in names[:5]] == ["host-rw", "host-ro", "haproxy", "pgbouncer", "direct"]
 
 
-REPORT = {"stack": "s", "primary": "postgres-1", "runs": 1, "seconds": 2, "scale": 10,
-          "results": [result("direct", 1000, 4.0), {"path": "haproxy", "workload": "tpcb", "clients": 16,
-                                                    "error": "pgbench: error: boom"}],
-          "rows": bench_stats.ratio_rows([result("direct", 1000, 4.0), result("host-rw", 500, 8.0)]),
-          "storm": {"clients": 50, "served": 50, "connect_p50_ms": 10.0, "connect_p99_ms": 20.0,
-                    "server_connections_peak": 12, "samples": 3, "errors": []}}
+REPORT = {
+    "stack": "s",
+    "primary": "postgres-1",
+    "runs": 1,
+    "seconds": 2,
+    "scale": 10,
+    "results": [
+        result("direct", 1000, 4.0),
+        {"path": "haproxy", "workload": "tpcb", "clients": 16, "error": "pgbench: error: boom"},
+    ],
+    "rows": bench_stats.ratio_rows([result("direct", 1000, 4.0), result("host-rw", 500, 8.0)]),
+    "storm": {
+        "clients": 50,
+        "served": 50,
+        "connect_p50_ms": 10.0,
+        "connect_p99_ms": 20.0,
+        "server_connections_peak": 12,
+        "samples": 3,
+        "errors": [],
+    },
+}
 
 
 def test_markdown_orders_paths_and_shows_the_storm_and_failed_runs():
@@ -115,8 +155,10 @@ def test_plot_writes_a_png(tmp_path):
 
 
 def test_first_error_names_the_abort_not_the_closing_line():
-    stderr = ("pgbench: error: client 7 script 0 aborted in command 8 query 0: ERROR:  deadlock detected\n"
-              "pgbench: error: Run was aborted; the above results are incomplete.\n")
+    stderr = (
+        "pgbench: error: client 7 script 0 aborted in command 8 query 0: ERROR:  deadlock detected\n"
+        "pgbench: error: Run was aborted; the above results are incomplete.\n"
+    )
     assert bench_stats.first_error(stderr).endswith("deadlock detected")
     assert bench_stats.first_error("") == "pgbench failed"
 

@@ -1,4 +1,5 @@
 """Generated passwords: drawn once by the dynamic provider, never changed by a later diff; config wins."""
+
 from typing import Any
 
 import pulumi
@@ -79,7 +80,10 @@ def test_a_configured_password_wins_over_the_generated_one():
     passwords, secret, _ = declare_credentials({"appPassword": pulumi.Output.secret("configured-app-pw")})
     assert secret
     assert passwords.app == "configured-app-pw"
-    assert (passwords.superuser, passwords.patroni_api) == ("generated-superuserPassword", "generated-patroniApiPassword")
+    assert (passwords.superuser, passwords.patroni_api) == (
+        "generated-superuserPassword",
+        "generated-patroniApiPassword",
+    )
 
 
 def test_every_password_is_generated_as_a_secret_output_of_the_credentials_component():

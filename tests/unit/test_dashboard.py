@@ -8,9 +8,17 @@ from pgha.ops import dashboard, metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAULT = 1_800_000_000.0
-OUTPUTS = {"stack": "t", "rwEndpoint": "127.0.0.1:5000", "roEndpoint": "127.0.0.1:5001",
-           "statsUrl": "http://127.0.0.1:7000/", "patroniApis": ["http://127.0.0.1:8008"], "database": "app",
-           "user": "app", "password": "secret-secret", "patroniApiPassword": "secret-secret"}
+OUTPUTS = {
+    "stack": "t",
+    "rwEndpoint": "127.0.0.1:5000",
+    "roEndpoint": "127.0.0.1:5001",
+    "statsUrl": "http://127.0.0.1:7000/",
+    "patroniApis": ["http://127.0.0.1:8008"],
+    "database": "app",
+    "user": "app",
+    "password": "secret-secret",
+    "patroniApiPassword": "secret-secret",
+}
 
 
 def panel(title_start: str) -> dashboard.Panel:
@@ -25,8 +33,10 @@ def canned(url, expr, start, end, step):
     """A failover: postgres-1 leads until the fault and is gone after it, postgres-2 leads from 5 s on; no client
     ever waits in PgBouncer."""
     if expr == "patroni_primary":
-        return [samples("postgres-1", range(-10, 1)),
-                {"metric": {"member": "postgres-2"}, "values": [[FAULT + o, str(int(o >= 5))] for o in range(-10, 20)]}]
+        return [
+            samples("postgres-1", range(-10, 1)),
+            {"metric": {"member": "postgres-2"}, "values": [[FAULT + o, str(int(o >= 5))] for o in range(-10, 20)]},
+        ]
     if "waiting" in expr:
         return []
     if "pgbouncer" in expr:
@@ -61,7 +71,7 @@ def test_series_are_named_per_member_and_pool_with_times_from_zero():
 
 
 def test_a_missing_scrape_breaks_the_line_and_epoch_times_stay_without_zero():
-    found, = dashboard.to_series(panel("Commit rate"), [samples("postgres-1", [0, 1, 5])], step=1.0)
+    (found,) = dashboard.to_series(panel("Commit rate"), [samples("postgres-1", [0, 1, 5])], step=1.0)
     assert found.name == "postgres-1"
     assert found.times == [FAULT, FAULT + 1, FAULT + 3, FAULT + 5]
     assert math.isnan(found.values[2]) and found.values[:2] + found.values[3:] == [1.0, 1.0, 1.0]
@@ -75,8 +85,15 @@ def test_render_queries_every_panel_and_writes_a_png_with_an_empty_panel(tmp_pat
         return canned(*args)
 
     monkeypatch.setattr(metrics, "query_range", query_range)
-    path = dashboard.render("http://prometheus", FAULT - 10, FAULT + 20, tmp_path / "d" / "dashboard.png",
-                            marks=[(FAULT, "fault"), (FAULT + 5, "recovered")], zero=FAULT, title="t: kill-primary")
+    path = dashboard.render(
+        "http://prometheus",
+        FAULT - 10,
+        FAULT + 20,
+        tmp_path / "d" / "dashboard.png",
+        marks=[(FAULT, "fault"), (FAULT + 5, "recovered")],
+        zero=FAULT,
+        title="t: kill-primary",
+    )
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     assert [a[1] for a in asked] == [p.expr for p in dashboard.PANELS]
     assert {a[2:] for a in asked} == {(FAULT - 10, FAULT + 20, 1.0)}
@@ -101,5 +118,5 @@ def test_the_verb_writes_its_png_under_reports_and_prints_the_path(tmp_path, cap
     outputs.write_text(json.dumps({**OUTPUTS, "prometheusUrl": "http://127.0.0.1:9090"}))
     monkeypatch.setattr(metrics, "query_range", lambda *args: [])
     assert main(["--target-file", str(outputs), "dashboard", "--since", "90s", "--reports", str(tmp_path)]) == 0
-    png, = tmp_path.glob("dashboard-t-*.png")
+    (png,) = tmp_path.glob("dashboard-t-*.png")
     assert capsys.readouterr().out.strip() == str(png)

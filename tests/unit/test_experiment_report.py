@@ -1,5 +1,6 @@
 """The experiment verb's pure parts: each variant's stack config and ports, the resume fingerprint, the figures kept
 from a drill report, and the comparison report (noise marks, table, charts)."""
+
 import json
 
 import pytest
@@ -8,18 +9,39 @@ from pgha.model.experiments import Experiment, Variant
 from pgha.ops import experiment, experiment_report
 from pgha.ops.experiment_report import WITHIN_NOISE, versus
 
-EXP = Experiment("t", "Which is faster?", [Variant("a", {"fastFailover": "true"}), Variant("b", {"fastFailover": "false"})],
-                 ["kill-primary"], 3, ["tpcb"])
+EXP = Experiment(
+    "t",
+    "Which is faster?",
+    [Variant("a", {"fastFailover": "true"}), Variant("b", {"fastFailover": "false"})],
+    ["kill-primary"],
+    3,
+    ["tpcb"],
+)
 SHAPE = {"clients": 16, "seconds": 30, "runs": 3}
 
 
 def result(name, rtos, lost=0, tps=(1000.0, 1010.0, 990.0), p99=(20.0, 21.0, 19.0), split=False):
-    trials = [{"rto_s": r, "read_outage_s": r, "write_gap_s": r, "lost_acked": lost if i == 0 else 0,
-               "split_brain": split and i == 0, "two_primary_alerts": 0} for i, r in enumerate(rtos)]
-    return {"variant": name, "stack": f"exp-t-{name}", "settings": {"pgha:fastFailover": "true", "pgha:rwPort": "25000"},
-            "wall_s": {"up": 20.0, "drills": 60.0},
-            "drills": {"kill-primary": trials, "report": f"{name}/drill-exp-t-{name}.json"},
-            "bench": {"tpcb": [{"tps": t, "p99_ms": p} for t, p in zip(tps, p99, strict=True)] + [{"error": "connection refused"}]}}
+    trials = [
+        {
+            "rto_s": r,
+            "read_outage_s": r,
+            "write_gap_s": r,
+            "lost_acked": lost if i == 0 else 0,
+            "split_brain": split and i == 0,
+            "two_primary_alerts": 0,
+        }
+        for i, r in enumerate(rtos)
+    ]
+    return {
+        "variant": name,
+        "stack": f"exp-t-{name}",
+        "settings": {"pgha:fastFailover": "true", "pgha:rwPort": "25000"},
+        "wall_s": {"up": 20.0, "drills": 60.0},
+        "drills": {"kill-primary": trials, "report": f"{name}/drill-exp-t-{name}.json"},
+        "bench": {
+            "tpcb": [{"tps": t, "p99_ms": p} for t, p in zip(tps, p99, strict=True)] + [{"error": "connection refused"}]
+        },
+    }
 
 
 def test_ports_move_out_of_the_ready_made_stacks_range_and_apart_per_parallel_slot():
@@ -39,28 +61,46 @@ def test_a_resumed_run_must_be_the_same_experiment():
 
 
 def test_the_figures_kept_from_a_drill_report_count_two_primary_alerts():
-    report = {"scenarios": {"kill-primary": [
-        {"rto_s": 0.5, "read_outage_s": 1.0, "write_gap_s": 0.4, "lost_acked": 0, "split_brain": False,
-         "old_primary": "postgres-1", "new_primary": "postgres-2", "writes": [{"ok": True}],
-         "alerts": [{"alert": "PghaMultiplePrimaries"}, {"alert": "PghaPostgresDown"}]}]}}
+    report = {
+        "scenarios": {
+            "kill-primary": [
+                {
+                    "rto_s": 0.5,
+                    "read_outage_s": 1.0,
+                    "write_gap_s": 0.4,
+                    "lost_acked": 0,
+                    "split_brain": False,
+                    "old_primary": "postgres-1",
+                    "new_primary": "postgres-2",
+                    "writes": [{"ok": True}],
+                    "alerts": [{"alert": "PghaMultiplePrimaries"}, {"alert": "PghaPostgresDown"}],
+                }
+            ]
+        }
+    }
     kept = experiment.drill_figures(report)["kill-primary"][0]
     assert kept["two_primary_alerts"] == 1 and kept["rto_s"] == 0.5 and "writes" not in kept
 
 
-@pytest.mark.parametrize("base, other, expected", [
-    ([1.0, 1.1, 0.9, 1.0], [1.05, 1.0, 1.1, 0.95], WITHIN_NOISE),
-    ([1.0, 1.1, 0.9, 1.0], [3.0, 3.1, 2.9, 3.0], "+2.00 (x3.00)"),
-    ([1.0], [1.5], "+0.50 (one sample: noise unknown)"),
-    ([], [1.0], "n/a"),
-])
+@pytest.mark.parametrize(
+    "base, other, expected",
+    [
+        ([1.0, 1.1, 0.9, 1.0], [1.05, 1.0, 1.1, 0.95], WITHIN_NOISE),
+        ([1.0, 1.1, 0.9, 1.0], [3.0, 3.1, 2.9, 3.0], "+2.00 (x3.00)"),
+        ([1.0], [1.5], "+0.50 (one sample: noise unknown)"),
+        ([], [1.0], "n/a"),
+    ],
+)
 def test_a_difference_within_the_run_to_run_noise_is_marked(base, other, expected):
     assert versus(base, other) == expected
 
 
 def test_the_table_sets_the_variants_side_by_side_against_the_first():
-    rows = experiment_report.rows([result("a", [0.5, 0.6, 0.55]), result("b", [3.0, 3.2, 3.1], lost=2, split=True,
-                                                                            tps=(1005.0, 995.0, 1000.0))],
-                                  EXP.drills, EXP.bench)
+    rows = experiment_report.rows(
+        [result("a", [0.5, 0.6, 0.55]), result("b", [3.0, 3.2, 3.1], lost=2, split=True, tps=(1005.0, 995.0, 1000.0))],
+        EXP.drills,
+        EXP.bench,
+    )
     by_label = {r[0]: r[1:] for r in rows}
     assert by_label["kill-primary: RTO s"] == ["0.55 [0.50-0.60]", "3.10 [3.00-3.20] +2.55 (x5.64)"]
     assert by_label["kill-primary: lost acked commits"] == ["0", "2"]
@@ -90,5 +130,7 @@ def test_an_interrupted_run_resumes_with_its_finished_variants_unless_told_to_re
     experiment.home("t").mkdir(parents=True)
     experiment.save_progress(EXP, state)
     assert experiment.resume_or_start(EXP, 3, options, tmp_path / "reports")["done"].keys() == {"a"}
-    assert experiment.resume_or_start(EXP, 4, options, tmp_path / "reports")["done"] == {}  # other trials: another experiment
+    assert (
+        experiment.resume_or_start(EXP, 4, options, tmp_path / "reports")["done"] == {}
+    )  # other trials: another experiment
     assert experiment.resume_or_start(EXP, 3, experiment.Options(restart=True), tmp_path / "reports")["done"] == {}

@@ -1,4 +1,5 @@
 """The watcher's decisions and metrics, without Docker or etcd (it runs in its own image, so it is loaded by path)."""
+
 import base64
 import importlib.util
 import json
@@ -21,8 +22,14 @@ def decode(text):
     return base64.b64decode(text).decode()
 
 
-MEMBER = json.dumps({"conn_url": "postgres://10.0.0.21:5432/postgres", "api_url": "http://10.0.0.21:8008/patroni",
-                     "state": "running", "role": "primary"})
+MEMBER = json.dumps(
+    {
+        "conn_url": "postgres://10.0.0.21:5432/postgres",
+        "api_url": "http://10.0.0.21:8008/patroni",
+        "state": "running",
+        "role": "primary",
+    }
+)
 
 
 def test_release_is_guarded_by_the_leader_key_naming_the_dead_member():
@@ -44,8 +51,12 @@ def test_a_member_without_a_key_only_loses_the_lock():
 
 
 def event(action="die", stack="dev", role="postgres", member="postgres-1", seconds_ago=0.0):
-    return {"Type": "container", "Action": action, "timeNano": time.time_ns() - int(seconds_ago * 1e9),
-            "Actor": {"Attributes": {"pgha.stack": stack, "pgha.role": role, "pgha.member": member}}}
+    return {
+        "Type": "container",
+        "Action": action,
+        "timeNano": time.time_ns() - int(seconds_ago * 1e9),
+        "Actor": {"Attributes": {"pgha.stack": stack, "pgha.role": role, "pgha.member": member}},
+    }
 
 
 def test_only_this_stacks_postgres_deaths_count():
@@ -130,8 +141,10 @@ def test_the_engine_is_asked_for_this_stacks_postgres_deaths_only():
 
     engine = FakeEngine()
     watcher.die_events(engine, "dev")
-    assert engine.asked == {"decode": True, "filters": {"type": "container", "event": "die",
-                                                        "label": ["pgha.stack=dev", "pgha.role=postgres"]}}
+    assert engine.asked == {
+        "decode": True,
+        "filters": {"type": "container", "event": "die", "label": ["pgha.stack=dev", "pgha.role=postgres"]},
+    }
 
 
 def test_the_default_metrics_port_is_the_one_the_stack_passes():

@@ -1,4 +1,5 @@
 """The drill's rolling image update raises the stack's node image revision in a copy of its configuration."""
+
 import yaml
 
 from pgha.ops import image_update
@@ -16,8 +17,11 @@ def test_the_revision_is_raised_in_a_copy_that_keeps_every_other_setting(tmp_pat
     source.write_text(STACK_FILE)
     assert image_update.with_next_revision(source, copy) == 1
     document = yaml.safe_load(copy.read_text())
-    assert document["config"] == {"pgha:rwPort": "15432", "pgha:appPassword": {"secure": "v1:abc:def"},
-                                  "pgha:nodeImageRevision": "1"}
+    assert document["config"] == {
+        "pgha:rwPort": "15432",
+        "pgha:appPassword": {"secure": "v1:abc:def"},
+        "pgha:nodeImageRevision": "1",
+    }
     assert document["encryptionsalt"] == "v1:salt:xyz"
     assert source.read_text() == STACK_FILE
     assert image_update.with_next_revision(copy, tmp_path / "again.yaml") == 2

@@ -43,7 +43,8 @@ def test_each_damaged_relation_and_each_skipped_database_is_a_finding():
 def test_a_heap_finding_names_its_block_and_offset():
     assert amcheck_findings(2, HEAP_FINDING, "") == [
         "heap table app.public.pgha_probe, block 0, offset 3: "
-        "xmin 4294967295 equals or exceeds next valid transaction ID 0:765"]
+        "xmin 4294967295 equals or exceeds next valid transaction ID 0:765"
+    ]
 
 
 def test_a_skipped_database_is_a_finding_although_pg_amcheck_exits_zero():
@@ -58,7 +59,8 @@ def test_corruption_without_a_recognised_line_is_still_reported():
 def test_a_run_that_could_not_check_says_why():
     stderr = "pg_amcheck: error: connection to server failed\n"
     assert amcheck_findings(1, "", stderr) == [
-        "pg_amcheck could not check (exit 1): pg_amcheck: error: connection to server failed"]
+        "pg_amcheck could not check (exit 1): pg_amcheck: error: connection to server failed"
+    ]
 
 
 def test_checksums_must_be_on_everywhere():
@@ -88,18 +90,26 @@ def test_wal_positions_compare_as_numbers():
 
 def findings(**changes):
     digest = TableDigest(10, "c" * 32)
-    base: dict[str, Any] = {"primary": "postgres-1", "checksums": {"postgres-1": "on", "postgres-2": "on"},
-            "digests": {"postgres-1": digest, "postgres-2": digest}, "amcheck": {"postgres-1": [], "postgres-2": []},
-            "replayed_s": 0.1}
+    base: dict[str, Any] = {
+        "primary": "postgres-1",
+        "checksums": {"postgres-1": "on", "postgres-2": "on"},
+        "digests": {"postgres-1": digest, "postgres-2": digest},
+        "amcheck": {"postgres-1": [], "postgres-2": []},
+        "replayed_s": 0.1,
+    }
     return Findings(**(base | changes))
 
 
 def test_findings_gather_every_kind_of_problem():
     assert findings().problems() == []
-    broken = findings(checksums={"postgres-1": "on", "postgres-2": "off"},
-                      amcheck={"postgres-1": [], "postgres-2": ["btree index app.public.x: bad"]})
+    broken = findings(
+        checksums={"postgres-1": "on", "postgres-2": "off"},
+        amcheck={"postgres-1": [], "postgres-2": ["btree index app.public.x: bad"]},
+    )
     assert broken.problems() == [
-        "postgres-2: data_checksums is 'off', not 'on'", "postgres-2: btree index app.public.x: bad"]
+        "postgres-2: data_checksums is 'off', not 'on'",
+        "postgres-2: btree index app.public.x: bad",
+    ]
 
 
 def test_findings_table_has_a_row_per_member():

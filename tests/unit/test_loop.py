@@ -15,7 +15,8 @@ URN = "urn:pulumi:s::pgha::pgha:cluster:PostgresCluster$docker:index/container:C
 def test_steps_last_from_their_pre_event_to_their_outputs_and_skip_components_and_unchanged():
     events = [
         (0.5, {"preludeEvent": {}}),
-        (1.0, pre(URN + "etcd-1")), (1.0, pre(URN + "postgres-1")),
+        (1.0, pre(URN + "etcd-1")),
+        (1.0, pre(URN + "postgres-1")),
         (2.5, outputs(URN + "etcd-1")),
         (4.0, outputs(URN + "postgres-1")),
         (4.1, outputs("urn:pulumi:s::pgha::pgha:cluster:PostgresCluster::pgha", type_="pgha:cluster:PostgresCluster")),
@@ -28,7 +29,12 @@ def test_steps_last_from_their_pre_event_to_their_outputs_and_skip_components_an
 
 def test_messages_keep_what_the_engine_prints_not_debug_or_ephemeral_lines():
     events: list[dict] = [
-        {"diagnosticEvent": {"severity": "warning", "message": "<{%reset%}>pgha:bindAddress: exposed\nmore<{%reset%}>"}},
+        {
+            "diagnosticEvent": {
+                "severity": "warning",
+                "message": "<{%reset%}>pgha:bindAddress: exposed\nmore<{%reset%}>",
+            }
+        },
         {"diagnosticEvent": {"severity": "debug", "message": "noise"}},
         {"diagnosticEvent": {"severity": "info", "message": "Building image", "ephemeral": True}},
     ]
@@ -36,10 +42,23 @@ def test_messages_keep_what_the_engine_prints_not_debug_or_ephemeral_lines():
 
 
 def _round(up: float, healthy: float, preview: float, destroy: float, changes: int = 0) -> dict:
-    command = lambda name, s, c=0: {"command": name, "seconds": s, "to_first_event_s": 1.0, "changes": c,  # noqa: E731
-                                    "slowest": [["network", "create", 2.2]], "messages": []}
-    return {"up": command("up", up, 39), "healthy_after_up_s": healthy, "up_to_healthy_s": up + healthy,
-            "preview": command("preview", preview, changes), "destroy": command("destroy", destroy, 39)}
+    def command(name, s, c=0):
+        return {
+            "command": name,
+            "seconds": s,
+            "to_first_event_s": 1.0,
+            "changes": c,
+            "slowest": [["network", "create", 2.2]],
+            "messages": [],
+        }
+
+    return {
+        "up": command("up", up, 39),
+        "healthy_after_up_s": healthy,
+        "up_to_healthy_s": up + healthy,
+        "preview": command("preview", preview, changes),
+        "destroy": command("destroy", destroy, 39),
+    }
 
 
 def test_the_loop_report_gives_medians_and_says_whether_the_preview_was_quiet():

@@ -24,4 +24,3 @@ def test_a_config_that_already_holds_the_patch_needs_no_patch():
     assert not _holds(current, _with_removals(wanted(work_mem="128MB"), None))
     with_jit = {**current, "postgresql": {"parameters": {"work_mem": "64MB", "jit": "off"}}}
     assert not _holds(with_jit, _with_removals(wanted(work_mem="64MB"), wanted(work_mem="64MB", jit="off")))
-

@@ -1,5 +1,6 @@
 """The leader pool's decisions (docker/pgbouncer/pools.py), without PgBouncer, etcd or Patroni: it runs in its own
 image, so it is loaded by path, and its admin console, etcd and Patroni are stand-ins recording what it asked."""
+
 import importlib.util
 import json
 import struct
@@ -31,7 +32,10 @@ class FakeEtcd(Etcd):  # the real get(), over this range()
             return 1, found | ({key: self.failover} if self.failover else {})
         name = key.rsplit("/", 1)[1]
         index = name.rsplit("-", 1)[1]
-        member = {"conn_url": f"postgres://10.0.0.2{index}:5432/postgres", "api_url": f"http://10.0.0.2{index}:8008/patroni"}
+        member = {
+            "conn_url": f"postgres://10.0.0.2{index}:5432/postgres",
+            "api_url": f"http://10.0.0.2{index}:8008/patroni",
+        }
         return 1, {key: json.dumps(member)}
 
 
@@ -39,10 +43,14 @@ class Console:
     """PgBouncer's admin console as the pool sees it: every command in order; a PAUSE may not finish in time."""
 
     SHOW: ClassVar[dict[str, list[dict[str, str]]]] = {
-        "SHOW SERVERS": [{"type": "S", "state": "active", "ptr": "0x10", "link": "0xa1", "id": "7"},
-                         {"type": "S", "state": "idle", "ptr": "0x11", "link": "", "id": "8"}],
-        "SHOW CLIENTS": [{"type": "C", "state": "active", "ptr": "0xa1", "link": "0x10", "id": "41"},
-                         {"type": "C", "state": "waiting", "ptr": "0xa2", "link": "", "id": "42"}],
+        "SHOW SERVERS": [
+            {"type": "S", "state": "active", "ptr": "0x10", "link": "0xa1", "id": "7"},
+            {"type": "S", "state": "idle", "ptr": "0x11", "link": "", "id": "8"},
+        ],
+        "SHOW CLIENTS": [
+            {"type": "C", "state": "active", "ptr": "0xa1", "link": "0x10", "id": "41"},
+            {"type": "C", "state": "waiting", "ptr": "0xa2", "link": "", "id": "42"},
+        ],
     }
 
     def __init__(self, pause_finishes=True):
@@ -71,6 +79,7 @@ def pool(monkeypatch):
         leader_pool = pools.LeaderPool(FakeEtcd(leader), PREFIX, console)
         leader_pool.console, leader_pool.targets = console, targets
         return leader_pool
+
     return make
 
 
@@ -117,8 +126,15 @@ def test_a_lost_leader_whose_transactions_never_finish_has_only_their_clients_cu
     p.etcd.leader = "postgres-3"
     p.follow("postgres-3")
     # Client 41's transaction holds server 0x10; client 42 waits for a server, and is held for the new leader.
-    assert p.console.commands == ["PAUSE", "SHOW SERVERS", "SHOW CLIENTS", "KILL_CLIENT 41",
-                                  "target 10.0.0.23", "RELOAD", "RESUME"]
+    assert p.console.commands == [
+        "PAUSE",
+        "SHOW SERVERS",
+        "SHOW CLIENTS",
+        "KILL_CLIENT 41",
+        "target 10.0.0.23",
+        "RELOAD",
+        "RESUME",
+    ]
 
 
 def test_a_leader_still_in_recovery_is_not_followed_and_the_pool_stays_paused(pool):
@@ -142,9 +158,11 @@ def test_the_admin_console_messages_are_read_as_the_protocol_lays_them_out():
 def test_a_watch_broken_mid_stream_is_opened_again(pool, monkeypatch):
     """etcd stopped while the watch streamed (etcd-quorum-loss): http.client raises IncompleteRead, no OSError."""
     import http.client
+
     p = pool()
     rounds: Iterator[BaseException | list[tuple[str, str]]] = iter(
-        [http.client.IncompleteRead(b""), [("/pgha/pgha-dev/leader", "postgres-2")], SystemExit()])
+        [http.client.IncompleteRead(b""), [("/pgha/pgha-dev/leader", "postgres-2")], SystemExit()]
+    )
 
     def watch(first, last, revision):
         step = next(rounds)

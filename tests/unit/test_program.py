@@ -1,4 +1,5 @@
 """The program's shape under Pulumi's mocks: no engine, no Docker."""
+
 from collections import Counter
 
 import pulumi
@@ -50,8 +51,12 @@ def deploy(inspect=None, leader=None, monitor_out=None, **raw):
 
     @pulumi.runtime.test
     def declare():
-        cluster = PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS),
-                                                              pulumi.Output.secret(BACKUP_KEY), leader))
+        cluster = PostgresCluster(
+            "pgha",
+            PostgresClusterArgs(
+                Layout(settings), pulumi.Output.secret(PASSWORDS), pulumi.Output.secret(BACKUP_KEY), leader
+            ),
+        )
         return inspect(cluster) if inspect else None
 
     declare()
@@ -80,16 +85,32 @@ def test_resource_graph_scales_with_node_counts(nodes, etcd, haproxy):
     resources, _ = deploy(postgresNodes=nodes, etcdNodes=etcd, haproxyNodes=haproxy)
     containers = of_type(resources, "docker:index/container:Container")
     roles = Counter(labels(c)["pgha.role"] for c in containers)
-    assert roles == {"etcd": etcd, "postgres": nodes, "pgbouncer": nodes, "haproxy": haproxy, "failover-watcher": 1,
-                     "pgbackrest": 1, "prometheus": 1, "postgres-exporter": nodes, "pgbouncer-node-exporter": nodes,
-                     "pgbouncer-leader-exporter": nodes}
+    assert roles == {
+        "etcd": etcd,
+        "postgres": nodes,
+        "pgbouncer": nodes,
+        "haproxy": haproxy,
+        "failover-watcher": 1,
+        "pgbackrest": 1,
+        "prometheus": 1,
+        "postgres-exporter": nodes,
+        "pgbouncer-node-exporter": nodes,
+        "pgbouncer-leader-exporter": nodes,
+    }
     # + the backup repository and Prometheus' data
     assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes + 2
     assert len(of_type(resources, "docker:index/network:Network")) == 1
     images = of_type(resources, "docker:index/image:Image")
     assert sorted(i.name for i in images) == [
-        "etcd-image", "failover-watcher-image", "haproxy-image", "patroni-image", "pgbackrest-image",
-        "pgbouncer-exporter-image", "pgbouncer-image", "postgres-exporter-image", "prometheus-image"
+        "etcd-image",
+        "failover-watcher-image",
+        "haproxy-image",
+        "patroni-image",
+        "pgbackrest-image",
+        "pgbouncer-exporter-image",
+        "pgbouncer-image",
+        "postgres-exporter-image",
+        "prometheus-image",
     ]
 
 
@@ -136,16 +157,27 @@ def test_every_docker_object_is_named_and_labelled_for_its_stack():
         if r.typ.startswith("docker:") and r.typ != "docker:index/image:Image":
             assert r.inputs["name"].startswith("pgha-t1"), r.inputs["name"]
             assert labels(r)["pgha.stack"] == "t1"
-            assert labels(r)["pgha.role"] in {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "network",
-                                             "pgbackrest", "prometheus", "postgres-exporter", "pgbouncer-node-exporter",
-                                             "pgbouncer-leader-exporter"}
+            assert labels(r)["pgha.role"] in {
+                "etcd",
+                "postgres",
+                "pgbouncer",
+                "haproxy",
+                "failover-watcher",
+                "network",
+                "pgbackrest",
+                "prometheus",
+                "postgres-exporter",
+                "pgbouncer-node-exporter",
+                "pgbouncer-leader-exporter",
+            }
     members = [labels(c).get("pgha.member") for c in of_type(resources, "docker:index/container:Container")]
     assert sorted(m for m in members if m) == ["postgres-1", "postgres-2", "postgres-3"]
 
 
 def test_only_haproxy_patroni_and_prometheus_ports_are_published_on_the_bind_address():
-    resources, _ = deploy(bindAddress="127.0.0.1", rwPort=15000, roPort=15001, statsPort=17000, patroniPort=18008,
-                          prometheusPort=19090)
+    resources, _ = deploy(
+        bindAddress="127.0.0.1", rwPort=15000, roPort=15001, statsPort=17000, patroniPort=18008, prometheusPort=19090
+    )
     published = {}
     for c in of_type(resources, "docker:index/container:Container"):
         for port in c.inputs.get("ports", []):
@@ -176,13 +208,20 @@ def test_outputs_list_every_instance_and_give_a_secret_connection_string_over_th
         seen["first"] = (cluster.rw_endpoint, cluster.ro_endpoint, cluster.stats_url)
 
     deploy(read, rwPort=15000, roPort=15001, statsPort=17000)
-    assert seen["endpoints"] == (["127.0.0.1:15000", "127.0.0.1:15010"], ["127.0.0.1:15001", "127.0.0.1:15011"],
-                                 ["http://127.0.0.1:17000/", "http://127.0.0.1:17010/"])
+    assert seen["endpoints"] == (
+        ["127.0.0.1:15000", "127.0.0.1:15010"],
+        ["127.0.0.1:15001", "127.0.0.1:15011"],
+        ["http://127.0.0.1:17000/", "http://127.0.0.1:17010/"],
+    )
     assert seen["first"] == ("127.0.0.1:15000", "127.0.0.1:15001", "http://127.0.0.1:17000/")
-    assert seen["connection_string"] == (True, "postgresql://app:app-pw@127.0.0.1:15000,127.0.0.1:15010/app"
-                                               "?target_session_attrs=any&connect_timeout=2")
-    assert seen["ro_connection_string"] == (True, "postgresql://app:app-pw@127.0.0.1:15001,127.0.0.1:15011/app"
-                                                  "?target_session_attrs=any&connect_timeout=2")
+    assert seen["connection_string"] == (
+        True,
+        "postgresql://app:app-pw@127.0.0.1:15000,127.0.0.1:15010/app?target_session_attrs=any&connect_timeout=2",
+    )
+    assert seen["ro_connection_string"] == (
+        True,
+        "postgresql://app:app-pw@127.0.0.1:15001,127.0.0.1:15011/app?target_session_attrs=any&connect_timeout=2",
+    )
 
 
 def test_containers_get_fixed_addresses_and_rendered_configuration():
@@ -229,7 +268,10 @@ def test_patroni_dynamic_settings_are_a_resource_applied_through_the_api():
     (config,) = [r for r in resources if r.name == "dynamic-config"]
     assert parents[(config.typ, "dynamic-config")] == "patroni"
     assert {k: config.inputs["config"][k] for k in ("synchronous_mode", "ttl", "loop_wait", "retry_timeout")} == {
-        "synchronous_mode": True, "ttl": 30, "loop_wait": 2, "retry_timeout": 4
+        "synchronous_mode": True,
+        "ttl": 30,
+        "loop_wait": 2,
+        "retry_timeout": 4,
     }
     assert config.inputs["api_urls"] == ["http://127.0.0.1:8008", "http://127.0.0.1:8009", "http://127.0.0.1:8010"]
     secret, password = unwrap_secret(config.inputs["password"])
@@ -239,8 +281,11 @@ def test_patroni_dynamic_settings_are_a_resource_applied_through_the_api():
 def test_changing_the_haproxy_count_leaves_the_other_instances_as_they_are():
     def instances(count):
         resources, _ = deploy(haproxyNodes=count)
-        return {c.name: c.inputs for c in of_type(resources, "docker:index/container:Container")
-                if labels(c)["pgha.role"] == "haproxy"}
+        return {
+            c.name: c.inputs
+            for c in of_type(resources, "docker:index/container:Container")
+            if labels(c)["pgha.role"] == "haproxy"
+        }
 
     two, three = instances(2), instances(3)
     assert sorted(three) == ["haproxy-1", "haproxy-2", "haproxy-3"]

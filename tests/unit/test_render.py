@@ -13,7 +13,11 @@ from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
 PASSWORDS = render.Passwords(
-    superuser='su"per\\pw', replication="repl-pw", app="app-pw", pgbouncer_auth='au"th', patroni_api="api-pw",
+    superuser='su"per\\pw',
+    replication="repl-pw",
+    app="app-pw",
+    pgbouncer_auth='au"th',
+    patroni_api="api-pw",
     monitor="monitor-pw",
 )
 
@@ -28,9 +32,14 @@ def test_layout_names_and_fixed_addresses():
     assert [m.address for m in lay.postgres()] == ["10.213.7.21", "10.213.7.22"]
     assert [m.address for m in lay.pgbouncer()] == ["10.213.7.41", "10.213.7.42"]
     assert [(m.container, m.address) for m in lay.haproxy()] == [
-        ("pgha-dev-haproxy-1", "10.213.7.5"), ("pgha-dev-haproxy-2", "10.213.7.6")
+        ("pgha-dev-haproxy-1", "10.213.7.5"),
+        ("pgha-dev-haproxy-2", "10.213.7.6"),
     ]
-    assert lay.labels("postgres", "postgres-1") == {"pgha.stack": "dev", "pgha.role": "postgres", "pgha.member": "postgres-1"}
+    assert lay.labels("postgres", "postgres-1") == {
+        "pgha.stack": "dev",
+        "pgha.role": "postgres",
+        "pgha.member": "postgres-1",
+    }
 
 
 def test_every_member_of_the_largest_stack_has_an_address_of_its_own():
@@ -51,14 +60,15 @@ def test_client_endpoints_list_every_haproxy_instance_in_order():
 
 def test_connection_uri_lists_every_endpoint_in_order_and_keeps_any_role():
     uri = render.connection_uri("app", "secret", "app", [("127.0.0.1", 5000), ("127.0.0.1", 5010)])
-    assert uri == ("postgresql://app:secret@127.0.0.1:5000,127.0.0.1:5010/app"
-                   "?target_session_attrs=any&connect_timeout=2")
+    assert uri == (
+        "postgresql://app:secret@127.0.0.1:5000,127.0.0.1:5010/app?target_session_attrs=any&connect_timeout=2"
+    )
 
 
 def test_connection_uri_percent_encodes_the_password_user_and_database():
     password = "p@ss:w/rd?#%& ü"
     uri = render.connection_uri("app user", password, "my/db", [("127.0.0.1", 5000)])
-    userinfo, rest = uri[len("postgresql://"):].split("@", 1)
+    userinfo, rest = uri[len("postgresql://") :].split("@", 1)
     assert "@" not in userinfo and "/" not in userinfo and " " not in userinfo
     assert [unquote(part) for part in userinfo.split(":")] == ["app user", password]
     assert rest.startswith("127.0.0.1:5000/my%2Fdb?")
@@ -70,7 +80,11 @@ def test_connection_uri_is_what_libpq_reads():
     assert urlsplit(uri).netloc.endswith("@127.0.0.1:5000,[::1]:5010")
     parsed = psycopg.conninfo.conninfo_to_dict(uri)
     assert {k: parsed[k] for k in ("user", "password", "dbname", "host", "port", "target_session_attrs")} == {
-        "user": "app", "password": password, "dbname": "app", "host": "127.0.0.1,::1", "port": "5000,5010",
+        "user": "app",
+        "password": password,
+        "dbname": "app",
+        "host": "127.0.0.1,::1",
+        "port": "5000,5010",
         "target_session_attrs": "any",
     }
 
@@ -153,7 +167,10 @@ def test_pgbouncer_leader_pool_takes_its_databases_from_the_file_pools_rewrites(
 def test_pgbouncer_auth_file_escapes_quotes_and_holds_the_monitor_verifier_only():
     lay = layout()
     lines = render.pgbouncer_auth_file(lay, PASSWORDS).splitlines()
-    assert lines == ['"pgbouncer_auth" "au""th"', f'"pgha_monitor" "{render.role_verifiers(lay, PASSWORDS)["pgha_monitor"]}"']
+    assert lines == [
+        '"pgbouncer_auth" "au""th"',
+        f'"pgha_monitor" "{render.role_verifiers(lay, PASSWORDS)["pgha_monitor"]}"',
+    ]
     assert PASSWORDS.monitor not in lines[1]
     assert "stats_users = pgha_monitor" in render.pgbouncer_leader_config()
 
@@ -198,7 +215,7 @@ def test_scram_secret_matches_rfc_7677_example():
 def test_bootstrap_sql_holds_verifiers_not_passwords_and_is_stable():
     lay = layout()
     sql = render.bootstrap_sql(lay, PASSWORDS)
-    assert PASSWORDS.app not in sql and "au\"th" not in sql
+    assert PASSWORDS.app not in sql and 'au"th' not in sql
     assert sql.count("SCRAM-SHA-256$4096:") == 3
     assert sql == render.bootstrap_sql(lay, PASSWORDS)
     assert "$$ SELECT usename" in sql
@@ -238,11 +255,20 @@ def test_patroni_archives_to_the_stack_stanza_and_builds_replicas_from_it():
 
 
 def test_a_restore_to_a_time_promotes_at_the_target():
-    bootstrap = yaml.safe_load(render.patroni_restore(
-        layout(restoreFrom="prod", restoreTarget="2026-11-26T20:15:00+00:00").settings))["bootstrap"]
-    assert bootstrap == {"method": "pgbackrest", "pgbackrest": {
-        "command": "pgbackrest --stanza=pgha-prod restore", "keep_existing_recovery_conf": True, "no_params": True,
-        "type": "time", "target": "2026-11-26 20:15:00+00:00", "target-action": "promote"}}
+    bootstrap = yaml.safe_load(
+        render.patroni_restore(layout(restoreFrom="prod", restoreTarget="2026-11-26T20:15:00+00:00").settings)
+    )["bootstrap"]
+    assert bootstrap == {
+        "method": "pgbackrest",
+        "pgbackrest": {
+            "command": "pgbackrest --stanza=pgha-prod restore",
+            "keep_existing_recovery_conf": True,
+            "no_params": True,
+            "type": "time",
+            "target": "2026-11-26 20:15:00+00:00",
+            "target-action": "promote",
+        },
+    }
 
 
 def test_a_restore_of_the_latest_replays_the_whole_archive():
@@ -255,18 +281,31 @@ def test_the_repository_host_reaches_every_node_by_name_and_prefers_a_standby():
     assert sections["global"]["backup-standby"] == "prefer"
     assert sections["global"]["cmd-ssh"] == "/usr/local/bin/docker-exec-ssh"
     assert sections["pgha-dev"] == {
-        "pg1-host": "postgres-1", "pg1-host-type": "ssh", "pg1-host-user": "postgres", "pg1-path": render.PGDATA,
-        "pg2-host": "postgres-2", "pg2-host-type": "ssh", "pg2-host-user": "postgres", "pg2-path": render.PGDATA}
+        "pg1-host": "postgres-1",
+        "pg1-host-type": "ssh",
+        "pg1-host-user": "postgres",
+        "pg1-path": render.PGDATA,
+        "pg2-host": "postgres-2",
+        "pg2-host-type": "ssh",
+        "pg2-host-user": "postgres",
+        "pg2-path": render.PGDATA,
+    }
 
 
 def test_scrape_targets_cover_every_member_and_follow_the_node_count():
     lay = layout(postgresNodes=3, etcdNodes=3, haproxyNodes=2)
     files = {name: json.loads(text) for name, text in render.scrape_targets(lay).items()}
-    members = {job.removesuffix(".json"): sorted(t["labels"]["member"] for t in targets) for job, targets in files.items()}
+    members = {
+        job.removesuffix(".json"): sorted(t["labels"]["member"] for t in targets) for job, targets in files.items()
+    }
     assert members == {
-        "patroni": ["postgres-1", "postgres-2", "postgres-3"], "postgres": ["postgres-1", "postgres-2", "postgres-3"],
+        "patroni": ["postgres-1", "postgres-2", "postgres-3"],
+        "postgres": ["postgres-1", "postgres-2", "postgres-3"],
         "pgbouncer": ["pgbouncer-1", "pgbouncer-1", "pgbouncer-2", "pgbouncer-2", "pgbouncer-3", "pgbouncer-3"],
-        "etcd": ["etcd-1", "etcd-2", "etcd-3"], "haproxy": ["haproxy-1", "haproxy-2"], "failover-watcher": ["failover-watcher"]}
+        "etcd": ["etcd-1", "etcd-2", "etcd-3"],
+        "haproxy": ["haproxy-1", "haproxy-2"],
+        "failover-watcher": ["failover-watcher"],
+    }
     assert files["postgres.json"][0]["targets"] == [f"{lay.postgres_exporters()[0].address}:9187"]
     assert {t["labels"]["pool"] for t in files["pgbouncer.json"]} == {"node", "leader"}
     five = {name: json.loads(text) for name, text in render.scrape_targets(layout(postgresNodes=5)).items()}
@@ -283,8 +322,11 @@ def test_prometheus_scrapes_at_the_stack_interval_and_reads_the_discovery_files(
 
 
 def test_alert_rules_take_the_stack_thresholds_and_drop_the_synchronous_rule_when_replication_is_async():
-    rules = lambda **raw: {r["alert"]: r for g in yaml.safe_load(render.prometheus_alerts(layout(**raw)))["groups"]  # noqa: E731
-                           for r in g["rules"]}
+    def rules(**raw):
+        return {
+            r["alert"]: r for g in yaml.safe_load(render.prometheus_alerts(layout(**raw)))["groups"] for r in g["rules"]
+        }
+
     quorum = rules(synchronousMode="quorum", replicaLagAlertBytes=1000, etcdNodes=5)
     assert "> 1000" in quorum["PghaReplicaLagHigh"]["expr"] and "< 3" in quorum["PghaEtcdNoQuorum"]["expr"]
     assert "PghaNoSynchronousStandby" in quorum

@@ -5,23 +5,49 @@ from pgha.ops import report
 
 
 def trial(rto, lost=0, split=False, read=0.1, gap=0.5):
-    return {"rto_s": rto, "read_outage_s": read, "write_gap_s": gap, "lost_acked": lost, "split_brain": split,
-            "writes": [{"start": -1.02, "end": -1.0, "ok": True, "member": "postgres-1"},
-                       {"start": 0.0, "end": 0.2, "ok": False, "member": None},
-                       {"start": (rto or 1.0) - 0.01, "end": rto or 1.0, "ok": True, "member": "postgres-2"}],
-            "reads": [{"end": 0.1, "ok": True, "member": "postgres-3"}]}
+    return {
+        "rto_s": rto,
+        "read_outage_s": read,
+        "write_gap_s": gap,
+        "lost_acked": lost,
+        "split_brain": split,
+        "writes": [
+            {"start": -1.02, "end": -1.0, "ok": True, "member": "postgres-1"},
+            {"start": 0.0, "end": 0.2, "ok": False, "member": None},
+            {"start": (rto or 1.0) - 0.01, "end": rto or 1.0, "ok": True, "member": "postgres-2"},
+        ],
+        "reads": [{"end": 0.1, "ok": True, "member": "postgres-3"}],
+    }
 
 
-REPORT: dict[str, Any] = {"stack": "t", "ttl": 20, "scenarios": {
-    "kill-primary": [trial(20.0), trial(22.0, lost=1), trial(21.0), trial(None, split=True)],
-    "switchover": [trial(1.5)],
-}}
+REPORT: dict[str, Any] = {
+    "stack": "t",
+    "ttl": 20,
+    "scenarios": {
+        "kill-primary": [trial(20.0), trial(22.0, lost=1), trial(21.0), trial(None, split=True)],
+        "switchover": [trial(1.5)],
+    },
+}
 
 
 def test_summary_rows_give_medians_percentiles_and_totals():
     rows = {r[0]: r for r in report.summary_rows(REPORT)}
-    assert rows["kill-primary"] == ("kill-primary", "4", "21.00", "22.00", "22.00", "0.10", "0.50", "1", "20.00", "200.00", "0.20",
-                                    "1", "1", "n/a")
+    assert rows["kill-primary"] == (
+        "kill-primary",
+        "4",
+        "21.00",
+        "22.00",
+        "22.00",
+        "0.10",
+        "0.50",
+        "1",
+        "20.00",
+        "200.00",
+        "0.20",
+        "1",
+        "1",
+        "n/a",
+    )
     assert rows["switchover"][2:5] == ("1.50", "1.50", "1.50")
 
 

@@ -12,12 +12,14 @@ def _fake_reads(monkeypatch, sequence):
 
 
 def test_the_rolling_restart_waits_until_every_member_read_etcd_twice_after_the_change(monkeypatch):
-    sequence = [{"postgres-1": 100, "postgres-2": 101},  # before the change
-                {"postgres-1": 102, "postgres-2": 101},
-                {"postgres-1": 102, "postgres-2": None},  # a member that does not answer is asked again
-                {"postgres-1": 104, "postgres-2": 103},
-                {"postgres-1": 104, "postgres-2": 105},
-                {"postgres-1": 999, "postgres-2": 999}]
+    sequence = [
+        {"postgres-1": 100, "postgres-2": 101},  # before the change
+        {"postgres-1": 102, "postgres-2": 101},
+        {"postgres-1": 102, "postgres-2": None},  # a member that does not answer is asked again
+        {"postgres-1": 104, "postgres-2": 103},
+        {"postgres-1": 104, "postgres-2": 105},
+        {"postgres-1": 999, "postgres-2": 999},
+    ]
     reads = _fake_reads(monkeypatch, sequence)
     rolling.after_two_loops([])
     assert next(reads) == {"postgres-1": 999, "postgres-2": 999}, "it waited longer than needed"
@@ -31,15 +33,28 @@ def test_the_rolling_restart_gives_up_when_a_member_never_reads_etcd_again(monke
 
 
 def test_a_rolling_restart_takes_the_replicas_in_turn_then_switches_over_then_restarts_the_old_primary(monkeypatch):
-    found = {"postgres-1": {"role": "replica", "url": "u1"}, "postgres-2": {"role": "leader", "url": "u2"},
-             "postgres-3": {"role": "replica", "url": "u3", "pending_restart": True}}
+    found = {
+        "postgres-1": {"role": "replica", "url": "u1"},
+        "postgres-2": {"role": "leader", "url": "u2"},
+        "postgres-3": {"role": "replica", "url": "u3", "pending_restart": True},
+    }
     calls = []
     monkeypatch.setattr(rolling, "members", lambda urls: found)
-    monkeypatch.setattr(rolling.patroni_api, "call", lambda url, method="GET", body=None, password=None, timeout=5.0: calls.append(url))
+    monkeypatch.setattr(
+        rolling.patroni_api, "call", lambda url, method="GET", body=None, password=None, timeout=5.0: calls.append(url)
+    )
     monkeypatch.setattr(rolling, "_wait_member", lambda urls, name, ready, what: calls.append(f"wait {name}"))
     assert rolling.restart([], "pw", pending_only=False) == ["postgres-1", "postgres-3", "postgres-2"]
-    assert calls == ["u1/restart", "wait postgres-1", "u3/restart", "wait postgres-3",
-                     "u2/switchover", "wait postgres-2", "u2/restart", "wait postgres-2"]
+    assert calls == [
+        "u1/restart",
+        "wait postgres-1",
+        "u3/restart",
+        "wait postgres-3",
+        "u2/switchover",
+        "wait postgres-2",
+        "u2/restart",
+        "wait postgres-2",
+    ]
     calls.clear()
     assert rolling.restart([], "pw", pending_only=True) == ["postgres-3"]
 

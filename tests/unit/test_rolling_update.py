@@ -1,4 +1,5 @@
 """The rolling replacement's two resources decide from their old and new inputs, without Docker or Patroni."""
+
 from components import rolling_update
 from components.patroni import fingerprint, rolling_order
 from pgha.model.layout import Layout
@@ -22,7 +23,9 @@ def test_the_leader_is_switched_over_only_when_its_own_container_is_about_to_be_
     monkeypatch.setattr(rolling_update.rolling, "switch_over_from", lambda urls, pw, leader: switched.append(leader))
     provider = rolling_update._HandoverProvider()
     old = {"fingerprints": {"postgres-1": "x1", "postgres-2": "x2"}, "api_urls": ["u"], "password": "pw"}
-    provider.update("handover", old, old | {"fingerprints": {"postgres-1": "x1", "postgres-2": "y2", "postgres-3": "y3"}})
+    provider.update(
+        "handover", old, old | {"fingerprints": {"postgres-1": "x1", "postgres-2": "y2", "postgres-3": "y3"}}
+    )
     assert switched == []  # a replica changed, a member was added: the leader stays
     provider.update("handover", old, old | {"fingerprints": {"postgres-1": "y1", "postgres-2": "y2"}})
     assert switched == ["postgres-1"]

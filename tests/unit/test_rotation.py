@@ -1,4 +1,5 @@
 """A password change on a running stack: what is rolled out, in which order, and what Pulumi leaves alone."""
+
 from typing import Any
 
 import pulumi
@@ -75,7 +76,9 @@ def test_the_old_rest_password_is_tried_after_the_new_one(monkeypatch):
 
 def test_diff_sees_a_change_only_in_its_inputs():
     props = {"verifiers": {"app": "v"}, "containers": containers(), "api_urls": ["u"], "api_password": "p"}
-    assert _Provider().diff("password-rotation", props | {"__provider": "a"}, props | {"__provider": "b"}).changes is False
+    assert (
+        _Provider().diff("password-rotation", props | {"__provider": "a"}, props | {"__provider": "b"}).changes is False
+    )
     diff = _Provider().diff("password-rotation", props, props | {"verifiers": {"app": "w"}})
     assert diff.changes is True and diff.replaces == []
 
@@ -102,7 +105,10 @@ def deploy_with_options():
     @pulumi.runtime.test
     def declare():
         settings = parse("t1", {"subnet": "10.213.9.0/24"})
-        PostgresCluster("pgha", PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS), pulumi.Output.secret(BACKUP_KEY)))
+        PostgresCluster(
+            "pgha",
+            PostgresClusterArgs(Layout(settings), pulumi.Output.secret(PASSWORDS), pulumi.Output.secret(BACKUP_KEY)),
+        )
 
     declare()
     return mocks.resources, monitor.options
@@ -112,10 +118,12 @@ def test_password_uploads_are_written_at_creation_only_and_rolled_out_by_the_rot
     resources, options = deploy_with_options()
     by_name = {r.name: r for r in of_type(resources, "docker:index/container:Container")}
     restore = "/etc/patroni/conf.d/15-restore.yml"  # read at bootstrap only
-    for name, ignored_files in [("postgres-1", ["/etc/patroni/conf.d/20-secrets.yml", "/etc/patroni/bootstrap.sql", restore]),
-                                ("pgbouncer-1", ["/etc/pgbouncer/auth_user.txt"]),
-                                ("postgres-exporter-1", ["/etc/postgres-exporter/password"]),
-                                ("pgbouncer-leader-exporter-2", ["/etc/pgbouncer-exporter/password"])]:
+    for name, ignored_files in [
+        ("postgres-1", ["/etc/patroni/conf.d/20-secrets.yml", "/etc/patroni/bootstrap.sql", restore]),
+        ("pgbouncer-1", ["/etc/pgbouncer/auth_user.txt"]),
+        ("postgres-exporter-1", ["/etc/postgres-exporter/password"]),
+        ("pgbouncer-leader-exporter-2", ["/etc/pgbouncer-exporter/password"]),
+    ]:
         _, uploads = unwrap_secret(by_name[name].inputs["uploads"])
         indexes = [int(path.split("[")[1].split("]")[0]) for path in options[name][0]]
         assert [uploads[i]["file"] for i in indexes] == ignored_files

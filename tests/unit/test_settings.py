@@ -88,10 +88,17 @@ def test_haproxy_instance_i_publishes_the_three_ports_plus_10_per_instance():
         {"rwPort": 5020, "roPort": 5021, "statsPort": 7020},
     ]
     assert s.published_ports() == {
-        "rwPort of haproxy-1": 5000, "roPort of haproxy-1": 5001, "statsPort of haproxy-1": 7000,
-        "rwPort + 10 of haproxy-2": 5010, "roPort + 10 of haproxy-2": 5011, "statsPort + 10 of haproxy-2": 7010,
-        "rwPort + 20 of haproxy-3": 5020, "roPort + 20 of haproxy-3": 5021, "statsPort + 20 of haproxy-3": 7020,
-        "patroniPort of postgres-1": 8008, "patroniPort + 1 of postgres-2": 8009,
+        "rwPort of haproxy-1": 5000,
+        "roPort of haproxy-1": 5001,
+        "statsPort of haproxy-1": 7000,
+        "rwPort + 10 of haproxy-2": 5010,
+        "roPort + 10 of haproxy-2": 5011,
+        "statsPort + 10 of haproxy-2": 7010,
+        "rwPort + 20 of haproxy-3": 5020,
+        "roPort + 20 of haproxy-3": 5021,
+        "statsPort + 20 of haproxy-3": 7020,
+        "patroniPort of postgres-1": 8008,
+        "patroniPort + 1 of postgres-2": 8009,
         "prometheusPort of prometheus": 9090,
     }
     assert "prometheusPort of prometheus" not in parse("dev", {"metrics": "false"}).published_ports()
@@ -100,16 +107,24 @@ def test_haproxy_instance_i_publishes_the_three_ports_plus_10_per_instance():
 @pytest.mark.parametrize(
     "raw, problem",
     [
-        ({"rwPort": "7000"},
-         "pgha:statsPort: port 7000 (statsPort of haproxy-1) is also the rwPort of haproxy-1; every published port must differ"),
+        (
+            {"rwPort": "7000"},
+            "pgha:statsPort: port 7000 (statsPort of haproxy-1) is also the rwPort of haproxy-1; every published port must differ",
+        ),
         ({"roPort": "5000"}, "pgha:roPort: port 5000 (roPort of haproxy-1) is also the rwPort of haproxy-1; "),
-        ({"postgresNodes": "3", "patroniPort": "4999"},
-         "pgha:patroniPort: port 5001 (patroniPort + 2 of postgres-3) is also the roPort of haproxy-1; "),
-        ({"patroniPort": "65534"},
-         "pgha:patroniPort: 65536 (patroniPort + 2 of postgres-3) is past 65535; use a lower patroniPort"),
+        (
+            {"postgresNodes": "3", "patroniPort": "4999"},
+            "pgha:patroniPort: port 5001 (patroniPort + 2 of postgres-3) is also the roPort of haproxy-1; ",
+        ),
+        (
+            {"patroniPort": "65534"},
+            "pgha:patroniPort: 65536 (patroniPort + 2 of postgres-3) is past 65535; use a lower patroniPort",
+        ),
         ({"rwPort": "65530"}, "pgha:rwPort: 65540 (rwPort + 10 of haproxy-2) is past 65535; use a lower rwPort"),
-        ({"prometheusPort": "8009"},
-         "pgha:prometheusPort: port 8009 (prometheusPort of prometheus) is also the patroniPort + 1 of postgres-2; "),
+        (
+            {"prometheusPort": "8009"},
+            "pgha:prometheusPort: port 8009 (prometheusPort of prometheus) is also the patroniPort + 1 of postgres-2; ",
+        ),
     ],
 )
 def test_published_ports_never_clash(raw, problem):
@@ -121,8 +136,10 @@ def test_a_second_haproxy_instance_must_not_land_on_another_key_s_port():
     """rwPort + 10 of haproxy-2 is roPort: one line naming both keys and both instances, however many instances
     repeat the clash (haproxy-3's rwPort + 20 is haproxy-2's roPort + 10)."""
     raw = {"rwPort": "5000", "roPort": "5010"}
-    expected = ["pgha:rwPort: port 5010 (rwPort + 10 of haproxy-2) is also the roPort of haproxy-1; "
-                "every published port must differ"]
+    expected = [
+        "pgha:rwPort: port 5010 (rwPort + 10 of haproxy-2) is also the roPort of haproxy-1; "
+        "every published port must differ"
+    ]
     assert problems_for({**raw, "haproxyNodes": "2"}) == expected
     assert problems_for({**raw, "haproxyNodes": "3"}) == expected
     assert parse("dev", {**raw, "haproxyNodes": "1"}).published_ports()["roPort of haproxy-1"] == 5010
@@ -164,7 +181,8 @@ def test_a_short_password_is_refused_without_printing_it():
 def test_a_short_plain_password_gets_both_lines():
     problems = password_problems({"patroniApiPassword": "abc"}, ["appPassword"])
     assert [p.split(";")[0] for p in problems] == [
-        "pgha:patroniApiPassword: set in plain text", "pgha:patroniApiPassword: shorter than 12 characters"
+        "pgha:patroniApiPassword: set in plain text",
+        "pgha:patroniApiPassword: shorter than 12 characters",
     ]
 
 
@@ -190,8 +208,10 @@ def test_binding_every_address_warns_with_every_reachable_port():
     assert warning is not None
     assert warning.startswith("pgha:bindAddress: 0.0.0.0 is not a loopback address: other machines can reach")
     assert "every address of this host" in warning
-    assert ("HAProxy's read-write, read-only and stats ports 5000, 5001, 7000 (haproxy-1) and 5010, 5011, 7010 "
-            "(haproxy-2), and every node's Patroni REST API: 8008 (postgres-1), 8009 (postgres-2)") in warning
+    assert (
+        "HAProxy's read-write, read-only and stats ports 5000, 5001, 7000 (haproxy-1) and 5010, 5011, 7010 "
+        "(haproxy-2), and every node's Patroni REST API: 8008 (postgres-1), 8009 (postgres-2)"
+    ) in warning
     assert "8010" not in warning
 
 
@@ -239,15 +259,22 @@ def test_dynamic_settings_map_to_patroni_values():
     for mode, expected in (("off", False), ("on", True), ("quorum", "quorum")):
         s = parse("dev", {"synchronousMode": mode, "ttl": "30", "loopWait": "5", "retryTimeout": "5"})
         assert patroni_dynamic_config(s) == {
-            "synchronous_mode": expected, "ttl": 30, "loop_wait": 5, "retry_timeout": 5,
-            "synchronous_mode_strict": False, "synchronous_node_count": 1, "failsafe_mode": True,
-            "maximum_lag_on_failover": 1048576, "postgresql": {"parameters": {"archive_timeout": "60"}},
+            "synchronous_mode": expected,
+            "ttl": 30,
+            "loop_wait": 5,
+            "retry_timeout": 5,
+            "synchronous_mode_strict": False,
+            "synchronous_node_count": 1,
+            "failsafe_mode": True,
+            "maximum_lag_on_failover": 1048576,
+            "postgresql": {"parameters": {"archive_timeout": "60"}},
         }
 
 
 def test_strict_mode_node_count_failsafe_and_lag_are_dynamic_settings_too():
-    s = parse("dev", {"strictMode": "true", "synchronousNodeCount": "2", "failsafeMode": "false",
-                      "maximumLagOnFailover": "0"})
+    s = parse(
+        "dev", {"strictMode": "true", "synchronousNodeCount": "2", "failsafeMode": "false", "maximumLagOnFailover": "0"}
+    )
     config = patroni_dynamic_config(s)
     assert (config["synchronous_mode_strict"], config["synchronous_node_count"]) == (True, 2)
     assert (config["failsafe_mode"], config["maximum_lag_on_failover"]) == (False, 0)
@@ -276,12 +303,15 @@ def test_the_default_subnet_steps_past_the_subnets_other_networks_hold():
     assert default_subnet("dev", ["10.213.0.0/16"]) == own, "a full pool: the preview's overlap check says so"
 
 
-@pytest.mark.parametrize("text, kind, value", [
-    ("latest", "latest", ""),
-    ("2026-11-26T20:15:00+00:00", "time", "2026-11-26 20:15:00+00:00"),
-    ("2026-11-26 21:15:00.5+01:00", "time", "2026-11-26 21:15:00.500000+01:00"),
-    ("before-upgrade", "name", "before-upgrade"),
-])
+@pytest.mark.parametrize(
+    "text, kind, value",
+    [
+        ("latest", "latest", ""),
+        ("2026-11-26T20:15:00+00:00", "time", "2026-11-26 20:15:00+00:00"),
+        ("2026-11-26 21:15:00.5+01:00", "time", "2026-11-26 21:15:00.500000+01:00"),
+        ("before-upgrade", "name", "before-upgrade"),
+    ],
+)
 def test_restore_targets(text, kind, value):
     s = parse("dev", {"restoreFrom": "prod", "restoreTarget": text})
     assert (s.restore_target.kind, s.restore_target.value) == (kind, value)
@@ -290,12 +320,14 @@ def test_restore_targets(text, kind, value):
 @pytest.mark.parametrize("text", ["2026-11-26 20:15", "2026-13-01T00:00:00+00:00", "two words", "x" * 64, "a'b"])
 def test_a_time_without_zone_or_an_odd_name_is_refused(text):
     assert problems_for({"restoreFrom": "prod", "restoreTarget": text})[0].startswith(
-        f"pgha:restoreTarget: {text!r} is not allowed; expected latest | a time with its zone offset")
+        f"pgha:restoreTarget: {text!r} is not allowed; expected latest | a time with its zone offset"
+    )
 
 
 def test_a_restore_target_needs_a_source():
     assert problems_for({"restoreTarget": "before-upgrade"}) == [
-        "pgha:restoreTarget: set without pgha:restoreFrom, the stack whose backups to restore"]
+        "pgha:restoreTarget: set without pgha:restoreFrom, the stack whose backups to restore"
+    ]
 
 
 def test_a_restore_source_is_a_stack_name():
@@ -313,6 +345,9 @@ def test_the_backup_key_must_be_set_as_a_long_secret():
 
 def test_the_backup_schedule_is_a_map_of_types_to_intervals():
     assert parse("dev", {}).backup_schedule == {"full": "7d", "incr": "1d"}
-    assert parse("dev", {"backupSchedule": '{"diff": "12h", "incr": "30m"}'}).backup_schedule == {"diff": "12h", "incr": "30m"}
+    assert parse("dev", {"backupSchedule": '{"diff": "12h", "incr": "30m"}'}).backup_schedule == {
+        "diff": "12h",
+        "incr": "30m",
+    }
     for bad in ('{"weekly": "7d"}', '{"full": "7 days"}', '{"incr": "0h"}', '"1h"'):
         assert problems_for({"backupSchedule": bad})[0].startswith("pgha:backupSchedule: ")

@@ -1,4 +1,5 @@
 """The committed stack files are valid, and can run side by side on one host."""
+
 from itertools import combinations
 from pathlib import Path
 
@@ -14,8 +15,11 @@ STACK_FILES = [ROOT / f"Pulumi.{name}.yaml" for name in READY_MADE]
 
 def settings_of(path: Path):
     config = yaml.safe_load(path.read_text())["config"]
-    raw = {k.split(":", 1)[1]: str(v).lower() if isinstance(v, bool) else str(v)
-           for k, v in config.items() if not isinstance(v, dict)}  # secure values are maps
+    raw = {
+        k.split(":", 1)[1]: str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in config.items()
+        if not isinstance(v, dict)
+    }  # secure values are maps
     return parse(path.name.split(".")[1], raw)
 
 

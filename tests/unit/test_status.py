@@ -9,11 +9,29 @@ def healthy():
             {"name": "postgres-3", "role": "replica", "state": "streaming", "timeline": 2, "lag": 0},
         ],
         etcd={"etcd-1": "healthy", "etcd-2": "healthy", "etcd-3": "healthy"},
-        containers=dict.fromkeys(("etcd-1", "etcd-2", "etcd-3", "postgres-1", "postgres-2", "postgres-3",
-                                  "pgbouncer-1", "pgbouncer-2", "pgbouncer-3", "haproxy-1", "haproxy-2"), "running"),
-        backends={instance: {"read_write": {"postgres-1": "UP", "postgres-2": "DOWN", "postgres-3": "DOWN"},
-                             "read_only": {"postgres-1": "DOWN", "postgres-2": "UP", "postgres-3": "UP"}}
-                  for instance in ("haproxy-1", "haproxy-2")},
+        containers=dict.fromkeys(
+            (
+                "etcd-1",
+                "etcd-2",
+                "etcd-3",
+                "postgres-1",
+                "postgres-2",
+                "postgres-3",
+                "pgbouncer-1",
+                "pgbouncer-2",
+                "pgbouncer-3",
+                "haproxy-1",
+                "haproxy-2",
+            ),
+            "running",
+        ),
+        backends={
+            instance: {
+                "read_write": {"postgres-1": "UP", "postgres-2": "DOWN", "postgres-3": "DOWN"},
+                "read_only": {"postgres-1": "DOWN", "postgres-2": "UP", "postgres-3": "UP"},
+            }
+            for instance in ("haproxy-1", "haproxy-2")
+        },
     )
 
 

@@ -60,7 +60,12 @@ def test_overlapping_acknowledgements_by_two_members_are_split_brain():
 
 
 def test_the_old_primary_acknowledging_after_the_new_one_is_split_brain():
-    attempts = [ok(1, 0.0), ok(2, 1.0, "postgres-2", timeline=2), ok(3, 2.0, "postgres-1"), ok(4, 3.0, "postgres-2", timeline=2)]
+    attempts = [
+        ok(1, 0.0),
+        ok(2, 1.0, "postgres-2", timeline=2),
+        ok(3, 2.0, "postgres-1"),
+        ok(4, 3.0, "postgres-2", timeline=2),
+    ]
     assert split_brain(attempts)
 
 
