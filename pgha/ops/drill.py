@@ -4,6 +4,7 @@ client's side, heal and wait for the cluster to converge, and write a report."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -162,6 +163,7 @@ def run(
     trials: int,
     report_dir: Path,
     recoveries: dict[str, list[dict]] | None = None,
+    stop: threading.Event | None = None,
 ) -> Path:
     """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/recovery.py)."""
     probe.ensure_table(target)
@@ -172,6 +174,8 @@ def run(
     stem = f"drill-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}"
     for name in scenario_names:
         for number in range(1, trials + 1):
+            if stop is not None and stop.is_set():
+                break
             trial = run_trial(target, SCENARIOS[name], number, ttl)
             if target.prometheus_url:
                 draw_panels(target, target.prometheus_url, trial, report_dir / f"{stem}-{name}-{number}-metrics.png")

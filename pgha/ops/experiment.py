@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,11 +94,13 @@ class Progress:
     def step(self, index: int, variant: str, what: str, walls: dict[str, float]) -> Iterator[None]:
         self.say(index, variant, f"{what} ...")
         start = time.monotonic()
+        outcome = "failed after "
         try:
             yield
+            outcome = ""
         finally:
             walls[what] = round(time.monotonic() - start, 1)
-            self.say(index, variant, f"{what}: {walls[what]} s")
+            self.say(index, variant, f"{what}: {outcome}{walls[what]} s")
 
 
 def _locked_retry(action: Callable[[], object]) -> None:
@@ -158,7 +160,9 @@ def drill_figures(drill_report: dict) -> dict[str, list[dict]]:
     }
 
 
-def bench_figures(t: target.Target, workloads: list[str], say: Callable[[str], None]) -> dict[str, list[dict]]:
+def bench_figures(
+    t: target.Target, workloads: list[str], say: Callable[[str], None], stop: threading.Event
+) -> dict[str, list[dict]]:
     """Each workload BENCH_RUNS times through the read-write port (HAProxy, then PgBouncer), as a client on this
     host reaches it: TPS and latency per run."""
     rw = bench.host_rw(t)
@@ -167,6 +171,8 @@ def bench_figures(t: target.Target, workloads: list[str], say: Callable[[str], N
     with bench.client_containers(t, lifetime) as clients:
         bench.initialise(clients["net"], t, bench.SCALE)
         for number in range(1, BENCH_RUNS + 1):
+            if stop.is_set():
+                break
             for workload in workloads:  # interleaved, so that a slow minute of the host hits every workload
                 figures = bench.measure(clients["host"], rw, workload, BENCH_CLIENTS, BENCH_SECONDS, t)
                 runs.setdefault(workload, []).append(figures)
@@ -190,7 +196,8 @@ class Run:
     stop: threading.Event
 
 
-def run_variant(run: Run, index: int, variant: Variant, slot: int) -> dict:
+def run_variant(run: Run, index: int, variant: Variant, slot: int) -> dict | None:
+    """The variant's figures; None when the run was stopped before it finished (it is not done then)."""
     name = variant.stack(run.exp.name)
     out = run.report_dir / variant.name
     out.mkdir(parents=True, exist_ok=True)
@@ -198,7 +205,6 @@ def run_variant(run: Run, index: int, variant: Variant, slot: int) -> dict:
     walls: dict[str, float] = {}
     result: dict = {"variant": variant.name, "stack": name, "settings": config, "wall_s": walls}
     step = functools.partial(run.progress.step, index, variant.name, walls=walls)
-    say = functools.partial(run.progress.say, index, variant.name)
     with (out / "pulumi.log").open("a") as log_file:
 
         def log(line: str) -> None:  # the API strips each line
@@ -214,21 +220,22 @@ def run_variant(run: Run, index: int, variant: Variant, slot: int) -> dict:
             t = target.from_outputs(name, {k: v.value for k, v in stack.outputs().items()})
             with step("healthy"):
                 drill.wait_healthy(t, drill.CONVERGE_S)
-            for what, work in (("drills", run.exp.drills), ("bench", run.exp.bench)):
-                if work and not run.stop.is_set():
-                    with step(what):
-                        result[what] = _drills(t, run, out) if what == "drills" else bench_figures(t, work, say)
+            if run.exp.drills and not run.stop.is_set():
+                with step("drills"):
+                    result["drills"] = _drills(t, run, out)
+            if run.exp.bench and not run.stop.is_set():
+                with step("bench"):
+                    say = functools.partial(run.progress.say, index, variant.name)
+                    result["bench"] = bench_figures(t, run.exp.bench, say, run.stop)
         finally:
             if not run.options.keep:
                 with step("destroy"):
                     teardown(run.ws, name, log)
-    if run.stop.is_set():
-        raise KeyboardInterrupt
-    return result
+    return None if run.stop.is_set() else result
 
 
 def _drills(t: target.Target, run: Run, out: Path) -> dict:
-    path = drill.run(t, run.exp.drills, run.trials, out)
+    path = drill.run(t, run.exp.drills, run.trials, out, stop=run.stop)
     report.write(path)
     return drill_figures(json.loads(path.read_text())) | {"report": str(path.relative_to(run.report_dir))}
 
@@ -272,28 +279,26 @@ def run(exp: Experiment, options: Options, reports: Path) -> Path:
 
     def one(slot: int, index: int, variant: Variant) -> None:
         result = run_variant(context, index, variant, slot)
+        if result is None:
+            return
         with lock:
             state["done"][variant.name] = result
             save_progress(exp, state)
 
     parallel = max(1, min(options.parallel, MAX_PARALLEL, len(todo) or 1))
-    try:
-        if parallel == 1:
-            for index, variant in todo:
-                one(0, index, variant)
-        else:
-            with ThreadPoolExecutor(parallel) as pool:
-                slots = [pool.submit(_slot_worker, slot, todo[slot::parallel], one) for slot in range(parallel)]
-                try:
-                    for future in slots:
-                        future.result()
-                except KeyboardInterrupt:
-                    context.stop.set()
-                    print("stopping: the running steps end, then their stacks are destroyed", flush=True)
-                    raise
-    except KeyboardInterrupt:
-        print(f"interrupted: `pgha experiment {exp.name}` resumes with the variants not done", flush=True)
-        raise
+    with ThreadPoolExecutor(parallel) as pool:
+        slots = [pool.submit(_slot_worker, context, todo[slot::parallel], slot, one) for slot in range(parallel)]
+        try:
+            _results(slots)
+        except KeyboardInterrupt:
+            # The terminal's Ctrl-C reached Pulumi too, which cancels what it is doing and releases the stack; the
+            # variants' own steps end, then each running stack is destroyed. The main thread only waits, so that
+            # no Pulumi process loses its pipes halfway (it would die holding the stack's lock).
+            context.stop.set()
+            print("interrupted: the running steps end, then their stacks are destroyed", flush=True)
+            _results(slots, quiet=True)
+            print(f"`pgha experiment {exp.name}` resumes with the variants not done", flush=True)
+            raise
     shape = {"clients": BENCH_CLIENTS, "seconds": BENCH_SECONDS, "runs": BENCH_RUNS}
     summary = experiment_report.write(
         context.report_dir, exp, trials, shape, state["started"], [state["done"][v.name] for v in exp.variants]
@@ -302,7 +307,28 @@ def run(exp: Experiment, options: Options, reports: Path) -> Path:
     return summary
 
 
-def _slot_worker(slot: int, share: list[tuple[int, Variant]], one: Callable[[int, int, Variant], None]) -> None:
-    """One slot's variants, one after another, on the slot's own ports."""
-    for index, variant in share:
-        one(slot, index, variant)
+def _slot_worker(
+    run: Run, share: list[tuple[int, Variant]], slot: int, one: Callable[[int, int, Variant], None]
+) -> None:
+    """One slot's variants, one after another, on the slot's own ports; a failure stops the other slots too
+    (after their current step), and the run resumes from there."""
+    try:
+        for index, variant in share:
+            if run.stop.is_set():
+                return
+            one(slot, index, variant)
+    except BaseException:
+        run.stop.set()
+        raise
+
+
+def _results(futures: list[Future], quiet: bool = False) -> None:
+    """Waits for every slot; the first failure is raised once all have ended (unless quiet: interrupted)."""
+    failure: BaseException | None = None
+    for future in futures:
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001  (a variant's failure of any kind; the others still end cleanly)
+            failure = failure or exc
+    if failure is not None and not quiet:
+        raise failure

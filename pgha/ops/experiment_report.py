@@ -110,6 +110,16 @@ def rows(results: list[dict], drills: list[str], workloads: list[str]) -> list[l
     return table
 
 
+def workload_line(exp: Experiment, trials: int, bench_shape: dict) -> str:
+    drills = f"drills {', '.join(exp.drills)} x {trials} trials" if exp.drills else "no drills"
+    if not exp.bench:
+        return drills + ", no bench"
+    return (
+        f"{drills}; bench {', '.join(exp.bench)} ({bench_shape['clients']} clients, {bench_shape['seconds']} s, "
+        f"{bench_shape['runs']} runs, through HAProxy and PgBouncer)"
+    )
+
+
 def markdown(
     exp: Experiment, trials: int, bench_shape: dict, results: list[dict], charts: list[str], wall_s: float
 ) -> str:
@@ -132,10 +142,8 @@ def markdown(
             "",
             f"{exp.question}",
             "",
-            f"Workload: drills {', '.join(exp.drills) or 'none'} x {trials} trials; bench {', '.join(exp.bench) or 'none'}"
-            f" ({bench_shape['clients']} clients, {bench_shape['seconds']} s, {bench_shape['runs']} runs, through HAProxy "
-            "and PgBouncer). Cells: median [min-max] of the trials or runs, "
-            f"then the difference from `{names[0]}`. Wall time of the whole experiment: {wall_s / 60:.1f} min.",
+            f"Workload: {workload_line(exp, trials, bench_shape)}. Cells: median [min-max] of the trials or runs, then "
+            f"the difference from `{names[0]}`. Wall time of the whole experiment: {wall_s / 60:.1f} min.",
             "",
             *head,
             *body,
