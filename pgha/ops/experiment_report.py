@@ -169,6 +169,12 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_rto(results: list[dict], drills: list[str], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(drills), figsize=(4 + 2.2 * len(results) * len(drills) / 2, 3.6), squeeze=False)
@@ -182,9 +188,7 @@ def plot_rto(results: list[dict], drills: list[str], path: Path) -> None:
         ax.set_ylabel("write outage (RTO), s")
         ax.set_title(scenario)
         ax.set_ylim(bottom=0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_counts(results: list[dict], drills: list[str], path: Path) -> None:
@@ -197,9 +201,7 @@ def plot_counts(results: list[dict], drills: list[str], path: Path) -> None:
     ax.set_xticks([d + 0.4 - width / 2 for d in range(len(drills))], drills)
     ax.set_ylabel("acknowledged commits lost (all trials)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def plot_bench(results: list[dict], workloads: list[str], path: Path) -> None:
@@ -215,9 +217,7 @@ def plot_bench(results: list[dict], workloads: list[str], path: Path) -> None:
             ax.bar(names, medians, yerr=[low, high], capsize=4, color="tab:blue")
             ax.set_ylabel(label)
             ax.set_title(f"{workload}: {label} (median, min-max of runs)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
 
 
 def charts(report_dir: Path, results: list[dict], drills: list[str], workloads: list[str]) -> list[str]:

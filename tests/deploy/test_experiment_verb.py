@@ -1,5 +1,6 @@
-"""`pgha experiment`, end to end: a tiny experiment (two variants, one kill-primary trial each) deployed through the
-Automation API, drilled, compared in one report and destroyed, leaving no stack, container, volume or progress file."""
+"""`pgha experiment`, end to end: a tiny experiment (two variants side by side, one kill-primary trial each) deployed
+through the Automation API, drilled, compared in one report and destroyed, leaving no stack, container, volume or
+progress file."""
 
 import json
 import os
@@ -28,13 +29,8 @@ def test_a_tiny_experiment_compares_two_variants_and_leaves_nothing(tmp_path):
     path = tmp_path / f"{name}.yaml"
     path.write_text(TINY.format(name=name))
     before = docker_objects()
-    done = subprocess.run(
-        ["pgha", "experiment", str(path), "--reports", str(tmp_path / "reports")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    command = ["pgha", "experiment", str(path), "--parallel", "2", "--reports", str(tmp_path / "reports")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[2/2 no-watcher] destroy" in done.stdout  # progress: which variant, which step, how long
     report_dir = next((tmp_path / "reports").glob(f"experiment-{name}-*"))
@@ -44,6 +40,8 @@ def test_a_tiny_experiment_compares_two_variants_and_leaves_nothing(tmp_path):
         trial = variant["drills"]["kill-primary"][0]
         assert trial["rto_s"] is not None and trial["lost_acked"] == 0 and not trial["split_brain"], variant
         assert variant["settings"]["pgha:postgresNodes"] == "2"
+    # Side by side, each on its own slot's ports.
+    assert [v["settings"]["pgha:rwPort"] for v in summary["variants"]] == ["25000", "25100"]
     assert "| figure | watcher | no-watcher |" in (report_dir / "summary.md").read_text()
     assert (report_dir / "rto.png").exists()
     stacks = pulumi("stack", "ls", "--json", stack="dev", check=False)  # --stack is ignored by `stack ls`
