@@ -58,6 +58,9 @@ def metrics(drills: list[str], workloads: list[str]) -> list[Metric]:
     for s in drills:
         found += [
             Metric(f"{s}: RTO s", _trial_figure(s, "rto_s")),
+            # With the leader pools holding clients through a failover, commits wait instead of failing: the gap
+            # between two commits is the outage then, where the RTO (failed commits) may read 0.
+            Metric(f"{s}: write gap s", _trial_figure(s, "write_gap_s")),
             Metric(f"{s}: read outage s", _trial_figure(s, "read_outage_s")),
             Metric(f"{s}: lost acked commits", _trial_figure(s, "lost_acked"), count=True),
             Metric(f"{s}: split brain (trials)", _split_brains(s), count=True),
@@ -114,9 +117,10 @@ def workload_line(exp: Experiment, trials: int, bench_shape: dict) -> str:
     drills = f"drills {', '.join(exp.drills)} x {trials} trials" if exp.drills else "no drills"
     if not exp.bench:
         return drills + ", no bench"
+    warmup = f" after a {bench_shape['warmup_s']} s warm-up" if bench_shape.get("warmup_s") else ""
     return (
         f"{drills}; bench {', '.join(exp.bench)} ({bench_shape['clients']} clients, {bench_shape['seconds']} s, "
-        f"{bench_shape['runs']} runs, through HAProxy and PgBouncer)"
+        f"{bench_shape['runs']} runs{warmup}, through HAProxy and PgBouncer)"
     )
 
 

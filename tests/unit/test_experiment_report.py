@@ -17,7 +17,7 @@ EXP = Experiment(
     3,
     ["tpcb"],
 )
-SHAPE = {"clients": 16, "seconds": 30, "runs": 3}
+SHAPE = {"clients": 16, "seconds": 30, "runs": 3, "warmup_s": 15}
 
 
 def result(name, rtos, lost=0, tps=(1000.0, 1010.0, 990.0), p99=(20.0, 21.0, 19.0), split=False):
