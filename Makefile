@@ -68,6 +68,7 @@ metrics-cost:
 # Every variant of experiments/$(EXP).yaml deployed, drilled, benchmarked and destroyed; one comparison report.
 # TRIALS= overrides the file's; PARALLEL=n runs n variants side by side; KEEP=1 leaves the stacks up.
 experiment: setup
+	@test -n "$(EXP)" || { echo "make experiment EXP=name: one of $$(ls experiments | sed 's/.yaml//' | xargs)"; exit 2; }
 	@$(ENV) pgha experiment $(EXP) $(if $(filter command line environment,$(origin TRIALS)),--trials $(TRIALS)) \
 		$(if $(PARALLEL),--parallel $(PARALLEL)) $(if $(KEEP),--keep)
 
