@@ -179,19 +179,25 @@ def _save(plt, fig, path: Path) -> None:
     plt.close(fig)
 
 
+OUTAGES = (("rto_s", "RTO (failed commits), s"), ("write_gap_s", "write gap (held or failed), s"))
+
+
 def plot_rto(results: list[dict], drills: list[str], path: Path) -> None:
+    """Per scenario, each variant's trials as points over their box: the RTO, and the write gap beneath it."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(drills), figsize=(4 + 2.2 * len(results) * len(drills) / 2, 3.6), squeeze=False)
+    width = 3 + 1.1 * len(results) * len(drills)
+    fig, axes = plt.subplots(len(OUTAGES), len(drills), figsize=(width, 6), squeeze=False)
     names = [r["variant"] for r in results]
-    for ax, scenario in zip(axes[0], drills, strict=True):
-        data = [_figure(_trials(r, scenario), "rto_s") for r in results]
-        ax.boxplot([d or [float("nan")] for d in data], showfliers=False)
-        for i, values in enumerate(data, 1):
-            ax.scatter([i + 0.08 * ((j % 5) - 2) for j in range(len(values))], values, s=12, alpha=0.7)
-        ax.set_xticks(range(1, len(names) + 1), names, rotation=20)
-        ax.set_ylabel("write outage (RTO), s")
-        ax.set_title(scenario)
-        ax.set_ylim(bottom=0)
+    for row, (key, label) in zip(axes, OUTAGES, strict=True):
+        for ax, scenario in zip(row, drills, strict=True):
+            data = [_figure(_trials(r, scenario), key) for r in results]
+            ax.boxplot([d or [float("nan")] for d in data], showfliers=False)
+            for i, values in enumerate(data, 1):
+                ax.scatter([i + 0.08 * ((j % 5) - 2) for j in range(len(values))], values, s=12, alpha=0.7)
+            ax.set_xticks(range(1, len(names) + 1), names, rotation=20)
+            ax.set_ylabel(label)
+            ax.set_title(scenario, fontsize=10)
+            ax.set_ylim(bottom=0)
     _save(plt, fig, path)
 
 
