@@ -15,8 +15,8 @@ from pgha.model.experiments import Experiment
 
 WITHIN_NOISE = "≈"
 NOISE_NOTE = (
-    f"{WITHIN_NOISE}: the difference from the first variant is within the run-to-run noise (the larger "
-    "spread of the two: interquartile range from 4 samples on, the whole range below that)."
+    f"{WITHIN_NOISE}: the difference from the first variant is within the run-to-run noise: the middle halves of "
+    "the two overlap (the interquartile ranges from 4 samples on, the whole ranges below that)."
 )
 
 
@@ -73,11 +73,12 @@ def metrics(drills: list[str], workloads: list[str]) -> list[Metric]:
     return found
 
 
-def spread(values: list[float]) -> float:
+def middle(values: list[float]) -> tuple[float, float]:
+    """Where the middle half of the samples lies: the interquartile range from 4 samples on, the whole range below."""
     if len(values) >= 4:
         q1, _, q3 = statistics.quantiles(values, n=4)
-        return q3 - q1
-    return max(values) - min(values)
+        return q1, q3
+    return min(values), max(values)
 
 
 def versus(base: list[float], other: list[float], digits: int = 2) -> str:
@@ -87,7 +88,8 @@ def versus(base: list[float], other: list[float], digits: int = 2) -> str:
     a, b = statistics.median(base), statistics.median(other)
     if len(base) < 2 or len(other) < 2:
         return f"{b - a:+.{digits}f} (one sample: noise unknown)"
-    if abs(b - a) <= max(spread(base), spread(other)):
+    (base_low, base_high), (low, high) = middle(base), middle(other)
+    if base_low <= high and low <= base_high:
         return WITHIN_NOISE
     return f"{b - a:+.{digits}f}" + (f" (x{b / a:.2f})" if a else "")
 

@@ -88,6 +88,9 @@ def test_the_figures_kept_from_a_drill_report_count_two_primary_alerts():
         ([1.0, 1.1, 0.9, 1.0], [1.05, 1.0, 1.1, 0.95], WITHIN_NOISE),
         ([1.0, 1.1, 0.9, 1.0], [3.0, 3.1, 2.9, 3.0], "+2.00 (x3.00)"),
         ([1.0], [1.5], "+0.50 (one sample: noise unknown)"),
+        # A wide, two-humped spread (no watcher: the killed primary restarted in place, or the lock expired) is
+        # still far from a tight one: the middle halves are compared, not the spreads' sizes.
+        ([0.5, 0.6, 0.7, 0.55], [5.0, 22.0, 6.0, 21.0, 24.0], "+20.43 (x36.52)"),
         ([], [1.0], "n/a"),
     ],
 )
