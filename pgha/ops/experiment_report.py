@@ -25,6 +25,7 @@ class Metric:
     label: str
     samples: Callable[[dict], list[float]]  # from one variant's result
     count: bool = False  # lost commits, split brain: a total, where any difference matters
+    of_trials: bool = False  # a count of trials, shown as "n of trials"
     digits: int = 2
 
 
@@ -63,7 +64,7 @@ def metrics(drills: list[str], workloads: list[str]) -> list[Metric]:
             Metric(f"{s}: write gap s", _trial_figure(s, "write_gap_s")),
             Metric(f"{s}: read outage s", _trial_figure(s, "read_outage_s")),
             Metric(f"{s}: lost acked commits", _trial_figure(s, "lost_acked"), count=True),
-            Metric(f"{s}: split brain (trials)", _split_brains(s), count=True),
+            Metric(f"{s}: split brain (trials)", _split_brains(s), count=True, of_trials=True),
         ]
     for w in workloads:
         found += [
@@ -96,8 +97,7 @@ def versus(base: list[float], other: list[float], digits: int = 2) -> str:
 
 def cell(metric: Metric, samples: list[float], base: list[float] | None) -> str:
     if metric.count:
-        text = f"{sum(samples):.0f} of {len(samples)}" if "split" in metric.label else f"{sum(samples):.0f}"
-        return text
+        return f"{sum(samples):.0f}" + (f" of {len(samples)}" if metric.of_trials else "")
     if not samples:
         return "n/a"
     d = metric.digits
