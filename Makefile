@@ -3,11 +3,13 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost experiment lint test unit
+.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost experiment swarm-lab swarm-lab-down swarm-lab-status lint test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
 TYPE ?= incr
 SINCE ?= 10m
+NODES ?= 3
+LAB ?= lab
 
 setup:
 	scripts/setup.sh
@@ -71,6 +73,18 @@ experiment: setup
 	@test -n "$(EXP)" || { echo "make experiment EXP=name: one of $$(ls experiments | sed 's/.yaml//' | xargs)"; exit 2; }
 	@$(ENV) pgha experiment $(EXP) $(if $(filter command line environment,$(origin TRIALS)),--trials $(TRIALS)) \
 		$(if $(PARALLEL),--parallel $(PARALLEL)) $(if $(KEEP),--keep)
+
+# A Docker Swarm of $(NODES) engines in containers on this machine (pgha/ops/swarm_lab.py): node 1 the manager, its API
+# on tcp://127.0.0.1:23750; the base image on every node. A healthy lab is left as it is; anything else is made anew.
+swarm-lab: setup
+	@$(ENV) pgha swarm-lab --name $(LAB) --nodes $(NODES)
+
+# Every container, volume and network of the lab.
+swarm-lab-down:
+	@$(ENV) pgha swarm-lab --name $(LAB) --down
+
+swarm-lab-status:
+	@$(ENV) pgha swarm-lab --name $(LAB) --status
 
 # The code as the project keeps it (pyproject.toml): formatted, linted and type-checked, before any test runs.
 lint: setup

@@ -1,5 +1,5 @@
 """pgha operations: `pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups,
-dashboard,metrics-cost,experiment} [--stack NAME | --target-file F]`."""
+dashboard,metrics-cost,experiment} [--stack NAME | --target-file F]`, and `pgha swarm-lab [--down | --status]`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import docker.errors
+
+from components.images import BASE_IMAGE
 from pgha import patroni_api
 from pgha.model import experiments, stacks
 from pgha.ops import (
@@ -24,6 +27,7 @@ from pgha.ops import (
     recovery,
     report,
     status,
+    swarm_lab,
     target,
 )
 from pgha.ops.faults import SCENARIOS
@@ -173,6 +177,33 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_swarm_lab(args: argparse.Namespace) -> int:
+    try:
+        if args.down:
+            swarm_lab.down(args.name)
+            print(f"no lab {args.name} left on this host")
+            return 0
+        if args.status:
+            current = swarm_lab.status(args.name)
+            lab = swarm_lab.found_lab(current)
+            if lab is None and not current.exists:
+                print(f"no lab {args.name} on this host")
+                return 1
+            print(swarm_lab.table(current))
+            found = swarm_lab.problems(current, lab) if lab else ["too little of it is left to tell its shape"]
+            print("healthy" if not found else "NOT healthy:\n  " + "\n  ".join(found))
+            return 0 if not found else 1
+        lab = swarm_lab.up(args.name, args.nodes, args.port, [BASE_IMAGE, *args.image])
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (RuntimeError, TimeoutError, docker.errors.DockerException) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(swarm_lab.summary(lab))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pgha", description=__doc__)
     where = parser.add_mutually_exclusive_group()
@@ -241,6 +272,27 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--keep", action="store_true", help="leave each variant's stack deployed")
     exp.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
     exp.add_argument("--reports", default="reports")
+    lab = verbs.add_parser(
+        "swarm-lab",
+        help="a Docker Swarm of N engines in containers on this machine (1 manager, the rest workers), "
+        "with the base image on every node; a healthy lab is left as it is",
+    )
+    lab.add_argument("--name", default=swarm_lab.DEFAULT_NAME, help="the lab's name (default: %(default)s)")
+    lab.add_argument("--nodes", type=int, default=3, help=f"engines, 1 to {swarm_lab.MAX_NODES} (default: %(default)s)")
+    lab.add_argument(
+        "--port",
+        type=int,
+        default=swarm_lab.DEFAULT_API_PORT,
+        help="the host port, on 127.0.0.1, of the manager's API (default: %(default)s)",
+    )
+    lab.add_argument(
+        "--image", action="append", default=[], help="another image of this host's engine to load into every node"
+    )
+    lab_action = lab.add_mutually_exclusive_group()
+    lab_action.add_argument("--down", action="store_true", help="remove the lab: its containers, volumes and network")
+    lab_action.add_argument(
+        "--status", action="store_true", help="its nodes as the manager sees them; exit 1 when not healthy"
+    )
     args = parser.parse_args(argv)
     handlers = {
         "status": cmd_status,
@@ -255,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "dashboard": cmd_dashboard,
         "metrics-cost": cmd_metrics_cost,
         "experiment": cmd_experiment,
+        "swarm-lab": cmd_swarm_lab,
     }
     return handlers[args.verb](args)
 
