@@ -51,6 +51,7 @@ SWARM_TIMEOUT_S = 60.0  # joined workers reported ready by the manager
 # inner container's cgroup is left on the host's cgroup tree.
 STOP_TIMEOUT_S = 30
 LOAD_TIMEOUT_S = 600  # one `docker load` into one node; the SDK's socket timeout, per read
+SWARM_CALL_TIMEOUT_S = 60  # one `swarm init` or `swarm join`: each returns once its node is in (seconds, here)
 POLL_S = 0.5
 
 
@@ -416,8 +417,13 @@ def _engines_waiting(lab: Lab) -> str | None:
                 pass
         except (docker.errors.DockerException, OSError):
             _raise_if_stopped(node)
-            waiting.append(node.hostname)
-    return f"waiting for the engines of {', '.join(waiting)}" if waiting else None
+            waiting.append(node)
+    if not waiting:
+        return None
+    names = ", ".join(n.hostname for n in waiting)
+    return (
+        f"waiting for the engines of {names} (their logs: {' / '.join(f'docker logs {n.container}' for n in waiting)})"
+    )
 
 
 def _swarm_waiting(lab: Lab) -> str | None:
@@ -438,11 +444,11 @@ def _create(lab: Lab, image: str) -> None:
 
 def _form_swarm(lab: Lab) -> None:
     """`swarm init` on node 1, the others join it as workers, and each node gets its number as a Swarm label."""
-    with _engine(lab.manager.engine_url) as manager:
+    with _engine(lab.manager.engine_url, SWARM_CALL_TIMEOUT_S) as manager:
         manager.swarm.init(advertise_addr=lab.manager.address, listen_addr=f"0.0.0.0:{SWARM_PORT}")
         token = manager.swarm.attrs["JoinTokens"]["Worker"]
     for worker in lab.nodes[1:]:
-        with _engine(worker.engine_url) as engine:
+        with _engine(worker.engine_url, SWARM_CALL_TIMEOUT_S) as engine:
             engine.swarm.join(
                 remote_addrs=[f"{lab.manager.address}:{SWARM_PORT}"],
                 join_token=token,

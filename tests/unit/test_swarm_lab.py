@@ -1,5 +1,6 @@
 """The Swarm lab's pure parts: names, the subnet it picks, its node containers' flags, its health (no Docker)."""
 
+import contextlib
 import ipaddress
 
 import pytest
@@ -268,3 +269,63 @@ def test_the_verbs_status_exits_1_when_not_healthy(monkeypatch, capsys):
     assert "lab-node-2 is down and active" in capsys.readouterr().out
     monkeypatch.setattr(swarm_lab, "status", lambda name: healthy())
     assert cli.main(["swarm-lab", "--status"]) == 0
+
+
+def test_a_wait_ends_when_its_condition_is_met_or_says_what_it_still_awaited(monkeypatch):
+    monkeypatch.setattr(swarm_lab.time, "sleep", lambda s: None)
+    answers = iter(["waiting for lab-node-2", None])
+    assert swarm_lab._until(lambda: next(answers), 60, "the engines") >= 0
+    with pytest.raises(TimeoutError, match="the engines: not within 0s, still waiting for lab-node-3"):
+        swarm_lab._until(lambda: "waiting for lab-node-3", 0, "the engines")
+
+
+class FakeImage:
+    def __init__(self, image_id):
+        self.id = image_id
+
+    def save(self, named):
+        return iter([f"tar of {named}".encode()])
+
+
+class FakeImages:
+    def __init__(self, present):
+        self.present, self.loaded = present, []
+
+    def get(self, tag):
+        if tag not in self.present:
+            raise swarm_lab.docker.errors.ImageNotFound(tag)
+        return FakeImage(self.present[tag])
+
+    def load(self, data):
+        self.loaded.append(b"".join(data))
+
+
+class FakeEngine:
+    def __init__(self, present):
+        self.images = FakeImages(present)
+
+
+def test_images_go_only_where_they_are_missing_or_differ(monkeypatch):
+    host = FakeEngine({"pgha-base:trixie": "sha256:b", "pgha-etcd:x": "sha256:e"})
+    nodes = {
+        "tcp://10.214.7.11:2375": FakeEngine({"pgha-base:trixie": "sha256:b", "pgha-etcd:x": "sha256:e"}),
+        "tcp://10.214.7.12:2375": FakeEngine({"pgha-base:trixie": "sha256:old"}),
+        "tcp://10.214.7.13:2375": FakeEngine({}),
+    }
+    monkeypatch.setattr(swarm_lab.docker_api, "client", lambda: host)
+    monkeypatch.setattr(swarm_lab, "_engine", lambda url, timeout: contextlib.nullcontext(nodes[url]))
+    loaded = swarm_lab.load_images(lab(), ["pgha-base:trixie", "pgha-etcd:x", "pgha-base:trixie"], log=lambda s: None)
+    assert sorted(loaded) == [
+        "pgha-base:trixie -> lab-node-2",
+        "pgha-base:trixie -> lab-node-3",
+        "pgha-etcd:x -> lab-node-2",
+        "pgha-etcd:x -> lab-node-3",
+    ]
+    assert nodes["tcp://10.214.7.11:2375"].images.loaded == []
+    assert nodes["tcp://10.214.7.13:2375"].images.loaded == [b"tar of pgha-base:trixie", b"tar of pgha-etcd:x"]
+
+
+def test_an_image_missing_on_this_host_is_said(monkeypatch):
+    monkeypatch.setattr(swarm_lab.docker_api, "client", lambda: FakeEngine({}))
+    with pytest.raises(RuntimeError, match="image pgha-etcd:x is not on this host's engine"):
+        swarm_lab.load_images(lab(), ["pgha-etcd:x"])
