@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -53,6 +54,7 @@ STOP_TIMEOUT_S = 30
 LOAD_TIMEOUT_S = 600  # one `docker load` into one node; the SDK's socket timeout, per read
 SWARM_CALL_TIMEOUT_S = 60  # one `swarm init` or `swarm join`: each returns once its node is in (seconds, here)
 POLL_S = 0.5
+HOST_MODULES = "/lib/modules"
 
 
 def network_name(lab: str) -> str:
@@ -157,9 +159,11 @@ def lab_subnet(name: str, taken: Iterable[str] = ()) -> str:
     return str(found)
 
 
-def node_spec(lab: Lab, node: Node, image: str) -> dict:
+def node_spec(lab: Lab, node: Node, image: str, host_modules: bool = True) -> dict:
     """The node's container, as the SDK's containers.create takes it. In place of --privileged (refused here: the host
-    lacks CAP_SYS_RESOURCE), the flags the note measured an engine in a container to need."""
+    lacks CAP_SYS_RESOURCE), the flags the note measured an engine in a container to need. `host_modules`: the host
+    has /lib/modules, for the inner engine's modprobe (overlay networking wants vxlan and ip_vs). This machine's
+    kernel has them built in and no /lib/modules: a bind of a missing path would make Docker create it on the host."""
     labels = {LABEL: lab.name, NODE_LABEL: str(node.index)}
     spec: dict = {
         "image": image,
@@ -178,9 +182,9 @@ def node_spec(lab: Lab, node: Node, image: str) -> dict:
         "cgroupns": "host",
         "volumes": {
             "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-            "/lib/modules": {"bind": "/lib/modules", "mode": "ro"},  # overlay networking loads vxlan, ip_vs
             node.volume: {"bind": "/var/lib/docker", "mode": "rw"},
-        },
+        }
+        | ({HOST_MODULES: {"bind": HOST_MODULES, "mode": "ro"}} if host_modules else {}),
         "tmpfs": {"/run": "", "/var/run": ""},
         "environment": {
             # Without it overlay tasks fail: "failed to disable IPv6 on container's interface br0".
@@ -436,10 +440,12 @@ def _create(lab: Lab, image: str) -> None:
     host = docker_api.client()
     pool = IPAMPool(subnet=lab.subnet, gateway=lab.gateway)
     host.networks.create(lab.network, driver="bridge", ipam=IPAMConfig(pool_configs=[pool]), labels={LABEL: lab.name})
+    # The engine runs on this host (its socket is local), so this host's file system is the one it binds from.
+    host_modules = Path(HOST_MODULES).is_dir()
     for node in lab.nodes:
         # Made first, labelled: a volume the engine made for the container would carry no label to be removed by.
         host.volumes.create(node.volume, labels={LABEL: lab.name})
-        host.containers.create(**node_spec(lab, node, image)).start()
+        host.containers.create(**node_spec(lab, node, image, host_modules)).start()
 
 
 def _form_swarm(lab: Lab) -> None:

@@ -83,6 +83,7 @@ def test_a_node_runs_without_privileged_with_the_notes_flags():
     assert spec["cgroupns"] == "host"
     assert spec["volumes"]["/sys/fs/cgroup"] == {"bind": "/sys/fs/cgroup", "mode": "rw"}
     assert spec["volumes"]["/lib/modules"]["mode"] == "ro"
+    assert "/lib/modules" not in swarm_lab.node_spec(lab(), lab().nodes[1], IMAGE, host_modules=False)["volumes"]
     assert spec["volumes"]["pgha-swarm-lab-node-2-docker"] == {"bind": "/var/lib/docker", "mode": "rw"}
     assert set(spec["tmpfs"]) == {"/run", "/var/run"}
     assert spec["environment"]["DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE"] == "1"
