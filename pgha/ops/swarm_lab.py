@@ -540,7 +540,8 @@ def up(
         log(f"engines answering after {took:.1f}s")
         swarm_start = time.monotonic()
         _form_swarm(wanted)
-        log(f"Swarm formed: 1 manager, {nodes - 1} workers, labelled, in {time.monotonic() - swarm_start:.1f}s")
+        workers = f"{nodes - 1} worker{'s' if nodes != 2 else ''}"
+        log(f"Swarm formed (1 manager, {workers}) and labelled in {time.monotonic() - swarm_start:.1f}s")
         load_images(wanted, images, log)
     except (docker.errors.DockerException, OSError, TimeoutError, RuntimeError) as exc:
         raise RuntimeError(
