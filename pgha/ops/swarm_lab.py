@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+import socket
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -436,6 +437,18 @@ def _swarm_waiting(lab: Lab) -> str | None:
     return f"waiting for {', '.join(waiting)} to be ready in the Swarm" if waiting else None
 
 
+def _port_taken(port: int) -> bool:
+    """Whether something on this host holds the port on 127.0.0.1 (the engine binds published ports itself here)."""
+    with socket.socket() as sock:
+        # As the engine binds: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def _create(lab: Lab, image: str) -> None:
     host = docker_api.client()
     pool = IPAMPool(subnet=lab.subnet, gateway=lab.gateway)
@@ -532,6 +545,8 @@ def up(
         down(name, log)
         # The subnet is picked again: the lab's own network, gone now, no longer holds it.
         wanted = plan(name, nodes, lab_subnet(name, _taken_subnets(network_name(name))), api_port)
+    if _port_taken(api_port):
+        raise ValueError(f"port {api_port} on 127.0.0.1 is taken: choose another for the manager's API (--port)")
     made = time.monotonic()
     try:
         _create(wanted, image)

@@ -2,6 +2,7 @@
 
 import contextlib
 import ipaddress
+import socket
 
 import pytest
 
@@ -330,3 +331,10 @@ def test_an_image_missing_on_this_host_is_said(monkeypatch):
     monkeypatch.setattr(swarm_lab.docker_api, "client", lambda: FakeEngine({}))
     with pytest.raises(RuntimeError, match="image pgha-etcd:x is not on this host's engine"):
         swarm_lab.load_images(lab(), ["pgha-etcd:x"])
+
+
+def test_a_held_port_is_seen_before_anything_is_made():
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        assert swarm_lab._port_taken(held.getsockname()[1])
