@@ -96,15 +96,15 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
         "--plaintext",
         "pgha:synchronousMode=off",
         "--plaintext",
-        "pgha:rwPort=25432",
+        "pgha:rwPort=16432",
         "--plaintext",
-        "pgha:roPort=25433",
+        "pgha:roPort=16433",
         "--plaintext",
-        "pgha:statsPort=27000",
+        "pgha:statsPort=16000",
         "--plaintext",
-        "pgha:patroniPort=28008",
+        "pgha:patroniPort=16008",
         "--plaintext",
-        "pgha:prometheusPort=29090",
+        "pgha:prometheusPort=16090",
     ]
     config += [a for k in PASSWORD_KEYS for a in ("--secret", f"pgha:{k}={secrets.token_urlsafe(18)}")]
     pulumi("config", "set-all", *config, stack=other)
