@@ -28,6 +28,10 @@ LOCKED = "unable to acquire lock"  # another backup or expiry runs (the schedule
 # recovery settings): pgBackRest then finds no primary for a moment.
 NO_PRIMARY = "unable to find primary cluster"
 PRIMARY_DEADLINE_S = 120.0
+# `check` waits 60 s for the segment it switched to; a new cluster's archiver, whose first pushes failed before the
+# stanza existed, may still be backing off then (CI once: "was not archived before the 60000ms timeout").
+ARCHIVE_LATE = "was not archived before the"
+ARCHIVE_DEADLINE_S = 240.0
 
 
 def container(stack: str, member: str) -> str:
@@ -111,7 +115,8 @@ def initialize(stack: str, api_urls: list[str]) -> str:
     host = repository_host(stack)
     # A stack deployed again over its kept repository: the schedule may start a backup first, which holds the lock.
     for step in ("stanza-create", "check"):
-        _waiting(stack, step, until_gone={NO_PRIMARY: PRIMARY_DEADLINE_S, LOCKED: BACKUP_TIMEOUT_S})
+        late = {ARCHIVE_LATE: ARCHIVE_DEADLINE_S} if step == "check" else {}
+        _waiting(stack, step, until_gone={NO_PRIMARY: PRIMARY_DEADLINE_S, LOCKED: BACKUP_TIMEOUT_S} | late)
     if not info(stack, host).get("backup"):
         _take(stack, "full")
     return info(stack, host)["backup"][-1]["label"]
