@@ -74,7 +74,7 @@ def test_a_restore_target_before_the_first_backup_is_refused_at_preview(deployed
                 "--plaintext",
                 "pgha:roPort=16433",
                 "--plaintext",
-                "pgha:statsPort=16000",
+                "pgha:statsPort=16500",
                 "--plaintext",
                 "pgha:patroniPort=16008",
             ],

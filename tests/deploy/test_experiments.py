@@ -100,7 +100,7 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
         "--plaintext",
         "pgha:roPort=16433",
         "--plaintext",
-        "pgha:statsPort=16000",
+        "pgha:statsPort=16500",
         "--plaintext",
         "pgha:patroniPort=16008",
         "--plaintext",
