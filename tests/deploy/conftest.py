@@ -16,6 +16,21 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED_PASSWORD = ("pgha:appPassword", secrets.token_urlsafe(18))
 
 
+# A second stack beside the session's (its ports apart from the session's 15432... and the experiments' 25000...).
+SECOND_STACK_PORTS = {
+    "rwPort": 16432,
+    "roPort": 16433,
+    "statsPort": 16500,
+    "patroniPort": 16008,
+    "prometheusPort": 16090,
+}
+
+
+def plaintext(settings: dict) -> list[str]:
+    """`pgha:` settings as `pulumi config set-all` arguments."""
+    return [a for k, v in settings.items() for a in ("--plaintext", f"pgha:{k}={v}")]
+
+
 def pulumi(*args, stack, timeout=900, check=True):
     return subprocess.run(
         ["pulumi", *args, "--stack", stack], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=check

@@ -4,13 +4,11 @@ conftest.py.)"""
 
 import subprocess
 import uuid
-from pathlib import Path
 
 from pgha.model import repository, stacks
 from pgha.model.render import stanza
 from pgha.ops import backups, deploys
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy.conftest import ROOT, SECOND_STACK_PORTS, plaintext
 
 
 def test_the_stack_was_backed_up_in_full_at_deploy(deployed):
@@ -65,18 +63,7 @@ def test_a_restore_target_before_the_first_backup_is_refused_at_preview(deployed
                 "set-all",
                 "--stack",
                 name,
-                "--plaintext",
-                f"pgha:restoreFrom={stack}",
-                "--plaintext",
-                "pgha:restoreTarget=2000-01-01T00:00:00+00:00",
-                "--plaintext",
-                "pgha:rwPort=16432",
-                "--plaintext",
-                "pgha:roPort=16433",
-                "--plaintext",
-                "pgha:statsPort=16500",
-                "--plaintext",
-                "pgha:patroniPort=16008",
+                *plaintext({"restoreFrom": stack, "restoreTarget": "2000-01-01T00:00:00+00:00"} | SECOND_STACK_PORTS),
             ],
             cwd=ROOT,
             capture_output=True,

@@ -12,7 +12,7 @@ from pgha import patroni_api
 from pgha.model import repository, stacks
 from pgha.model.settings import PASSWORD_KEYS
 from pgha.ops import backups, drill, metrics, probe, target, timeline
-from tests.deploy.conftest import ROOT, container_ids, docker_objects, leftovers, pulumi
+from tests.deploy.conftest import ROOT, SECOND_STACK_PORTS, container_ids, docker_objects, leftovers, plaintext, pulumi
 
 
 def test_preview_of_an_unchanged_running_stack_shows_no_change(deployed):
@@ -88,24 +88,7 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
     other = f"t-{uuid.uuid4().hex[:6]}"
     objects_before = docker_objects()
     subprocess.run(["pulumi", "stack", "init", other], cwd=ROOT, capture_output=True, check=True)
-    config = [
-        "--plaintext",
-        "pgha:postgresNodes=1",
-        "--plaintext",
-        "pgha:etcdNodes=1",
-        "--plaintext",
-        "pgha:synchronousMode=off",
-        "--plaintext",
-        "pgha:rwPort=16432",
-        "--plaintext",
-        "pgha:roPort=16433",
-        "--plaintext",
-        "pgha:statsPort=16500",
-        "--plaintext",
-        "pgha:patroniPort=16008",
-        "--plaintext",
-        "pgha:prometheusPort=16090",
-    ]
+    config = plaintext({"postgresNodes": 1, "etcdNodes": 1, "synchronousMode": "off"} | SECOND_STACK_PORTS)
     config += [a for k in PASSWORD_KEYS for a in ("--secret", f"pgha:{k}={secrets.token_urlsafe(18)}")]
     pulumi("config", "set-all", *config, stack=other)
     stacks.set_backup_key(other)
