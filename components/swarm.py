@@ -49,15 +49,16 @@ def remove_image(tag: str, url: str) -> None:
         except docker.errors.APIError as exc:
             if exc.status_code != 409:
                 raise
-            in_use = node.containers.list(all=True, filters={"ancestor": tag})
+            # Listed, not inspected: a stopping task's container may be gone by the time it would be.
+            in_use = node.api.containers(all=True, filters={"ancestor": tag})
             if not in_use or time.monotonic() > deadline or _other_stack(in_use):
                 return
         time.sleep(POLL_S)
 
 
-def _other_stack(containers: list) -> bool:
+def _other_stack(containers: list[dict]) -> bool:
     """A container still running the image that is no task being stopped: another stack's (or a person's)."""
-    return any(c.status == "running" and "com.docker.swarm.task" not in c.labels for c in containers)
+    return any(c["State"] == "running" and "com.docker.swarm.task" not in c["Labels"] for c in containers)
 
 
 class _NodeImageProvider(dynamic.ResourceProvider):

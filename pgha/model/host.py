@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import socket
 
 from pgha import docker_api, patroni_api
 from pgha.model import swarm
+from pgha.model.layout import Layout
 from pgha.model.settings import HostFacts, Settings, default_subnet, network_name
 
 
@@ -38,6 +40,14 @@ def _current_leader(containers: list[dict]) -> str | None:
     ]
     try:
         return patroni_api.leader(urls) if urls else None
+    except ConnectionError:
+        return None
+
+
+def _swarm_leader(settings: Settings) -> str | None:
+    """The running Swarm stack's leader, asked where its nodes publish their REST APIs (None: not deployed)."""
+    try:
+        return patroni_api.leader(Layout(settings).patroni_api_urls())
     except ConnectionError:
         return None
 
@@ -76,23 +86,29 @@ def swarm_lab_engines(lab: str) -> list[str]:
     return [nodes[i] for i in sorted(nodes)]
 
 
+# Below the kernel's ephemeral range (32768 on): a port the kernel handed out as free could be taken by any outgoing
+# connection before the stack binds it. Above every port a stack of the tests or the experiments publishes.
+FREE_PORT_RANGE = range(30000, 32768)
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports no process holds on any address; the kernel picks them."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("0.0.0.0", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """`count` different ports that no process holds on any address now, drawn from FREE_PORT_RANGE."""
+    found: list[int] = []
+    for port in random.sample(FREE_PORT_RANGE, len(FREE_PORT_RANGE)):
+        if len(found) == count:
+            break
+        if _bind_error("0.0.0.0", port) == 0:
+            found.append(port)
+    if len(found) < count:
+        raise RuntimeError(f"fewer than {count} free ports in {FREE_PORT_RANGE}")
+    return found
 
 
 def gather(settings: Settings) -> HostFacts:
     """Raises docker.errors.DockerException when the engine does not answer. On a Swarm the stack's ports are the
     nodes', not this host's: only the subnets are this host's business (a lab's nodes are on it)."""
     if settings.engine == "swarm":
-        return HostFacts(True, frozenset(), _other_subnets(settings.prefix), 0, None, 0)
+        return HostFacts(True, frozenset(), _other_subnets(settings.prefix), 0, _swarm_leader(settings), 0)
     local = _bind_error(settings.bind_address, 0) != errno.EADDRNOTAVAIL
     containers = [c.attrs for c in docker_api.labelled("containers", f"pgha.stack={settings.stack}")]
     own = _own_published_ports(containers)
