@@ -259,7 +259,9 @@ class LeaderPool:
             member = json.loads(self.etcd.get(f"{self.prefix}/members/{leader}") or "{}")
             if member.get("api_url") and _out_of_recovery(member["api_url"]):
                 conn = urllib.parse.urlsplit(member["conn_url"])
-                return conn.hostname, conn.port or 5432
+                address = _resolved(conn.hostname or "")
+                if address:
+                    return address, conn.port or 5432
             time.sleep(PRIMARY_POLL_S)
         log(f"{leader} was not out of recovery within {PRIMARY_DEADLINE_S:.0f}s")
         return None
@@ -288,6 +290,15 @@ class LeaderPool:
             self.pause("switchover requested")
         elif not request and leader == self.target and self.paused:
             self.follow(leader)
+
+
+def _resolved(host: str) -> str | None:
+    """The member's address now. On a Swarm members are names, and a replaced task has a new address, which
+    PgBouncer's own DNS cache would not see until it expires: the leader pool is pointed at the address itself."""
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return None
 
 
 def _out_of_recovery(api_url: str) -> bool:
