@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pgha import patroni_api
 from pgha.ops import dashboard, metrics, probe, status, timeline
-from pgha.ops.faults import SCENARIOS, Context, Scenario
+from pgha.ops.faults import SCENARIOS, Context, Refused, Scenario, refusals
 from pgha.ops.target import Target
 
 BASELINE_S = 2.0  # probes run this long before the fault
@@ -150,6 +150,18 @@ def draw_panels(target: Target, prometheus_url: str, trial: Trial, path: Path) -
     trial.metrics_png = path.name
 
 
+def applicable(target: Target, names: list[str]) -> list[str]:
+    """The scenarios to run on the stack. One that cannot act on it (a host scenario on one engine, one that makes
+    no sense on a Swarm) is refused before anything is done; when every scenario was asked for (`drill all`), those
+    are left out instead, each with a line saying why."""
+    refused = refusals(target, names)
+    if refused and set(names) != set(SCENARIOS):
+        raise Refused("\n".join(refused.values()))
+    for why in refused.values():
+        print(f"left out: {why}", flush=True)
+    return [name for name in names if name not in refused]
+
+
 def relative(attempt: timeline.Attempt, base: float) -> dict:
     """Attempt times relative to the fault, so a report reads in seconds from it."""
     data = attempt.as_dict()
@@ -166,6 +178,7 @@ def run(
     stop: threading.Event | None = None,
 ) -> Path:
     """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/recovery.py)."""
+    scenario_names = applicable(target, scenario_names)
     probe.ensure_table(target)
     wait_healthy(target, CONVERGE_S)
     ttl = int(patroni_api.dynamic_config(target.patroni_apis)["ttl"])

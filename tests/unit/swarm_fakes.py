@@ -63,7 +63,8 @@ class FakeAPI:
     """The low-level client: records each call, answers inspections from the engine's containers."""
 
     def __init__(self, engine: FakeEngine):
-        self.engine, self.calls = engine, []
+        self.engine = engine
+        self.calls: list[tuple] = []
 
     def __getattr__(self, verb: str):
         return lambda *args, **kwargs: self.calls.append((verb, *args))

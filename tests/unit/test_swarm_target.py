@@ -1,6 +1,7 @@
 """A Swarm stack's target: its placement from the outputs, and each member's container found on its own node's
 engine (fakes, no Docker)."""
 
+import re
 import subprocess
 
 import pytest
@@ -59,7 +60,9 @@ def test_with_no_task_running_the_newest_is_the_current_one():
 
 def test_a_member_with_no_task_on_its_node_says_so(monkeypatch):
     monkeypatch.setattr(docker_api, "engine", FakeEngines({NODES[2]: FakeEngine([])}))
-    with pytest.raises(LookupError, match="no task container of service pgha-t1-postgres-3 on tcp://10.214.7.13"):
+    with pytest.raises(
+        LookupError, match=re.escape("no task container of service pgha-t1-postgres-3 on tcp://10.214.7.13")
+    ):
         swarm_target().place("postgres-3")
 
 
