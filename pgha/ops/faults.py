@@ -30,6 +30,9 @@ RESTART_DELAY_RESET_S = 10.0  # Docker's restart policy resets its delay after a
 # Swarm's new task for a killed one: its restart delay (5 s by default) plus the start; a node just back first
 # reports its old tasks dead.
 NEW_TASK_TIMEOUT_S = 120.0
+# A node back from a host fault: how long its tasks from before may still be replaced by Swarm (its heartbeat grace,
+# 11-16 s measured, twice over) before heal takes them as kept.
+KEEP_OLD_TASK_S = 30.0
 
 
 class Refused(ValueError):
@@ -45,6 +48,7 @@ class Context:
     touched: list[Place] = field(default_factory=list)  # containers the fault acted on
     notes: list[str] = field(default_factory=list)
     host: lab_hosts.LabHost | None = None  # the lab node a host scenario broke
+    tasks_before: dict[str, str] = field(default_factory=dict)  # member -> the manager's task id, before it
 
     def place(self, short: str) -> Place:
         """Where the member's container is: looked up before the fault, so that the fault itself is one engine
@@ -295,37 +299,59 @@ def primary_host(target: Target, primary: str) -> tuple[int, lab_hosts.LabHost]:
 
 def _break_host(ctx: Context, fault: Callable[[lab_hosts.LabHost], None], what: str) -> None:
     """The fault on the primary's node, then how long the manager takes to list it down: Swarm's heartbeat, the
-    only thing that sees a host that sends no event (not waited for when the node is the manager itself)."""
-    node, ctx.host = primary_host(ctx.target, ctx.primary)
-    fault(ctx.host)
-    ctx.notes.append(f"{what} {ctx.host.container} (node {node}: {', '.join(members_on(ctx.target, node))})")
+    only thing that sees a host that sends no event (not waited for when the node is the manager itself). The
+    tasks the manager runs are noted first (one request per member, before the fault), so that heal can tell
+    Swarm's replacements from them: those on the node, or every member's when the node is the manager's."""
+    node, host = primary_host(ctx.target, ctx.primary)
+    ctx.tasks_before = {member: _manager_task(ctx.target, member)[0] for member in _watched(ctx.target, node)}
+    ctx.host = host
+    fault(host)
+    ctx.notes.append(f"{what} {host.container} (node {node}: {', '.join(members_on(ctx.target, node))})")
     if node == 1:
         ctx.notes.append("node 1 is the Swarm's only manager: no node list until it is back")
         return
     try:
-        took = lab_hosts.until_node(ctx.target.swarm_nodes[0], ctx.host, "down", lab_hosts.DOWN_TIMEOUT_S)
+        took = lab_hosts.until_node(ctx.target.swarm_nodes[0], host, "down", lab_hosts.DOWN_TIMEOUT_S)
         ctx.notes.append(f"the manager listed node {node} down {took:.1f}s after the fault")
     except TimeoutError as exc:
         ctx.notes.append(str(exc))
 
 
-def _task_waiting(target: Target, member: str) -> str | None:
-    """None once the manager's current task of the member runs, and its node's engine runs that very container
-    (right after a node is back the manager may still list a task that the node reports dead, or the node may
-    still run one the manager has shut down)."""
+def _watched(target: Target, node: int) -> list[str]:
+    """Whose tasks Swarm may replace once the node is back: the node's own members; when it is the manager's node,
+    every member. A manager frozen or cut off past the heartbeat grace finds every worker's heartbeat late when it
+    is back, lists them down and replaces their tasks too (measured on the lab: sometimes, after 25 s)."""
+    return sorted(target.placement) if node == 1 else members_on(target, node)
+
+
+def _manager_task(target: Target, member: str) -> tuple[str, str]:
+    """The manager's running task of the member: (task id, its container's id); ("", "") when none runs."""
+    manager = docker_api.engine(target.swarm_nodes[0])
+    tasks = manager.api.tasks(filters={"service": target.container(member), "desired-state": "running"})
+    running = [t for t in tasks if t["Status"]["State"] == "running"]
+    if not running:
+        return "", ""
+    return running[0]["ID"], running[0]["Status"]["ContainerStatus"]["ContainerID"]
+
+
+def _task_waiting(target: Target, member: str, before: str, keep_after: float) -> str | None:
+    """None once the manager's running task of the member is one its node's engine runs, and is not the task from
+    before the fault, or is that one still at `keep_after` (monotonic). A node back from a fault longer than
+    Swarm's heartbeat grace gets new tasks (measured on the lab: after each kill, cut and freeze, the manager's own
+    node included, up to ~1 s after it was ready for a worker, later for the manager): the old one listed running
+    just after is about to go."""
     try:
-        manager = docker_api.engine(target.swarm_nodes[0])
-        tasks = manager.api.tasks(filters={"service": target.container(member), "desired-state": "running"})
-        running = [t for t in tasks if t["Status"]["State"] == "running"]
-        if not running:
+        task_id, container = _manager_task(target, member)
+        if not task_id:
             return f"{member}: no running task in the manager's view"
-        task_container = running[0]["Status"]["ContainerStatus"]["ContainerID"]
         place = target.place(member)
         state = place.api.inspect_container(place.container)["State"]["Status"]
     except (LookupError, docker.errors.DockerException, OSError) as exc:
         return f"{member}: {exc.__class__.__name__} {exc}"[:160]
-    if place.container != task_container:
-        return f"{member}: its node runs {place.container[:12]}, the manager's task is {task_container[:12]}"
+    if task_id == before and time.monotonic() < keep_after:
+        return f"{member}: still its task from before the fault, which Swarm may yet replace"
+    if place.container != container:
+        return f"{member}: its node runs {place.container[:12]}, the manager's task is {container[:12]}"
     return None if state == "running" else f"{member}: its task container is {state}"
 
 
@@ -337,13 +363,15 @@ def _heal_host(ctx: Context, undo: Callable[[lab_hosts.LabHost], None]) -> None:
     start = time.monotonic()
     undo(ctx.host)
     lab_hosts.until_node(ctx.target.swarm_nodes[0], ctx.host, "ready", lab_hosts.NODE_TIMEOUT_S)
-    ready = time.monotonic() - start
+    ready = time.monotonic()
     node = ctx.target.placement[ctx.primary]
-    for member in members_on(ctx.target, node):
-        waiting = functools.partial(_task_waiting, ctx.target, member)
-        lab_hosts.until(waiting, NEW_TASK_TIMEOUT_S, f"{member}'s task on node {node}")
+    for member, before in ctx.tasks_before.items():
+        waiting = functools.partial(_task_waiting, ctx.target, member, before, ready + KEEP_OLD_TASK_S)
+        lab_hosts.until(waiting, NEW_TASK_TIMEOUT_S, f"{member}'s task on node {ctx.target.placement[member]}")
+    kept = [member for member, before in ctx.tasks_before.items() if _manager_task(ctx.target, member)[0] == before]
     ctx.notes.append(
-        f"node {node} ready {ready:.1f}s into the heal, its members' tasks running {time.monotonic() - start:.1f}s"
+        f"node {node} ready {ready - start:.1f}s into the heal, its members' tasks running "
+        f"{time.monotonic() - start:.1f}s" + (f"; Swarm kept the tasks of {', '.join(kept)}" if kept else "")
     )
 
 

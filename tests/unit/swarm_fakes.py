@@ -69,6 +69,10 @@ class FakeAPI:
     def __getattr__(self, verb: str):
         return lambda *args, **kwargs: self.calls.append((verb, *args))
 
+    def tasks(self, filters: dict) -> list[dict]:
+        """As a manager lists a service's tasks whose desired state is running."""
+        return self.engine.swarm_tasks.get(filters["service"], [])
+
     def inspect_container(self, container: str) -> dict:
         attrs = next(c for c in self.engine.listed if c["Id"] == container)
         return {"State": {"Running": attrs["State"] == "running", "Status": attrs["State"], "Pid": 4242}}
@@ -77,6 +81,7 @@ class FakeAPI:
 class FakeEngine:
     def __init__(self, listed: list[dict] | None = None, answers: bool = True):
         self.listed, self.answers = listed or [], answers
+        self.swarm_tasks: dict[str, list[dict]] = {}  # a manager's: service name -> its tasks
         self.api = FakeAPI(self)
         self.containers = SimpleNamespace(list=self._list)
 
@@ -109,6 +114,12 @@ def healthy_swarm(stack: str = "t1") -> FakeEngines:
     engines = {url: FakeEngine() for url in NODES}
     for member, node in PLACEMENT.items():
         engines[NODES[node - 1]].listed.append(task(stack, member, f"{member}-a"))
+        engines[NODES[0]].swarm_tasks[f"pgha-{stack}-{member}"] = [swarm_task(f"{member}-a")]
     for node, url in enumerate(NODES, 1):
         engines[url].listed.append(task(stack, "failover-watcher", f"w{node}", role="failover-watcher"))
     return FakeEngines(engines)
+
+
+def swarm_task(task_id: str, state: str = "running") -> dict:
+    """A task as the manager lists it; its container is task()'s of the same id."""
+    return {"ID": task_id, "Status": {"State": state, "ContainerStatus": {"ContainerID": f"{task_id}-container"}}}

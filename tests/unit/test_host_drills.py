@@ -1,6 +1,7 @@
 """The drills on a Swarm stack, with fakes for the engines: container faults act on the member's task on its node,
 the host scenarios pick the lab node that holds the primary, and what cannot run says why before anything runs."""
 
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +10,8 @@ from pgha import docker_api
 from pgha.ops import drill, faults, lab_hosts
 from pgha.ops.faults import SCENARIOS, Context, Refused
 from pgha.ops.target import from_outputs
-from tests.unit.swarm_fakes import NODES, FakeEngine, healthy_swarm, swarm_target, task
+from tests.unit import swarm_fakes
+from tests.unit.swarm_fakes import NODES, FakeEngine, healthy_swarm, swarm_target, swarm_task, task
 from tests.unit.test_target import OUTPUTS as ONE_ENGINE_OUTPUTS
 
 HOST_SCENARIOS = ("kill-host", "partition-host", "pause-host")
@@ -132,6 +134,7 @@ def test_a_primary_outside_the_placement_is_refused(local_lab):
 
 
 def test_kill_host_kills_the_primarys_node_container_and_waits_for_the_manager_to_list_it_down(local_lab, monkeypatch):
+    monkeypatch.setattr(docker_api, "engine", healthy_swarm())
     killed: list[str] = []
     asked: list[tuple] = []
 
@@ -145,6 +148,7 @@ def test_kill_host_kills_the_primarys_node_container_and_waits_for_the_manager_t
     faults.kill_host(ctx)
     assert killed == ["pgha-swarm-lab-node-2"]
     assert asked == [(NODES[0], "lab-node-2", "down")]
+    assert ctx.tasks_before == {m: f"{m}-a" for m in ("etcd-2", "haproxy-2", "pgbouncer-2", "postgres-2")}
     assert ctx.notes == [
         "killed pgha-swarm-lab-node-2 (node 2: etcd-2, haproxy-2, pgbouncer-2, postgres-2)",
         "the manager listed node 2 down 12.5s after the fault",
@@ -152,6 +156,7 @@ def test_kill_host_kills_the_primarys_node_container_and_waits_for_the_manager_t
 
 
 def test_breaking_the_managers_own_node_does_not_wait_for_a_node_list(local_lab, monkeypatch):
+    monkeypatch.setattr(docker_api, "engine", healthy_swarm())
     monkeypatch.setattr(lab_hosts, "pause", lambda host: None)
     monkeypatch.setattr(lab_hosts, "until_node", lambda *a: pytest.fail("no manager is left to ask"))
     ctx = context(swarm_target(), "postgres-1")
@@ -159,21 +164,60 @@ def test_breaking_the_managers_own_node_does_not_wait_for_a_node_list(local_lab,
     assert "node 1 is the Swarm's only manager" in ctx.notes[-1]
 
 
-def test_healing_a_host_waits_for_it_ready_then_for_each_member_on_it(local_lab, monkeypatch):
-    events = []
-    monkeypatch.setattr(lab_hosts, "start", lambda host: events.append(("start", host.container)))
+def replaced(engines, member: str, node: int, new_id: str) -> None:
+    """Swarm's new task for the member: the manager lists it, its node runs it (the old container exited)."""
+    engine = engines.by_url[NODES[node - 1]]
+    for container in engine.listed:
+        if container["Labels"]["com.docker.swarm.service.name"] == f"pgha-t1-{member}":
+            container["State"] = "exited"
+    engine.listed.append(task("t1", member, new_id, created=200))
+    engines.by_url[NODES[0]].swarm_tasks[f"pgha-t1-{member}"] = [swarm_task(new_id)]
+
+
+def test_a_member_on_a_node_back_waits_for_swarms_new_task_while_the_old_one_may_yet_go(monkeypatch):
+    engines = healthy_swarm()
+    monkeypatch.setattr(docker_api, "engine", engines)
+    t = swarm_target()
+    later = time.monotonic() + 60
+    assert faults._task_waiting(t, "postgres-3", "postgres-3-a", later) == (
+        "postgres-3: still its task from before the fault, which Swarm may yet replace"
+    )
+    assert faults._task_waiting(t, "postgres-3", "postgres-3-a", time.monotonic() - 1) is None  # kept, at last
+    replaced(engines, "postgres-3", 3, "b")
+    assert faults._task_waiting(t, "postgres-3", "postgres-3-a", later) is None
+
+
+def test_a_task_the_manager_lists_but_its_node_does_not_run_is_waited_for(monkeypatch):
+    engines = healthy_swarm()
+    monkeypatch.setattr(docker_api, "engine", engines)
+    engines.by_url[NODES[0]].swarm_tasks["pgha-t1-etcd-3"] = [swarm_task("c")]  # not yet on node 3
+    assert faults._task_waiting(swarm_target(), "etcd-3", "etcd-3-a", time.monotonic() + 60) == (
+        "etcd-3: its node runs etcd-3-a-con, the manager's task is c-container"
+    )
+    engines.by_url[NODES[0]].swarm_tasks["pgha-t1-etcd-3"] = [swarm_task("c", state="starting")]
+    assert faults._task_waiting(swarm_target(), "etcd-3", "etcd-3-a", 0) == (
+        "etcd-3: no running task in the manager's view"
+    )
+
+
+def test_healing_a_host_restarts_it_waits_ready_then_for_each_members_new_task(local_lab, monkeypatch):
+    engines = healthy_swarm()
+    monkeypatch.setattr(docker_api, "engine", engines)
+    events: list[tuple] = []
+
+    def start(host):
+        events.append(("start", host.container))
+        for member in ("etcd-3", "pgbouncer-3", "postgres-3"):
+            replaced(engines, member, 3, f"{member}-b")
+
+    monkeypatch.setattr(lab_hosts, "start", start)
     monkeypatch.setattr(lab_hosts, "until_node", lambda url, host, state, timeout: events.append(("node", state)))
-    monkeypatch.setattr(faults, "_task_waiting", lambda target, member: events.append(("task", member)))
     ctx = context(swarm_target(), "postgres-3")
     ctx.host = lab_hosts.find("10.214.7.13")
+    ctx.tasks_before = {m: f"{m}-a" for m in ("etcd-3", "pgbouncer-3", "postgres-3")}
     faults.restart_host(ctx)
-    assert events == [
-        ("start", "pgha-swarm-lab-node-3"),
-        ("node", "ready"),
-        ("task", "etcd-3"),
-        ("task", "pgbouncer-3"),
-        ("task", "postgres-3"),
-    ]
+    assert events == [("start", "pgha-swarm-lab-node-3"), ("node", "ready")]
+    assert ctx.notes[-1].startswith("node 3 ready ") and "kept" not in ctx.notes[-1]
 
 
 # --- container faults on a Swarm: the member's task on its node ----------------------------------------------------
@@ -246,3 +290,17 @@ def test_one_engine_faults_still_act_on_the_named_container_locally(monkeypatch)
     faults.kill_primary(ctx)
     faults._start_all(ctx)
     assert local.api.calls == [("kill", "pgha-dev-postgres-1"), ("start", "pgha-dev-postgres-1")]
+
+
+def test_a_worker_back_may_get_new_tasks_for_its_own_members_the_manager_for_every_member():
+    t = swarm_target()
+    assert faults._watched(t, 2) == ["etcd-2", "haproxy-2", "pgbouncer-2", "postgres-2"]
+    assert faults._watched(t, 1) == sorted(swarm_fakes.PLACEMENT)
+
+
+def test_breaking_the_managers_node_notes_every_members_task_first(local_lab, monkeypatch):
+    monkeypatch.setattr(docker_api, "engine", healthy_swarm())
+    monkeypatch.setattr(lab_hosts, "disconnect", lambda host: None)
+    ctx = context(swarm_target(), "postgres-1")
+    faults.partition_host(ctx)
+    assert ctx.tasks_before == {m: f"{m}-a" for m in swarm_fakes.PLACEMENT}
