@@ -29,5 +29,8 @@ pulumi.export("user", APP_USER)
 pulumi.export("password", passwords.apply(lambda p: p.app))
 pulumi.export("superuserPassword", passwords.apply(lambda p: p.superuser))
 pulumi.export("patroniApiPassword", passwords.apply(lambda p: p.patroni_api))
+if cluster.placement:
+    pulumi.export("swarmNodes", list(config.settings.swarm_nodes))
+    pulumi.export("placement", cluster.placement)
 if cluster.prometheus_url:
     pulumi.export("prometheusUrl", cluster.prometheus_url)

@@ -21,6 +21,7 @@ from components.pgbouncer import PgBouncerPools, PgBouncerPoolsArgs
 from components.pgbouncer_exporter import PgBouncerExporters, PgBouncerExportersArgs
 from components.postgres_exporter import PostgresExporters, PostgresExportersArgs
 from components.prometheus import Prometheus, PrometheusArgs
+from components.swarm import SwarmNodes
 from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.render import APP_DATABASE, APP_USER, Passwords, connection_uri
@@ -47,45 +48,36 @@ class PostgresCluster(pulumi.ComponentResource):
     ro_connection_string: pulumi.Output[str]
     patroni_apis: list[str]
     prometheus_url: str | None  # None when pgha:metrics is off
+    placement: dict[str, int] | None  # on a Swarm, each member's node (1-based); None on the local engine
 
     def __init__(self, name: str, args: PostgresClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:cluster:PostgresCluster", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         child = pulumi.ResourceOptions(parent=self)
-        network = Network("network", NetworkArgs(layout), child)
-        on_network: OnNetwork = {"layout": layout, "network_name": network.name}
+        swarm = SwarmNodes(layout, self) if layout.on_swarm else None
+        network = Network("network", NetworkArgs(layout, swarm), child)
+        on_network: OnNetwork = {
+            "layout": layout,
+            "network_name": network.name,
+            "network_id": network.network_id,
+            "swarm": swarm,
+        }
         etcd = EtcdCluster("etcd", EtcdClusterArgs(**on_network), child)
-        backups = BackupRepository("pgbackrest", layout, child)
+        backups = BackupRepository("pgbackrest", layout, child) if settings.backups else None
         patroni = PatroniCluster(
             "patroni",
             PatroniClusterArgs(
                 **on_network,
                 passwords=args.passwords,
                 backup_key=args.backup_key,
-                repository_volume=backups.volume_name,
+                repository_volume=backups.volume_name if backups else None,
                 leader=args.leader,
                 depends_on=etcd.containers,
             ),
             child,
         )
-        repository_host = RepositoryHost(
-            "pgbackrest-host",
-            RepositoryHostArgs(
-                **on_network,
-                volume_name=backups.volume_name,
-                backup_key=args.backup_key,
-                docker_group=args.docker_group,
-                depends_on=patroni.containers,
-            ),
-            child,
-        )
-        FirstBackup(
-            "first-backup",
-            settings.stack,
-            patroni.api_urls,
-            patroni.pgbackrest_config + render.pgbackrest_host_config(layout),
-            pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, repository_host.container]),
-        )
+        if backups:
+            self._backups(backups, on_network, args, patroni, child)
         # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
         # and HAProxy sends nobody to a node before its Patroni answers the checks.
         pools = PgBouncerPools("pgbouncer", PgBouncerPoolsArgs(**on_network, passwords=args.passwords), child)
@@ -124,8 +116,10 @@ class PostgresCluster(pulumi.ComponentResource):
             args.passwords.apply(lambda p: connection_uri(APP_USER, p.app, APP_DATABASE, ro))
         )
         self.patroni_apis = patroni.api_urls
+        self.placement = _placement(layout) if swarm else None
         self.register_outputs(
             {
+                "placement": self.placement,
                 "prometheusUrl": self.prometheus_url,
                 "rwEndpoint": self.rw_endpoint,
                 "roEndpoint": self.ro_endpoint,
@@ -137,6 +131,35 @@ class PostgresCluster(pulumi.ComponentResource):
                 "roConnectionString": self.ro_connection_string,
                 "patroniApis": self.patroni_apis,
             }
+        )
+
+    @staticmethod
+    def _backups(
+        backups: BackupRepository,
+        on_network: OnNetwork,
+        args: PostgresClusterArgs,
+        patroni: PatroniCluster,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """The repository host, and the first backup once the nodes and it are up."""
+        layout = on_network["layout"]
+        repository_host = RepositoryHost(
+            "pgbackrest-host",
+            RepositoryHostArgs(
+                **on_network,
+                volume_name=backups.volume_name,
+                backup_key=args.backup_key,
+                docker_group=args.docker_group,
+                depends_on=patroni.containers,
+            ),
+            child,
+        )
+        FirstBackup(
+            "first-backup",
+            layout.settings.stack,
+            patroni.api_urls,
+            patroni.pgbackrest_config + render.pgbackrest_host_config(layout),
+            pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, repository_host.container]),
         )
 
     @staticmethod
@@ -161,3 +184,9 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         prometheus = Prometheus("prometheus", PrometheusArgs(**on_network), child)
         return prometheus.url, postgres.password_files + pgbouncer.password_files
+
+
+def _placement(layout: Layout) -> dict[str, int]:
+    """Each pinned member's node: where the drills find what to break."""
+    members = [*layout.etcd(), *layout.postgres(), *layout.pgbouncer(), *layout.haproxy()]
+    return {m.name: layout.node_of(m) for m in members}

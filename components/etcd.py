@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, member_container, upload, volume
+from components.docker_args import PlacementArgs, Workload, member_container, upload, volume
 from components.images import component_image
 from components.rolling_update import MemberBack
 from pgha.model import render
@@ -20,7 +20,7 @@ class EtcdClusterArgs(PlacementArgs):
 
 
 class EtcdCluster(pulumi.ComponentResource):
-    containers: list[docker.Container]
+    containers: list[Workload]
 
     def __init__(self, name: str, args: EtcdClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:etcd:EtcdCluster", name, None, opts)
@@ -29,7 +29,7 @@ class EtcdCluster(pulumi.ComponentResource):
         self.containers = []
         previous: list[pulumi.Resource] = []
         for member in layout.etcd():
-            data = volume(layout, member, self)
+            data = volume(args, member, self)
             container = member_container(
                 args,
                 member,

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, docker_socket, member_container
+from components.docker_args import PlacementArgs, Workload, docker_socket, member_container
 from components.images import component_image
 from pgha.model import render
 from pgha.model.layout import FAILOVER_WATCHER_METRICS_PORT
@@ -25,7 +24,7 @@ class FailoverWatcherArgs(PlacementArgs):
 
 
 class FailoverWatcher(pulumi.ComponentResource):
-    container: docker.Container
+    container: Workload
 
     def __init__(self, name: str, args: FailoverWatcherArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:failover:FailoverWatcher", name, None, opts)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, member_container, upload
+from components.docker_args import PlacementArgs, Workload, member_container, upload
 from components.images import component_image
 from pgha.model import render
 from pgha.model.layout import HAPROXY_RO_PORT, HAPROXY_RW_PORT, HAPROXY_STATS_PORT, Layout, Member
@@ -32,7 +32,7 @@ class HAProxyArgs(PlacementArgs):
 
 
 class HAProxy(pulumi.ComponentResource):
-    containers: list[docker.Container]
+    containers: list[Workload]
 
     def __init__(self, name: str, args: HAProxyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:haproxy:HAProxy", name, None, opts)

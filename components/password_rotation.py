@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pulumi
 import pulumi.dynamic as dynamic
-import pulumi_docker as docker
 
+from components.docker_args import Workload
 from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.ops import rotation
@@ -40,7 +40,7 @@ class PasswordRotation(dynamic.Resource, module="credentials", name="PasswordRot
 
 
 def password_files(
-    name: str, container: docker.Container, member: str, reload: str, files: pulumi.Output[dict]
+    name: str, container: Workload, member: str, reload: str, files: pulumi.Output[dict]
 ) -> pulumi.Output[dict]:
     """One container's entry in PasswordRotation's `containers`."""
     return pulumi.Output.all(container.id, files).apply(

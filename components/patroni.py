@@ -13,17 +13,19 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, member_container, upload, volume
+from components.docker_args import PlacementArgs, Workload, member_container, upload, volume
 from components.images import component_image
 from components.password_rotation import password_files
 from components.rolling_update import Handover, MemberBack
 from pgha.model import render, repository
 from pgha.model.layout import PATRONI_API_PORT, Member
+from pgha.model.settings import Settings
 
 CONFIG_DIR = "/etc/patroni/conf.d"  # Patroni merges its YAML files in name order (docker/patroni/Dockerfile)
 SECRETS_FILE = f"{CONFIG_DIR}/20-secrets.yml"
 BOOTSTRAP_SQL = "/etc/patroni/bootstrap.sql"
 RESTORE_FILE = f"{CONFIG_DIR}/15-restore.yml"  # a restored stack's custom bootstrap
+BACKUPS_OFF_FILE = f"{CONFIG_DIR}/12-backups-off.yml"  # pgha:backups false
 PGBACKREST_FILE = "/etc/pgbackrest/pgbackrest.conf"
 CIPHER_FILE = "/etc/pgbackrest/conf.d/cipher.conf"
 # The uploads that hold passwords (or verifiers) are written at creation only: a later change is rolled out
@@ -38,7 +40,7 @@ RESTORE_UPLOAD = "uploads[5].content"
 class PatroniClusterArgs(PlacementArgs):
     passwords: pulumi.Output[render.Passwords]
     backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
-    repository_volume: pulumi.Input[str]
+    repository_volume: pulumi.Input[str] | None  # None without backups
     leader: str | None = None  # the member leading the running stack: the last to be replaced
 
 
@@ -53,7 +55,7 @@ def fingerprint(image_name: str, config: str) -> str:
 
 
 class PatroniCluster(pulumi.ComponentResource):
-    containers: list[docker.Container]
+    containers: list[Workload]
     api_urls: list[str]
     pgbackrest_config: str
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
@@ -66,7 +68,7 @@ class PatroniCluster(pulumi.ComponentResource):
             lambda p: {SECRETS_FILE: render.patroni_secrets(p), BOOTSTRAP_SQL: render.bootstrap_sql(layout, p)}
         )
         members = layout.postgres()
-        self.api_urls = [f"http://{settings.bind_address}:{settings.patroni_api_port(m.index)}" for m in members]
+        self.api_urls = layout.patroni_api_urls()
         self.pgbackrest_config = render.pgbackrest_config(layout)
         configs = {m.name: render.patroni_config(layout, m) for m in members}
         fingerprints = image.image_name.apply(
@@ -111,14 +113,15 @@ class PatroniCluster(pulumi.ComponentResource):
         config: str,
         secrets: pulumi.Output[dict],
         after: Sequence[pulumi.Resource],
-    ) -> docker.Container:
+    ) -> Workload:
         settings = args.layout.settings
         backup_key: pulumi.Output[str] = pulumi.Output.secret(args.backup_key)
-        data = volume(args.layout, member, self)
-        volumes = [
-            docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data"),
-            docker.ContainerVolumeArgs(volume_name=args.repository_volume, container_path=render.REPOSITORY_PATH),
-        ]
+        data = volume(args, member, self)
+        volumes = [docker.ContainerVolumeArgs(volume_name=data.name, container_path="/var/lib/postgresql/data")]
+        if settings.backups:
+            volumes.append(
+                docker.ContainerVolumeArgs(volume_name=args.repository_volume, container_path=render.REPOSITORY_PATH)
+            )
         if render.restores_other_stack(settings):
             source = repository.volume_name(settings.restore_from)
             volumes.append(
@@ -147,8 +150,17 @@ class PatroniCluster(pulumi.ComponentResource):
                 upload(f"{CONFIG_DIR}/10-patroni.yml", config),
                 upload(SECRETS_FILE, secrets.apply(lambda s: s[SECRETS_FILE])),
                 upload(BOOTSTRAP_SQL, secrets.apply(lambda s: s[BOOTSTRAP_SQL])),
-                upload(PGBACKREST_FILE, self.pgbackrest_config),
-                upload(CIPHER_FILE, backup_key.apply(render.pgbackrest_secrets)),
-                upload(RESTORE_FILE, render.patroni_restore(settings)),
+                *self._backup_uploads(settings, backup_key),
             ],
         )
+
+    def _backup_uploads(self, settings: Settings, backup_key: pulumi.Output[str]) -> list[docker.ContainerUploadArgs]:
+        """pgBackRest's configuration and key, and a restored stack's bootstrap; without backups, the Patroni file
+        that turns the WAL archive off and makes replicas by base backup."""
+        if not settings.backups:
+            return [upload(BACKUPS_OFF_FILE, render.patroni_backups_off())]
+        return [
+            upload(PGBACKREST_FILE, self.pgbackrest_config),
+            upload(CIPHER_FILE, backup_key.apply(render.pgbackrest_secrets)),
+            upload(RESTORE_FILE, render.patroni_restore(settings)),
+        ]

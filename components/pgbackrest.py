@@ -16,7 +16,7 @@ import pulumi
 import pulumi.dynamic as dynamic
 import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, docker_socket, member_container, upload
+from components.docker_args import PlacementArgs, Workload, docker_socket, member_container, upload
 from components.images import component_image
 from pgha.model import render, repository
 from pgha.model.layout import Layout
@@ -55,7 +55,7 @@ class RepositoryHostArgs(PlacementArgs):
 
 
 class RepositoryHost(pulumi.ComponentResource):
-    container: docker.Container
+    container: Workload
 
     def __init__(self, name: str, args: RepositoryHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("pgha:pgbackrest:RepositoryHost", name, None, opts)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, member_container, upload
+from components.docker_args import PlacementArgs, Workload, member_container, upload
 from components.images import component_image
 from components.password_rotation import password_files
 from pgha.model import render
@@ -26,7 +25,7 @@ class PgBouncerPoolsArgs(PlacementArgs):
 
 
 class PgBouncerPools(pulumi.ComponentResource):
-    containers: list[docker.Container]
+    containers: list[Workload]
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
     def __init__(self, name: str, args: PgBouncerPoolsArgs, opts: pulumi.ResourceOptions | None = None):

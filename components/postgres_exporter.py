@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_docker as docker
 
-from components.docker_args import PlacementArgs, exporter_container
+from components.docker_args import PlacementArgs, Workload, exporter_container
 from components.images import component_image
 from components.password_rotation import password_files
 from pgha.model import render
@@ -23,7 +22,7 @@ class PostgresExportersArgs(PlacementArgs):
 
 
 class PostgresExporters(pulumi.ComponentResource):
-    containers: list[docker.Container]
+    containers: list[Workload]
     password_files: list[pulumi.Output[dict]]  # PasswordRotation's entries for these containers
 
     def __init__(self, name: str, args: PostgresExportersArgs, opts: pulumi.ResourceOptions | None = None):

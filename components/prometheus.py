@@ -67,7 +67,7 @@ class Prometheus(pulumi.ComponentResource):
         super().__init__("pgha:prometheus:Prometheus", name, None, opts)
         layout, settings = args.layout, args.layout.settings
         member = layout.prometheus()
-        data = volume(layout, member, self)
+        data = volume(args, member, self)
         container = member_container(
             args,
             member,

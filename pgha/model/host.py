@@ -7,6 +7,7 @@ import os
 import socket
 
 from pgha import docker_api, patroni_api
+from pgha.model import swarm
 from pgha.model.settings import HostFacts, Settings, default_subnet, network_name
 
 
@@ -63,6 +64,18 @@ def stack_subnet(stack: str) -> str:
     return own or default_subnet(stack, subnets.values())
 
 
+def swarm_lab_engines(lab: str) -> list[str]:
+    """The engine URLs of a `make swarm-lab` lab's nodes on this host, node 1 (the manager) first; [] when there is no
+    such lab. A node's address is its fixed one, known even while the node is stopped."""
+    nodes = {}
+    for container in docker_api.labelled("containers", f"{swarm.LAB_LABEL}={lab}"):
+        for network in container.attrs["NetworkSettings"]["Networks"].values():
+            address = (network.get("IPAMConfig") or {}).get("IPv4Address") or network.get("IPAddress")
+            if address:
+                nodes[int(container.attrs["Labels"][swarm.LAB_NODE_LABEL])] = f"tcp://{address}:{swarm.LAB_ENGINE_PORT}"
+    return [nodes[i] for i in sorted(nodes)]
+
+
 def free_ports(count: int) -> list[int]:
     """Ports no process holds on any address; the kernel picks them."""
     sockets = [socket.socket() for _ in range(count)]
@@ -76,7 +89,10 @@ def free_ports(count: int) -> list[int]:
 
 
 def gather(settings: Settings) -> HostFacts:
-    """Raises docker.errors.DockerException when the engine does not answer."""
+    """Raises docker.errors.DockerException when the engine does not answer. On a Swarm the stack's ports are the
+    nodes', not this host's: only the subnets are this host's business (a lab's nodes are on it)."""
+    if settings.engine == "swarm":
+        return HostFacts(True, frozenset(), _other_subnets(settings.prefix), 0, None, 0)
     local = _bind_error(settings.bind_address, 0) != errno.EADDRNOTAVAIL
     containers = [c.attrs for c in docker_api.labelled("containers", f"pgha.stack={settings.stack}")]
     own = _own_published_ports(containers)

@@ -2,6 +2,9 @@
 
 Static addresses on a stack-owned subnet let HAProxy send its health checks to a node's Patroni
 while the traffic goes to that node's PgBouncer (HAProxy's `addr` takes an address, not a name).
+On a Swarm (pgha:engine swarm) a task's address changes when it restarts: members are reached by name (their alias
+on the stack's overlay network), each runs on the node pgha/model/swarm.py gives it, and what the stack publishes
+answers on that node's host.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from pgha.model import swarm
 from pgha.model.settings import MAX_POSTGRES_NODES, Settings
 
 PATRONI_API_PORT = 8008
@@ -54,9 +58,35 @@ class Layout:
     def _address(self, offset: int) -> str:
         return str(ipaddress.ip_network(self.settings.subnet)[offset])
 
+    @property
+    def on_swarm(self) -> bool:
+        return self.settings.engine == "swarm"
+
     def _member(self, role: str, index: int, offset: int) -> Member:
         name = f"{role}-{index}" if index else role
-        return Member(role, index, name, f"{self.settings.prefix}-{name}", self._address(offset + index))
+        address = name if self.on_swarm else self._address(offset + index)
+        return Member(role, index, name, f"{self.settings.prefix}-{name}", address)
+
+    def node_of(self, member: Member) -> int:
+        """The Swarm node a member is pinned to (1-based); 0 for the failover watcher, which runs on every node."""
+        nodes = len(self.settings.swarm_nodes)
+        if member.role == "etcd":
+            return swarm.etcd_node(member.index, nodes)
+        if member.role in ("postgres", "pgbouncer"):
+            return swarm.postgres_node(member.index)
+        if member.role == "haproxy":
+            return swarm.haproxy_node(member.index, nodes)
+        return 0
+
+    def host_of(self, member: Member) -> str:
+        """Where the ports a member publishes answer: the bind address, or on a Swarm its node's host."""
+        if not self.on_swarm:
+            return self.settings.bind_address
+        return swarm.node_host(self.settings.swarm_nodes[self.node_of(member) - 1])
+
+    def patroni_api_urls(self) -> list[str]:
+        settings = self.settings
+        return [f"http://{self.host_of(m)}:{settings.patroni_api_port(m.index)}" for m in self.postgres()]
 
     def etcd(self) -> list[Member]:
         return [self._member("etcd", i, 10) for i in range(1, self.settings.etcd_nodes + 1)]
@@ -77,8 +107,8 @@ class Layout:
         return [self._member("haproxy", i, 4) for i in range(1, self.settings.haproxy_nodes + 1)]
 
     def client_endpoints(self, key: str) -> list[tuple[str, int]]:
-        """(bindAddress, host port) of `key` (rwPort, roPort or statsPort) on every HAProxy instance, in order."""
-        return [(self.settings.bind_address, self.settings.haproxy_ports(m.index)[key]) for m in self.haproxy()]
+        """(host, port) of `key` (rwPort, roPort or statsPort) on every HAProxy instance, in order."""
+        return [(self.host_of(m), self.settings.haproxy_ports(m.index)[key]) for m in self.haproxy()]
 
     def failover_watcher(self) -> Member:
         return self._member("failover-watcher", 0, 3)

@@ -52,6 +52,18 @@ REPOSITORY_PATH = "/var/lib/pgbackrest"
 SOURCE_REPOSITORY_PATH = "/var/lib/pgbackrest-source"
 # What a new cluster starts with; the stack's own values follow at once through Patroni's dynamic
 # configuration (components/patroni_config.py), so changing them never re-renders a node's file.
+# HAProxy on a Swarm: servers by name, asked again of Swarm's DNS every second (a restarted task has a new address);
+# a name with no running task leaves its server down instead of failing HAProxy's start.
+SWARM_SERVER = "resolvers swarm init-addr none resolve-prefer ipv4"
+SWARM_RESOLVERS = (
+    "resolvers swarm\n"
+    "    nameserver swarm 127.0.0.11:53\n"
+    "    timeout resolve 1s\n"
+    "    hold valid 1s\n"
+    "    hold nx 1s\n"
+    "    hold obsolete 0s\n\n"
+)
+SWARM_CHECK_BACKENDS = {"primary_checks": "primary", "replica_checks": "replica"}  # backend -> Patroni endpoint
 BOOTSTRAP_DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 4, "synchronous_mode": "quorum"}
 
 
@@ -154,6 +166,10 @@ def patroni_restore(settings: Settings) -> str:
     )
 
 
+def patroni_backups_off() -> str:
+    return _template("patroni-backups-off.yml").template
+
+
 def patroni_secrets(passwords: Passwords) -> str:
     """The passwords Patroni uses, merged over patroni.yml: rewritten in place when one changes."""
     return _template("patroni-secrets.yml").substitute(
@@ -187,25 +203,47 @@ def pgbouncer_auth_file(layout: Layout, passwords: Passwords) -> str:
     return f'"{AUTH_USER}" "{escaped}"\n"{MONITOR_USER}" "{monitor}"\n'
 
 
-def _servers(layout: Layout, pool_port: int) -> str:
+def _servers(layout: Layout, pool_port: int, checks: str) -> str:
+    """Traffic to a node's PgBouncer pool, routed by its Patroni's answer: by address (`check addr`), or on a Swarm,
+    where tasks have no fixed address, by tracking the server of `checks` that asks that Patroni."""
     lines = []
     for postgres, pgbouncer in layout.node_slots():
-        lines.append(
-            f"    server {postgres.name} {pgbouncer.address}:{pool_port} "
-            f"check addr {postgres.address} port {PATRONI_API_PORT}"
-        )
+        if layout.on_swarm:
+            routed = f"track {checks}/{postgres.name} {SWARM_SERVER}"
+        else:
+            routed = f"check addr {postgres.address} port {PATRONI_API_PORT}"
+        lines.append(f"    server {postgres.name} {pgbouncer.address}:{pool_port} {routed}")
     return "\n".join(lines)
 
 
+def _swarm_sections(layout: Layout) -> tuple[str, str]:
+    """On a Swarm: the resolver names are asked again at (a restarted task has a new address), and the backends whose
+    servers ask each node's Patroni, which the traffic's servers track. Nothing with fixed addresses."""
+    if not layout.on_swarm:
+        return "", ""
+    checks = "".join(
+        f"\nbackend {backend}\n    option httpchk OPTIONS /{role}\n    http-check expect status 200\n"
+        + "".join(
+            f"    server {p.name} {p.address}:{PATRONI_API_PORT} check {SWARM_SERVER}\n" for p, _ in layout.node_slots()
+        )
+        for backend, role in SWARM_CHECK_BACKENDS.items()
+    )
+    return SWARM_RESOLVERS, checks
+
+
 def haproxy_config(layout: Layout) -> str:
+    resolvers, check_backends = _swarm_sections(layout)
+    resolve = f" {SWARM_SERVER}" if layout.on_swarm else ""
     return _template("haproxy.cfg").substitute(
         rw_port=HAPROXY_RW_PORT,
         ro_port=HAPROXY_RO_PORT,
         stats_port=HAPROXY_STATS_PORT,
-        rw_servers=_servers(layout, PGBOUNCER_LEADER_PORT),
-        ro_servers=_servers(layout, PGBOUNCER_PORT),
+        resolvers=resolvers,
+        check_backends=check_backends,
+        rw_servers=_servers(layout, PGBOUNCER_LEADER_PORT, "primary_checks"),
+        ro_servers=_servers(layout, PGBOUNCER_PORT, "replica_checks"),
         leader_pools="\n".join(
-            f"    server {pgbouncer.name} {pgbouncer.address}:{PGBOUNCER_LEADER_PORT} check"
+            f"    server {pgbouncer.name} {pgbouncer.address}:{PGBOUNCER_LEADER_PORT} check{resolve}"
             for _, pgbouncer in layout.node_slots()
         ),
     )

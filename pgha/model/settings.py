@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 NAMESPACE = "pgha"
 SYNCHRONOUS_MODES = ("off", "on", "quorum")
+ENGINES = ("docker", "swarm")
 PASSWORD_KEYS = (
     "superuserPassword",
     "replicationPassword",
@@ -112,6 +113,18 @@ def _str(text: str) -> str:
     return str(text).strip()
 
 
+def _engine_urls(text: str) -> tuple[str, ...]:
+    """A list of Docker engine URLs (Pulumi hands a YAML list over as JSON), or one comma-separated string."""
+    value = json.loads(text) if isinstance(text, str) and text.strip().startswith("[") else text
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _are_node_urls(urls: tuple[str, ...]) -> bool:
+    """Each a tcp:// or ssh:// URL naming a host: the host is also where the node's published ports answer."""
+    return all(re.fullmatch(r"(tcp|ssh)://([^@/]+@)?[A-Za-z0-9.\-\[\]:]+(:\d+)?/?", url) for url in urls)
+
+
 @dataclass(frozen=True)
 class RestoreTarget:
     kind: str  # latest | time | name
@@ -186,6 +199,16 @@ OPTIONS = (
     Option("roPort", 5001, _int, _is_port, "a port from 1024 to 65535"),
     Option("statsPort", 7000, _int, _is_port, "a port from 1024 to 65535"),
     Option("patroniPort", 8008, _int, _is_port, "a port from 1024 to 65535"),
+    Option("engine", "docker", _str, lambda v: v in ENGINES, " | ".join(ENGINES)),
+    Option[tuple[str, ...]](
+        "swarmNodes",
+        (),
+        _engine_urls,
+        _are_node_urls,
+        "a list of the Swarm nodes' engine URLs, manager first, e.g. [tcp://10.0.0.11:2375, ssh://admin@db2]",
+    ),
+    Option("swarmLab", "", _str, lambda v: v == "" or bool(STACK_NAME.match(v)), "the name of a `make swarm-lab` lab"),
+    Option("backups", True, _bool, lambda v: isinstance(v, bool), "true | false (pgBackRest, part of the stack)"),
     Option("fastFailover", True, _bool, lambda v: isinstance(v, bool), "true | false"),
     Option(
         "strictMode", False, _bool, lambda v: isinstance(v, bool), "true | false (Patroni's synchronous_mode_strict)"
@@ -278,6 +301,10 @@ class Settings:
     ro_port: int
     stats_port: int
     patroni_port: int
+    engine: str
+    swarm_nodes: tuple[str, ...]
+    swarm_lab: str
+    backups: bool
     ttl: int
     loop_wait: int
     retry_timeout: int
@@ -414,6 +441,44 @@ def _restore_problems(settings: Settings) -> list[str]:
     return []
 
 
+def _swarm_problems(settings: Settings) -> list[str]:
+    """A Swarm places one member per node; what the program cannot place there yet is refused, not half made."""
+    if settings.engine != "swarm":
+        given = [
+            key for key, value in (("swarmNodes", settings.swarm_nodes), ("swarmLab", settings.swarm_lab)) if value
+        ]
+        return [
+            f"{NAMESPACE}:{key}: set, but {NAMESPACE}:engine is docker; set {NAMESPACE}:engine swarm" for key in given
+        ]
+    nodes = len(settings.swarm_nodes)
+    if not nodes:
+        return [
+            f"{NAMESPACE}:swarmNodes: missing; {NAMESPACE}:engine swarm needs the nodes' engine URLs, manager "
+            f"first (or {NAMESPACE}:swarmLab, the name of a `make swarm-lab` lab)"
+        ]
+    problems = [
+        f"{NAMESPACE}:{key}: {count} members need {count} Swarm nodes, one each; {NAMESPACE}:swarmNodes lists {nodes}"
+        for key, count in (
+            ("etcdNodes", settings.etcd_nodes),
+            ("postgresNodes", settings.postgres_nodes),
+            ("haproxyNodes", settings.haproxy_nodes),
+        )
+        if count > nodes
+    ]
+    unplaced = {
+        "metrics": "Prometheus and its exporters are not placed on a Swarm yet",
+        "backups": "pgBackRest's repository is one volume that every node mounts, which hosts apart cannot share",
+    }
+    problems += [
+        f"{NAMESPACE}:{key}: {why}; set {NAMESPACE}:{key} false with {NAMESPACE}:engine swarm"
+        for key, why in unplaced.items()
+        if getattr(settings, key)
+    ]
+    if settings.restore_from:
+        problems.append(f"{NAMESPACE}:restoreFrom: a restore reads backups, which {NAMESPACE}:engine swarm has not")
+    return problems
+
+
 def parse(stack: str, raw: Mapping[str, str]) -> Settings:
     """Turn the raw `pgha:*` config (keys without the namespace, values as strings) into Settings.
 
@@ -432,6 +497,7 @@ def parse(stack: str, raw: Mapping[str, str]) -> Settings:
     settings = Settings(stack=stack, **values)
     problems += _port_clash_problems(settings) + _subnet_problems(settings)
     problems += _timing_problems(settings) + _synchronous_problems(settings) + _restore_problems(settings)
+    problems += _swarm_problems(settings)
     if problems:
         raise SettingsError(problems)
     return settings
@@ -544,6 +610,13 @@ def backup_key_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> l
 
 def exposure_warning(settings: Settings) -> str | None:
     """What other machines can reach when the ports are published on an address that is not loopback."""
+    if settings.engine == "swarm":
+        if settings.swarm_lab:  # the lab's nodes are on a bridge network of this host only
+            return None
+        return (
+            f"{NAMESPACE}:engine: swarm publishes HAProxy's ports and every node's Patroni REST API on every address "
+            "of the Swarm node that runs them: other machines that reach those nodes reach them"
+        )
     address = ipaddress.ip_address(settings.bind_address)
     if address.is_loopback:
         return None

@@ -26,12 +26,13 @@ from docker.types import IPAMConfig, IPAMPool
 
 from components.images import BASE_IMAGE, check_image
 from pgha import docker_api
+from pgha.model import swarm
 
-LABEL = "pgha.swarm-lab"  # its value: the lab's name; on each container, volume and network of the lab
-NODE_LABEL = "pgha.swarm-lab.node"  # the node's number, 1 (the manager) to N, on its container
+LABEL = swarm.LAB_LABEL  # its value: the lab's name; on each container, volume and network of the lab
+NODE_LABEL = swarm.LAB_NODE_LABEL  # the node's number, 1 (the manager) to N, on its container
 PORT_LABEL = "pgha.swarm-lab.api-port"  # on the manager's container: the host port its API is published on
 # The Swarm's own node label, for placement constraints that pin a task to a node: node.labels.pgha.node==2.
-SWARM_NODE_LABEL = "pgha.node"
+SWARM_NODE_LABEL = swarm.NODE_LABEL
 NODE_COMPONENT = "swarm-node"  # docker/swarm-node, built as the project's check images are
 
 # Next to the stacks' 10.213.0.0/16 (pgha.model.settings.SUBNET_POOL), and outside 172.16.0.0/12 and 192.168.0.0/16,
@@ -41,7 +42,7 @@ NODE_COMPONENT = "swarm-node"  # docker/swarm-node, built as the project's check
 SUBNET_POOL = ipaddress.IPv4Network("10.214.0.0/16")
 FIRST_NODE_HOST = 11  # node 1 at .11, node 2 at .12 ...
 MAX_NODES = 9
-ENGINE_PORT = 2375  # each inner engine's API on the lab network (plain TCP: see docker/swarm-node/Dockerfile)
+ENGINE_PORT = swarm.LAB_ENGINE_PORT  # each inner engine's API on the lab network (plain TCP: docker/swarm-node)
 SWARM_PORT = 2377
 DEFAULT_API_PORT = 23750
 DEFAULT_NAME = "lab"

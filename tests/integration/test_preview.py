@@ -35,6 +35,9 @@ CHOSEN_KEYS = (
     "restoreFrom",
     "restoreTarget",
     "archiveTimeout",
+    "engine",
+    "swarmNodes",
+    "swarmLab",
     *PASSWORD_KEYS,
 )
 LONG_PASSWORD = secrets.token_urlsafe(18)
@@ -146,6 +149,23 @@ CASES = [
         "pgha:restoreTarget: '2026-11-26 20:15' is not allowed",
     ),
     ({"restoreTarget": "before-upgrade"}, "pgha:restoreTarget: set without pgha:restoreFrom"),
+    (
+        {"engine": "swarm", "swarmNodes": '["tcp://10.214.250.11:2375", "tcp://10.214.250.12:2375"]'},
+        "pgha:etcdNodes: 3 members need 3 Swarm nodes, one each; pgha:swarmNodes lists 2",
+    ),
+    ({"engine": "swarm", "swarmLab": "no-such-lab"}, "pgha:swarmLab: no Swarm lab named 'no-such-lab' on this host"),
+    ({"engine": "swarm"}, "pgha:swarmNodes: missing; pgha:engine swarm needs the nodes' engine URLs"),
+    ({"swarmLab": "lab"}, "pgha:swarmLab: set, but pgha:engine is docker"),
+    (
+        {
+            "engine": "swarm",
+            "swarmNodes": "tcp://10.214.250.11:2375",
+            "etcdNodes": 1,
+            "postgresNodes": 1,
+            "haproxyNodes": 1,
+        },
+        "pgha:metrics: Prometheus and its exporters are not placed on a Swarm yet",
+    ),
 ]
 
 
