@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pgha import patroni_api
@@ -44,8 +44,24 @@ class Trial:
     metrics_png: str = ""  # the dashboard panels over the trial, beside the report
 
 
-def _members_by_address(members: list[dict]) -> dict[str, str]:
-    return {m["host"]: m["name"] for m in members}
+def _members_by_address(target: Target, members: list[dict]) -> dict[str, str]:
+    """inet_server_addr() -> member. On one engine Patroni lists each member by its address; on a Swarm by its name
+    (its alias on the overlay), so there the addresses are the postgres tasks' own, as their nodes list them."""
+    found = {m["host"]: m["name"] for m in members}
+    if target.is_swarm:
+        found.update(target.addresses("postgres"))
+    return found
+
+
+def _named(attempts: list[timeline.Attempt], by_address: dict[str, str]) -> list[timeline.Attempt]:
+    """Attempts answered by an address learnt after they ran (a task Swarm started during the trial, on a new
+    address) named by it; those named as they ran keep their name, should an address have passed to another task."""
+    return [
+        replace(a, member=by_address[a.member.split("/")[0]])
+        if a.member and a.member.split("/")[0] in by_address and a.member not in by_address.values()
+        else a
+        for a in attempts
+    ]
 
 
 def rows_on(target: Target, member: str, run: str) -> set[int]:
@@ -80,7 +96,7 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
     members = patroni_api.cluster(target.patroni_apis)["members"]
     primary = next(m["name"] for m in members if m["role"] == "leader")
     run = f"{scenario.name}-{number}-{uuid.uuid4().hex[:6]}"
-    by_address = _members_by_address(members)
+    by_address = _members_by_address(target, members)
     writer = probe.Probe(target, target.rw_endpoints, probe.writer(run), by_address)
     reader = probe.Probe(target, target.ro_endpoints, probe.read, by_address)
     ctx = Context(target, primary, members, ttl)
@@ -98,7 +114,10 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
     finally:
         writer.stop()
         reader.stop()
-    _measure(target, trial, writer.attempts, reader.attempts, run, ctx.notes)
+    if target.is_swarm:
+        by_address.update(target.addresses("postgres"))  # the tasks Swarm started meanwhile
+    writes, reads = _named(writer.attempts, by_address), _named(reader.attempts, by_address)
+    _measure(target, trial, writes, reads, run, ctx.notes)
     if target.prometheus_url:
         observe_alerts(target.prometheus_url, trial)
     return trial

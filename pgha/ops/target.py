@@ -120,6 +120,16 @@ class Target:
         prefix = f"/pgha-{self.stack}-"
         return {c["Names"][0][len(prefix) :]: c for c in found if c["Names"][0].startswith(prefix)}
 
+    def addresses(self, role: str) -> dict[str, str]:
+        """Each running container of the role by its addresses (address -> short name): what inet_server_addr()
+        names a server by. On a Swarm, where Patroni knows members by name, the probes name them from this."""
+        found = {}
+        for member, attrs in self.containers(role).items():
+            for settings in ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).values():
+                if settings.get("IPAddress"):
+                    found[settings["IPAddress"]] = member
+        return found
+
     def container(self, short: str) -> str:
         """A container's name on a one-engine stack (and what a Swarm service of the member is called)."""
         return f"pgha-{self.stack}-{short}"

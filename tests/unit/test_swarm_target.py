@@ -7,8 +7,9 @@ import subprocess
 import pytest
 
 from pgha import docker_api
-from pgha.ops import status
+from pgha.ops import drill, status
 from pgha.ops.target import Place, current_task, from_outputs
+from pgha.ops.timeline import Attempt
 from tests.unit import swarm_fakes
 from tests.unit.swarm_fakes import NODES, FakeEngine, FakeEngines, healthy_swarm, swarm_target, task
 from tests.unit.test_target import OUTPUTS as ONE_ENGINE_OUTPUTS
@@ -126,3 +127,32 @@ def test_etcd_health_is_asked_inside_each_members_task_on_its_node(monkeypatch):
     assert sorted(command[:5] for command in ran) == [
         ["docker", "-H", NODES[i], "exec", f"etcd-{i + 1}-a-container"] for i in range(3)
     ]
+
+
+def test_a_swarm_probe_names_servers_by_their_tasks_addresses(monkeypatch):
+    engines = healthy_swarm()
+    for url in NODES:
+        for container in engines.by_url[url].listed:
+            member = container["Names"][0].split(".")[0].removeprefix("/pgha-t1-")
+            if member.startswith("postgres-"):
+                address = f"10.213.9.{member[-1]}"
+                container["NetworkSettings"] = {"Networks": {"pgha-t1": {"IPAddress": address}}}
+    monkeypatch.setattr(docker_api, "engine", engines)
+    members = [{"name": f"postgres-{i}", "host": f"postgres-{i}"} for i in (1, 2, 3)]
+    by_address = drill._members_by_address(swarm_target(), members)
+    assert {a: m for a, m in by_address.items() if a.startswith("10.")} == {
+        "10.213.9.1": "postgres-1",
+        "10.213.9.2": "postgres-2",
+        "10.213.9.3": "postgres-3",
+    }
+
+
+def test_attempts_answered_by_an_address_learnt_later_are_named_after_the_fact():
+    attempts = [
+        Attempt(1, 0.0, 0.1, True, "postgres-1", 1),
+        Attempt(2, 0.2, 0.3, False),
+        Attempt(3, 0.4, 0.5, True, "10.213.9.7/32", 2),  # postgres-2's new task, unknown as it answered
+        Attempt(4, 0.6, 0.7, True, "10.213.9.8/32", 2),  # never learnt: left as it is
+    ]
+    named = drill._named(attempts, {"10.213.9.7": "postgres-2", "10.213.9.1": "postgres-1"})
+    assert [a.member for a in named] == ["postgres-1", None, "postgres-2", "10.213.9.8/32"]
