@@ -9,6 +9,7 @@ and each recovery, with a one-replica service pinned to node 2 (the figures in t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,12 +73,24 @@ def start(host: LabHost) -> None:
 
 
 def pause(host: LabHost) -> None:
-    """Every process of the node frozen (the cgroup freezer): its TCP peers still connect, nothing answers."""
+    """Every process of the node frozen (the cgroup freezer): its TCP peers still connect, nothing answers. `docker
+    pause` of the node container freezes its own cgroup only: its engine makes its containers' cgroups beside it on
+    the host's tree (cgroupns host), not under it, so they ran on (measured: a primary on a paused node went on
+    acknowledging commits). Its running containers are paused first, through its own engine, then the node."""
+    engine = docker_api.engine(host.engine_url).api
+    for container in engine.containers(filters={"status": "running"}):
+        engine.pause(container["Id"])
     docker_api.client().api.pause(host.container)
 
 
 def unpause(host: LabHost) -> None:
+    """The node thawed, then the containers pause() froze (the ones still paused: its engine may stop some of them
+    as soon as it runs again, when the Swarm replaced their tasks meanwhile)."""
     docker_api.client().api.unpause(host.container)
+    engine = docker_api.engine(host.engine_url).api
+    for container in engine.containers(filters={"status": "paused"}):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):  # stopped meanwhile
+            engine.unpause(container["Id"])
 
 
 def disconnect(host: LabHost) -> None:

@@ -304,3 +304,35 @@ def test_breaking_the_managers_node_notes_every_members_task_first(local_lab, mo
     ctx = context(swarm_target(), "postgres-1")
     faults.partition_host(ctx)
     assert ctx.tasks_before == {m: f"{m}-a" for m in swarm_fakes.PLACEMENT}
+
+
+class Recorder:
+    """A low-level client that lists containers by status and records what is asked of it."""
+
+    def __init__(self, calls: list, where: str, listed: dict[str, list[str]] | None = None):
+        self.calls, self.where, self.listed = calls, where, listed or {}
+
+    def containers(self, filters: dict) -> list[dict]:
+        return [{"Id": i} for i in self.listed.get(filters["status"], [])]
+
+    def __getattr__(self, verb: str):
+        return lambda *args, **kwargs: self.calls.append((self.where, verb, *args))
+
+
+def test_pausing_a_host_freezes_its_containers_first_then_the_node_and_thaws_in_reverse(monkeypatch):
+    calls: list[tuple] = []
+    node = Recorder(calls, "node 2", {"running": ["a", "b"], "paused": ["a", "b"]})
+    local = Recorder(calls, "this machine")
+    monkeypatch.setattr(docker_api, "engine", lambda url: SimpleNamespace(api=node) if url == NODES[1] else None)
+    monkeypatch.setattr(docker_api, "client", lambda: SimpleNamespace(api=local))
+    host = lab_hosts.LabHost("pgha-swarm-lab-node-2", LAB_NETWORK, "10.214.7.12", "lab-node-2")
+    lab_hosts.pause(host)
+    lab_hosts.unpause(host)
+    assert calls == [
+        ("node 2", "pause", "a"),
+        ("node 2", "pause", "b"),
+        ("this machine", "pause", "pgha-swarm-lab-node-2"),
+        ("this machine", "unpause", "pgha-swarm-lab-node-2"),
+        ("node 2", "unpause", "a"),
+        ("node 2", "unpause", "b"),
+    ]
