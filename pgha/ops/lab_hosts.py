@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import docker
@@ -76,10 +77,13 @@ def pause(host: LabHost) -> None:
     """Every process of the node frozen (the cgroup freezer): its TCP peers still connect, nothing answers. `docker
     pause` of the node container freezes its own cgroup only: its engine makes its containers' cgroups beside it on
     the host's tree (cgroupns host), not under it, so they ran on (measured: a primary on a paused node went on
-    acknowledging commits). Its running containers are paused first, through its own engine, then the node."""
+    acknowledging commits). Its running containers are paused first, through its own engine and side by side (one
+    after another took 1.8 s, while the primary went on), then the node."""
     engine = docker_api.engine(host.engine_url).api
-    for container in engine.containers(filters={"status": "running"}):
-        engine.pause(container["Id"])
+    running = [c["Id"] for c in engine.containers(filters={"status": "running"})]
+    if running:
+        with ThreadPoolExecutor(len(running)) as pool:
+            list(pool.map(engine.pause, running))
     docker_api.client().api.pause(host.container)
 
 

@@ -328,9 +328,8 @@ def test_pausing_a_host_freezes_its_containers_first_then_the_node_and_thaws_in_
     host = lab_hosts.LabHost("pgha-swarm-lab-node-2", LAB_NETWORK, "10.214.7.12", "lab-node-2")
     lab_hosts.pause(host)
     lab_hosts.unpause(host)
-    assert calls == [
-        ("node 2", "pause", "a"),
-        ("node 2", "pause", "b"),
+    assert set(calls[:2]) == {("node 2", "pause", "a"), ("node 2", "pause", "b")}  # side by side
+    assert calls[2:] == [
         ("this machine", "pause", "pgha-swarm-lab-node-2"),
         ("this machine", "unpause", "pgha-swarm-lab-node-2"),
         ("node 2", "unpause", "a"),
