@@ -384,7 +384,14 @@ def partition_host(ctx: Context) -> None:
 
 
 def pause_host(ctx: Context) -> None:
+    """As pause-primary, a whole host: frozen until another member leads (and 5 s more), then thawed. A client whose
+    commit was in flight on it waits for the thaw, as nothing closes its connection: Patroni's API there still
+    accepts connections and never answers."""
     _break_host(ctx, lab_hosts.pause, "paused")
+    _until_another_leader(ctx)
+    if ctx.host is not None:
+        lab_hosts.unpause(ctx.host)
+        ctx.notes.append("thawed 5 s after another member led")
 
 
 def restart_host(ctx: Context) -> None:
@@ -395,8 +402,9 @@ def reconnect_host(ctx: Context) -> None:
     _heal_host(ctx, lab_hosts.reconnect)
 
 
-def unpause_host(ctx: Context) -> None:
-    _heal_host(ctx, lab_hosts.unpause)
+def settle_host(ctx: Context) -> None:
+    """The host thawed already (pause_host): the node ready again and its members on the tasks Swarm means."""
+    _heal_host(ctx, lambda host: None)
 
 
 # --- which scenario runs where ----------------------------------------------------------------------------------------
@@ -492,10 +500,11 @@ SCENARIOS = {
         Scenario(
             "pause-host",
             pause_host,
-            unpause_host,
-            "the Swarm node with the primary frozen: its TCP peers still connect and nothing answers, so clients "
-            f"and HAProxy time out; {NO_DEATH_EVENT}. When it thaws, Swarm replaces its tasks: the old primary never "
-            "acknowledges again",
+            settle_host,
+            "the Swarm node with the primary frozen (its engine and every task), thawed 5 s after another member "
+            f"leads: its TCP peers still connect and nothing answers; {NO_DEATH_EVENT}. A commit in flight there hangs "
+            "until the thaw; then the old primary must not acknowledge, and Swarm, having listed the node down, "
+            "replaces its tasks",
             host_refusal,
         ),
     )

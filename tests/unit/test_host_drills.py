@@ -157,11 +157,18 @@ def test_kill_host_kills_the_primarys_node_container_and_waits_for_the_manager_t
 
 def test_breaking_the_managers_own_node_does_not_wait_for_a_node_list(local_lab, monkeypatch):
     monkeypatch.setattr(docker_api, "engine", healthy_swarm())
-    monkeypatch.setattr(lab_hosts, "pause", lambda host: None)
+    steps: list[str] = []
+    monkeypatch.setattr(lab_hosts, "pause", lambda host: steps.append(f"pause {host.container}"))
+    monkeypatch.setattr(faults, "_until_another_leader", lambda ctx: steps.append("another leader"))
+    monkeypatch.setattr(lab_hosts, "unpause", lambda host: steps.append(f"thaw {host.container}"))
     monkeypatch.setattr(lab_hosts, "until_node", lambda *a: pytest.fail("no manager is left to ask"))
     ctx = context(swarm_target(), "postgres-1")
     faults.pause_host(ctx)
-    assert "node 1 is the Swarm's only manager" in ctx.notes[-1]
+    assert steps == ["pause pgha-swarm-lab-node-1", "another leader", "thaw pgha-swarm-lab-node-1"]
+    assert ctx.notes[1:] == [
+        "node 1 is the Swarm's only manager: no node list until it is back",
+        "thawed 5 s after another member led",
+    ]
 
 
 def replaced(engines, member: str, node: int, new_id: str) -> None:
