@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import docker
 import docker.errors
 
 from pgha import docker_api, patroni_api
+from pgha.model.swarm import node_host
 from pgha.ops import image_update, lab_hosts, rolling
 from pgha.ops.target import Place, Target, role_of
 
@@ -255,11 +255,6 @@ def _leader_among(api_urls: list[str]) -> str | None:
 # --- whole hosts: the Swarm lab node that holds the primary --------------------------------------------------------
 
 
-def node_address(engine_url: str) -> str:
-    """tcp://10.214.7.12:2375 -> 10.214.7.12"""
-    return urlsplit(engine_url).hostname or ""
-
-
 def members_on(target: Target, node: int) -> list[str]:
     """Every placed member on the node: what a host fault takes down with it."""
     return sorted(member for member, placed in target.placement.items() if placed == node)
@@ -277,7 +272,7 @@ def host_refusal(name: str, target: Target) -> str | None:
     if not nodes:
         return f"{name}: stack {target.stack}'s placement names no postgres member"
     for node in nodes:
-        address = node_address(target.swarm_nodes[node - 1])
+        address = node_host(target.swarm_nodes[node - 1])
         if lab_hosts.find(address) is None:
             return (
                 f"{name} acts on a Swarm lab's node containers only, never on a real host: node {node} of stack "
@@ -291,7 +286,7 @@ def primary_host(target: Target, primary: str) -> tuple[int, lab_hosts.LabHost]:
     if primary not in target.placement:
         raise Refused(f"{primary} is not in stack {target.stack}'s placement: its node is unknown")
     node = target.placement[primary]
-    host = lab_hosts.find(node_address(target.swarm_nodes[node - 1]))
+    host = lab_hosts.find(node_host(target.swarm_nodes[node - 1]))
     if host is None:
         raise Refused(f"node {node} of stack {target.stack}, which holds {primary}, is no lab container here")
     return node, host

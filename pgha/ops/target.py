@@ -157,6 +157,7 @@ class Target:
         return Place(member, current_task([c.attrs for c in listed])["Id"], url)
 
     def _swarm_containers(self, labels: list[str], role: str | None) -> dict[str, dict]:
+        """containers() on a Swarm: every node's engine asked in turn (each answers for its own tasks only)."""
         prefix = f"pgha-{self.stack}-"
         tasks: dict[str, list[dict]] = {}
         unreachable: set[int] = set()
@@ -171,7 +172,7 @@ class Target:
                 short = attrs["Labels"].get(SERVICE_LABEL, "").removeprefix(prefix)
                 key = short if short in self.placement else f"{short}@node-{index}"
                 tasks.setdefault(key, []).append(attrs)
-        found = {key: current_task(listed) for key, listed in tasks.items()}
+        found = {key: current_task(candidates) for key, candidates in tasks.items()}
         for member, node in self.placement.items():
             if member not in found and role in (None, role_of(member)):
                 state = "unreachable" if node in unreachable else "missing"
