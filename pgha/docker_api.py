@@ -17,6 +17,9 @@ import docker.errors
 from docker.models.resource import Model
 
 DOCKER_SOCKET = "/var/run/docker.sock"
+# A remote engine (a Swarm node's, over tcp) gets this long per request: a node that is down, paused or cut off must
+# cost a status poll seconds, not the SDK's default minute.
+REMOTE_TIMEOUT_S = 5
 
 
 @functools.cache
@@ -27,6 +30,14 @@ def client() -> docker.DockerClient:
         return docker.DockerClient(base_url="unix://" + DOCKER_SOCKET)
     except docker.errors.DockerException as exc:
         raise docker.errors.DockerException(f"Docker engine not reachable at {DOCKER_SOCKET}: {exc}") from exc
+
+
+@functools.cache
+def engine(url: str) -> docker.DockerClient:
+    """The client of the engine at `url` (a Swarm node's `tcp://address:2375`), made on first use and kept. Making it
+    asks the engine its API version: an engine that does not answer raises DockerException here, and is asked again
+    next time (a failed attempt is not cached)."""
+    return docker.DockerClient(base_url=url, timeout=REMOTE_TIMEOUT_S)
 
 
 def labelled(kind: str, *labels: str) -> list[Model]:

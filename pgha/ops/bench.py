@@ -133,6 +133,10 @@ def _start(name: str, image: str, network: str, lifetime_s: int, target: Target)
 
 @contextmanager
 def client_containers(target: Target, lifetime_s: int) -> Iterator[dict[str, ClientContainer]]:
+    if target.is_swarm:
+        # Its clients are containers of this machine's engine, on the stack's network there: a Swarm stack's network
+        # is an overlay on the nodes, which this engine is not one of.
+        raise RuntimeError(f"bench: stack {target.stack} runs on a Swarm; its clients run on one engine only, for now")
     image = next(iter(target.containers("postgres").values()))["Image"]
     names = {"host": target.container("bench-host"), "net": target.container("bench-net")}
     networks = {"host": "host", "net": f"pgha-{target.stack}"}

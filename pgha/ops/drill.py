@@ -7,12 +7,12 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pgha import patroni_api
 from pgha.ops import dashboard, metrics, probe, status, timeline
-from pgha.ops.faults import SCENARIOS, Context, Scenario
+from pgha.ops.faults import SCENARIOS, Context, Refused, Scenario, refusals
 from pgha.ops.target import Target
 
 BASELINE_S = 2.0  # probes run this long before the fault
@@ -44,8 +44,24 @@ class Trial:
     metrics_png: str = ""  # the dashboard panels over the trial, beside the report
 
 
-def _members_by_address(members: list[dict]) -> dict[str, str]:
-    return {m["host"]: m["name"] for m in members}
+def _members_by_address(target: Target, members: list[dict]) -> dict[str, str]:
+    """inet_server_addr() -> member. On one engine Patroni lists each member by its address; on a Swarm by its name
+    (its alias on the overlay), so there the addresses are the postgres tasks' own, as their nodes list them."""
+    found = {m["host"]: m["name"] for m in members}
+    if target.is_swarm:
+        found.update(target.addresses("postgres"))
+    return found
+
+
+def _named(attempts: list[timeline.Attempt], by_address: dict[str, str]) -> list[timeline.Attempt]:
+    """Attempts answered by an address learnt after they ran (a task Swarm started during the trial, on a new
+    address) named by it; those named as they ran keep their name, should an address have passed to another task."""
+    return [
+        replace(a, member=by_address[a.member.split("/")[0]])
+        if a.member and a.member.split("/")[0] in by_address and a.member not in by_address.values()
+        else a
+        for a in attempts
+    ]
 
 
 def rows_on(target: Target, member: str, run: str) -> set[int]:
@@ -80,7 +96,7 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
     members = patroni_api.cluster(target.patroni_apis)["members"]
     primary = next(m["name"] for m in members if m["role"] == "leader")
     run = f"{scenario.name}-{number}-{uuid.uuid4().hex[:6]}"
-    by_address = _members_by_address(members)
+    by_address = _members_by_address(target, members)
     writer = probe.Probe(target, target.rw_endpoints, probe.writer(run), by_address)
     reader = probe.Probe(target, target.ro_endpoints, probe.read, by_address)
     ctx = Context(target, primary, members, ttl)
@@ -91,14 +107,19 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
         time.sleep(BASELINE_S)
         trial.fault_at, trial.fault_wall = time.monotonic(), time.time()
         scenario.inject(ctx)
-        _wait_steady(writer, trial.fault_at, trial.fault_at + ttl + 30)
+        # Steady counts from the fault in place: a host fault takes a moment to land (and waits for the Swarm's
+        # view of it), and commits the old primary acknowledged meanwhile are no recovery.
+        _wait_steady(writer, time.monotonic(), trial.fault_at + ttl + 30)
         scenario.heal(ctx)
         trial.converged_s = wait_healthy(target, CONVERGE_S)
         trial.recovered_wall = time.time()
     finally:
         writer.stop()
         reader.stop()
-    _measure(target, trial, writer.attempts, reader.attempts, run, ctx.notes)
+    if target.is_swarm:
+        by_address.update(target.addresses("postgres"))  # the tasks Swarm started meanwhile
+    writes, reads = _named(writer.attempts, by_address), _named(reader.attempts, by_address)
+    _measure(target, trial, writes, reads, run, ctx.notes)
     if target.prometheus_url:
         observe_alerts(target.prometheus_url, trial)
     return trial
@@ -150,6 +171,18 @@ def draw_panels(target: Target, prometheus_url: str, trial: Trial, path: Path) -
     trial.metrics_png = path.name
 
 
+def applicable(target: Target, names: list[str]) -> list[str]:
+    """The scenarios to run on the stack. One that cannot act on it (a host scenario on one engine, one that makes
+    no sense on a Swarm) is refused before anything is done; when every scenario was asked for (`drill all`), those
+    are left out instead, each with a line saying why."""
+    refused = refusals(target, names)
+    if refused and set(names) != set(SCENARIOS):
+        raise Refused("\n".join(refused.values()))
+    for why in refused.values():
+        print(f"left out: {why}", flush=True)
+    return [name for name in names if name not in refused]
+
+
 def relative(attempt: timeline.Attempt, base: float) -> dict:
     """Attempt times relative to the fault, so a report reads in seconds from it."""
     data = attempt.as_dict()
@@ -166,6 +199,7 @@ def run(
     stop: threading.Event | None = None,
 ) -> Path:
     """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/recovery.py)."""
+    scenario_names = applicable(target, scenario_names)
     probe.ensure_table(target)
     wait_healthy(target, CONVERGE_S)
     ttl = int(patroni_api.dynamic_config(target.patroni_apis)["ttl"])

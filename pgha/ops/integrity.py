@@ -132,7 +132,7 @@ def table_digest(target: Target, member: str) -> TableDigest | None:
 def amcheck(target: Target, member: str) -> list[str]:
     """pg_amcheck over every database of one member; what it found wrong (empty: nothing)."""
     result = subprocess.run(
-        ["docker", "exec", target.container(member), *AMCHECK],
+        [*target.place(member).exec_argv(), *AMCHECK],
         capture_output=True,
         text=True,
         timeout=AMCHECK_TIMEOUT_S,

@@ -26,6 +26,7 @@ from pgha import docker_api, patroni_api
 from pgha.model import host, repository
 from pgha.model.settings import PORT_KEYS
 from pgha.ops import backups, deploys, drill, probe, timeline
+from pgha.ops.faults import Refused
 from pgha.ops.target import Target, from_pulumi
 
 WRITE_BEFORE_S = 3.0  # the writer's commits before T (pitr) or before the loss
@@ -186,9 +187,9 @@ def lose_cluster(target: Target, number: int) -> Recovery:
     try:
         time.sleep(archive_timeout_s + WRITE_BEFORE_S)
         trial.fault_at = time.monotonic()
-        for name in target.containers("postgres"):
-            # The low-level call: one request per node, none spent inspecting it first, so the kills land together.
-            docker_api.client().api.kill(target.container(name))
+        # Looked up first, then the low-level calls: one request per node, so the kills land together.
+        for place in [target.place(name) for name in target.containers("postgres")]:
+            place.api.kill(place.container)
         deploys.destroy(target.stack, own)
     finally:
         writer.stop()
@@ -224,6 +225,11 @@ SCENARIOS: dict[str, tuple[Callable[[Target, int], Recovery], str]] = {
 
 
 def run_trials(target: Target, names: list[str], trials: int) -> dict[str, list[dict]]:
+    if names and target.is_swarm:
+        raise Refused(
+            f"{', '.join(names)}: not run on Swarm stacks: they remove and restore containers, volumes and the "
+            f"pgBackRest repository on this machine's engine"
+        )
     results: dict[str, list[dict]] = {}
     for name in names:
         for number in range(1, trials + 1):

@@ -13,7 +13,7 @@ import requests
 
 from pgha import patroni_api
 from pgha.ops import metrics
-from pgha.ops.target import Target
+from pgha.ops.target import Place, Target
 
 
 @dataclass
@@ -33,11 +33,9 @@ def is_member(name: str, role: str) -> bool:
     return re.fullmatch(rf"{role}-\d+", name) is not None
 
 
-def _etcd_health(container: str) -> str:
+def _etcd_health(place: Place) -> str:
     command = [
-        "docker",
-        "exec",
-        container,
+        *place.exec_argv(),
         "etcdctl",
         "--endpoints=http://127.0.0.1:2379",
         "--command-timeout=2s",
@@ -69,7 +67,7 @@ def gather(target: Target) -> Status:
     for name, container in sorted(containers.items()):
         if is_member(name, "etcd"):
             running = container["State"] == "running"
-            status.etcd[name] = _etcd_health(container["Names"][0].lstrip("/")) if running else container["State"]
+            status.etcd[name] = _etcd_health(target.place(name, container)) if running else container["State"]
     for i, url in enumerate(target.stats_urls, 1):
         try:
             status.backends[f"haproxy-{i}"] = _haproxy_backends(url)

@@ -1,16 +1,57 @@
-"""Where a deployed stack answers: its outputs (endpoints, credentials) and its containers."""
+"""Where a deployed stack answers: its outputs (endpoints, credentials) and its containers.
+
+A stack runs on one Docker engine (pgha:engine docker, the local one) or across a Docker Swarm (pgha:engine swarm):
+there each member is a one-replica service pinned to a node (the outputs' `placement`), and its container is
+whichever task Swarm runs now, on that node's engine (`swarmNodes`). Everything that reaches a member's container
+goes through Target.place(), which knows both.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
+
+import docker
+import docker.errors
 
 from pgha import docker_api
 
 Endpoint = tuple[str, int]
+SERVICE_LABEL = "com.docker.swarm.service.name"  # Swarm's own label on a task's container
+
+
+@dataclass(frozen=True)
+class Place:
+    """One member's container and the engine that runs it: what a fault, `docker exec` or an inspection acts on."""
+
+    member: str  # short name: postgres-2
+    container: str  # its name on the local engine; on a Swarm node, the current task container's id
+    engine_url: str | None = None  # None: the local engine; else the Swarm node's (tcp://10.214.7.12:2375)
+
+    @property
+    def api(self) -> docker.APIClient:
+        """The SDK's low-level client of that engine: one request per call, none spent looking the container up."""
+        return (docker_api.engine(self.engine_url) if self.engine_url else docker_api.client()).api
+
+    def exec_argv(self, *options: str) -> list[str]:
+        """`docker exec` into it, as a command line: psql, etcdctl and pg_amcheck run there as in any container."""
+        where = ["-H", self.engine_url] if self.engine_url else []
+        return ["docker", *where, "exec", *options, self.container]
+
+
+def current_task(tasks: list[dict]) -> dict:
+    """Of a service's task containers on a node (Swarm keeps the dead ones of earlier tasks), the running one, else
+    the newest: a killed task's container stays exited, its replacement is a new container."""
+    return max(tasks, key=lambda c: (c.get("State") == "running", c.get("Created", 0)))
+
+
+def role_of(member: str) -> str:
+    """postgres-2 -> postgres: the pgha.role label its container carries."""
+    return member.rsplit("-", 1)[0]
 
 
 class ConnectionParams(TypedDict):
@@ -35,6 +76,13 @@ class Target:
     password: str
     api_password: str  # Patroni REST API, for unsafe requests such as a switchover
     prometheus_url: str | None = None  # None when the stack collects no metrics (pgha:metrics false)
+    # A Swarm stack's node engines, node 1 (the manager) first, and each member's node number; empty on one engine.
+    swarm_nodes: tuple[str, ...] = ()
+    placement: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def is_swarm(self) -> bool:
+        return bool(self.swarm_nodes)
 
     @property
     def rw(self) -> Endpoint:
@@ -62,22 +110,80 @@ class Target:
 
     def containers(self, role: str | None = None) -> dict[str, dict]:
         """This stack's containers (running or not) by short name: postgres-1, etcd-2, haproxy-1 ..., each as the
-        engine lists it (Id, Names, Image, Labels, State, NetworkSettings ...)."""
+        engine lists it (Id, Names, Image, Labels, State, NetworkSettings ...). On a Swarm: each service's current
+        task container; a service with a task on every node (the failover watcher) as `name@node-N`; a placed member
+        whose node does not answer, or that has no container, with State `unreachable` or `missing`."""
         labels = [f"pgha.stack={self.stack}"] + ([f"pgha.role={role}"] if role else [])
+        if self.is_swarm:
+            return self._swarm_containers(labels, role)
         found = [c.attrs for c in docker_api.labelled("containers", *labels)]
         prefix = f"/pgha-{self.stack}-"
         return {c["Names"][0][len(prefix) :]: c for c in found if c["Names"][0].startswith(prefix)}
 
+    def addresses(self, role: str) -> dict[str, str]:
+        """Each running container of the role by its addresses (address -> short name): what inet_server_addr()
+        names a server by. On a Swarm, where Patroni knows members by name, the probes name them from this."""
+        found = {}
+        for member, attrs in self.containers(role).items():
+            for settings in ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).values():
+                if settings.get("IPAddress"):
+                    found[settings["IPAddress"]] = member
+        return found
+
     def container(self, short: str) -> str:
+        """A container's name on a one-engine stack (and what a Swarm service of the member is called)."""
         return f"pgha-{self.stack}-{short}"
+
+    def node_url(self, member: str) -> str:
+        """The engine of the Swarm node the member is pinned to."""
+        if member not in self.placement:
+            raise LookupError(f"{member} is not in stack {self.stack}'s placement ({', '.join(self.placement)})")
+        return self.swarm_nodes[self.placement[member] - 1]
+
+    def place(self, member: str, listed: dict | None = None) -> Place:
+        """Where the member's container is now. On one engine, its fixed name; on a Swarm, its current task on its
+        node (found by the service's name): a task killed is replaced by a new container, so ask again after.
+        `listed`: the member's entry of containers(), which names the task already."""
+        if not self.is_swarm:
+            return Place(member, self.container(member))
+        url = self.node_url(member)
+        if listed is not None:
+            return Place(member, listed["Id"], url)
+        listed = docker_api.engine(url).containers.list(
+            all=True, sparse=True, filters={"label": [f"{SERVICE_LABEL}={self.container(member)}"]}
+        )
+        if not listed:
+            raise LookupError(f"{member}: no task container of service {self.container(member)} on {url}")
+        return Place(member, current_task([c.attrs for c in listed])["Id"], url)
+
+    def _swarm_containers(self, labels: list[str], role: str | None) -> dict[str, dict]:
+        """containers() on a Swarm: every node's engine asked in turn (each answers for its own tasks only)."""
+        prefix = f"pgha-{self.stack}-"
+        tasks: dict[str, list[dict]] = {}
+        unreachable: set[int] = set()
+        for index, url in enumerate(self.swarm_nodes, 1):
+            try:
+                listed = docker_api.engine(url).containers.list(all=True, sparse=True, filters={"label": labels})
+            except (docker.errors.DockerException, OSError):  # a node down, paused or cut off
+                unreachable.add(index)
+                continue
+            for container in listed:
+                attrs = container.attrs
+                short = attrs["Labels"].get(SERVICE_LABEL, "").removeprefix(prefix)
+                key = short if short in self.placement else f"{short}@node-{index}"
+                tasks.setdefault(key, []).append(attrs)
+        found = {key: current_task(candidates) for key, candidates in tasks.items()}
+        for member, node in self.placement.items():
+            if member not in found and role in (None, role_of(member)):
+                state = "unreachable" if node in unreachable else "missing"
+                found[member] = {"State": state, "Names": [], "Labels": {}, "Id": ""}
+        return found
 
     def psql(self, member: str, sql: str, database: str | None = None, timeout: float = 30.0) -> str:
         """One statement inside a member's own container, as the local superuser (peer authentication):
         it reaches replicas as they are, not through a router. Returns psql's unaligned output."""
         command = [
-            "docker",
-            "exec",
-            self.container(member),
+            *self.place(member).exec_argv(),
             "psql",
             "-X",
             "-At",
@@ -112,6 +218,8 @@ def from_outputs(stack: str, outputs: dict) -> Target:
         password=outputs["password"],
         api_password=outputs["patroniApiPassword"],
         prometheus_url=outputs.get("prometheusUrl"),
+        swarm_nodes=tuple(outputs.get("swarmNodes") or ()),
+        placement={member: int(node) for member, node in (outputs.get("placement") or {}).items()},
     )
 
 
