@@ -196,7 +196,8 @@ class Target:
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
-            raise RuntimeError(f"{member}: {sql[:60]}: {(result.stderr.strip().splitlines() or ['psql failed'])[-1]}")
+            # The first line says what failed (psql: error ... / ERROR: ...); the ones after point into the statement.
+            raise RuntimeError(f"{member}: {sql[:60]}: {(result.stderr.strip().splitlines() or ['psql failed'])[0]}")
         return result.stdout.strip()
 
 

@@ -160,6 +160,18 @@ def test_a_write_is_read_back_on_a_replica_on_another_host(on_swarm):
     assert replica != primary  # another task, on another node: one PostgreSQL member per node
 
 
+def test_killing_the_primary_s_host_loses_no_acknowledged_commit(on_swarm):
+    _, _, t = on_swarm
+    drill.wait_healthy(t, DEADLINE_S)
+    # No die event reaches any other node: the dead primary's leader key expiring in etcd (ttl) ends its term.
+    trial = drill.run_trial(t, faults.SCENARIOS["kill-host"], 1, TTL_S)
+    print(f"\nkill-host: RTO {trial.rto_s} s, lost {trial.lost_acked}, {trial.old_primary} -> {trial.new_primary}")
+    assert trial.lost_acked == 0, f"acknowledged commits lost, by member: {trial.lost_by_member}"
+    assert not trial.split_brain, "two members acknowledged writes as primary"
+    assert trial.rto_s is not None, f"writes never came back: {trial.notes}"
+    assert trial.new_primary not in ("", trial.old_primary), f"{trial.old_primary} still leads"
+
+
 def test_killing_the_primary_task_is_ended_by_the_watcher_on_its_node(on_swarm):
     lab, stack, t = on_swarm
     old = until(lambda: healthy(t, NODES), DEADLINE_S, "healthy before the kill")
@@ -187,15 +199,3 @@ def test_killing_the_primary_task_is_ended_by_the_watcher_on_its_node(on_swarm):
         watcher = e.containers.list(filters={"label": f"com.docker.swarm.service.name=pgha-{stack}-failover-watcher"})
         log = watcher[0].logs().decode()
     assert f"{old} died: leader lock released" in log, log[-2000:]
-
-
-def test_killing_the_primary_s_host_loses_no_acknowledged_commit(on_swarm):
-    _, _, t = on_swarm
-    drill.wait_healthy(t, DEADLINE_S)
-    # No die event reaches any other node: the dead primary's leader key expiring in etcd (ttl) ends its term.
-    trial = drill.run_trial(t, faults.SCENARIOS["kill-host"], 1, TTL_S)
-    print(f"\nkill-host: RTO {trial.rto_s} s, lost {trial.lost_acked}, {trial.old_primary} -> {trial.new_primary}")
-    assert trial.lost_acked == 0, f"acknowledged commits lost, by member: {trial.lost_by_member}"
-    assert not trial.split_brain, "two members acknowledged writes as primary"
-    assert trial.rto_s is not None, f"writes never came back: {trial.notes}"
-    assert trial.new_primary not in ("", trial.old_primary), f"{trial.old_primary} still leads"
