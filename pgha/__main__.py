@@ -30,7 +30,7 @@ from pgha.ops import (
     swarm_lab,
     target,
 )
-from pgha.ops.faults import SCENARIOS
+from pgha.ops.faults import SCENARIOS, Refused
 
 
 def _target(args: argparse.Namespace) -> target.Target:
@@ -71,9 +71,15 @@ def cmd_drill(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    recovered = recovery.run_trials(_target(args), [n for n in names if n in recovery.SCENARIOS], args.trials)
-    # After the recoveries: lose-cluster deploys the stack anew.
-    path = drill.run(_target(args), [n for n in names if n in SCENARIOS], args.trials, Path(args.reports), recovered)
+    try:
+        recovered = recovery.run_trials(_target(args), [n for n in names if n in recovery.SCENARIOS], args.trials)
+        # After the recoveries: lose-cluster deploys the stack anew.
+        path = drill.run(
+            _target(args), [n for n in names if n in SCENARIOS], args.trials, Path(args.reports), recovered
+        )
+    except Refused as exc:  # before anything ran: the scenario cannot act on this stack
+        print(exc, file=sys.stderr)
+        return 2
     summary = report.write(path)
     print(summary.read_text().split("\n\n", 1)[1].split("\n![")[0])
     print(f"report: {path}\nsummary and plots: {summary}")
