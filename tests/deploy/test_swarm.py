@@ -1,6 +1,7 @@
 """The same program on a Swarm: a 3-node lab of this machine's own, a stack with pgha:engine swarm deployed onto it
 with `pulumi up`, each etcd and PostgreSQL member on a node of its own; a write read back on a replica on another host;
-the primary's task killed and the watcher on its node ending the outage; `pulumi destroy` leaving nothing on any node.
+the primary's task killed and the watcher on its node ending the outage; the primary's whole host killed (kill-host,
+the drill); `pulumi destroy` leaving nothing on any node.
 """
 
 import contextlib
@@ -16,13 +17,14 @@ import pytest
 import requests
 
 from pgha.model.host import free_ports
-from pgha.ops import swarm_lab, target
+from pgha.ops import drill, faults, probe, swarm_lab, target
 from tests.deploy.conftest import ROOT, docker_objects, leftovers, plaintext, pulumi
 
 LAB = "dtest"
 NODES = 3
 SETTINGS = {"engine": "swarm", "swarmLab": LAB, "metrics": "false", "backups": "false"}  # quorum commit
 DEADLINE_S = 120.0
+TTL_S = 20  # Patroni's default, which the stack keeps
 
 
 def until(condition, timeout: float, what: str):
@@ -156,6 +158,19 @@ def test_a_write_is_read_back_on_a_replica_on_another_host(on_swarm):
     in_recovery, replica, note = until(read_back, 30, "the row on a replica")
     assert in_recovery and note == "written on the primary"
     assert replica != primary  # another task, on another node: one PostgreSQL member per node
+
+
+def test_killing_the_primary_s_host_loses_no_acknowledged_commit(on_swarm):
+    _, _, t = on_swarm
+    drill.wait_healthy(t, DEADLINE_S)
+    probe.ensure_table(t)  # the drill's writer commits into it (drill.run makes it; a single trial does not)
+    # No die event reaches any other node: the dead primary's leader key expiring in etcd (ttl) ends its term.
+    trial = drill.run_trial(t, faults.SCENARIOS["kill-host"], 1, TTL_S)
+    print(f"\nkill-host: RTO {trial.rto_s} s, lost {trial.lost_acked}, {trial.old_primary} -> {trial.new_primary}")
+    assert trial.lost_acked == 0, f"acknowledged commits lost, by member: {trial.lost_by_member}"
+    assert not trial.split_brain, "two members acknowledged writes as primary"
+    assert trial.rto_s is not None, f"writes never came back: {trial.notes}"
+    assert trial.new_primary not in ("", trial.old_primary), f"{trial.old_primary} still leads"
 
 
 def test_killing_the_primary_task_is_ended_by_the_watcher_on_its_node(on_swarm):
