@@ -9,9 +9,7 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 
-import docker
 import psycopg
 import pytest
 import requests
@@ -19,6 +17,7 @@ import requests
 from pgha.model.host import free_ports
 from pgha.ops import drill, faults, probe, swarm_lab, target
 from tests.deploy.conftest import ROOT, docker_objects, leftovers, plaintext, pulumi
+from tests.engines import engine
 
 LAB = "dtest"
 NODES = 3
@@ -40,15 +39,6 @@ def until(condition, timeout: float, what: str):
             last = exc
         time.sleep(0.5)
     pytest.fail(f"{what}: not within {timeout:.0f}s (last: {last!r})")
-
-
-@contextlib.contextmanager
-def engine(url: str) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=url, timeout=30)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def cluster(t: target.Target) -> list[dict]:

@@ -2,11 +2,8 @@
 them and its tasks reach each other across hosts over an overlay network; `up` again leaves a healthy lab as it is and
 mends a broken one; `down` leaves nothing of it. A few minutes on two cores."""
 
-import contextlib
 import time
-from collections.abc import Iterator
 
-import docker
 import pytest
 from docker.types import ServiceMode
 
@@ -14,6 +11,7 @@ from components.images import BASE_IMAGE
 from pgha import docker_api
 from pgha.model.host import free_ports
 from pgha.ops import swarm_lab
+from tests.engines import engine
 
 NAME = "itest"
 NODES = 3
@@ -26,15 +24,6 @@ ECHO_HOSTNAME = (
     f"my $s = IO::Socket::INET->new(LocalPort => {ECHO_PORT}, Listen => 8, ReuseAddr => 1) or die $!;"
     "while (my $c = $s->accept) { print $c $name; close $c }"
 )
-
-
-@contextlib.contextmanager
-def engine(url: str) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=url, timeout=30)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def until(condition, timeout: float, what: str):
