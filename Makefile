@@ -74,7 +74,7 @@ experiment: setup
 	@$(ENV) pgha experiment $(EXP) $(if $(filter command line environment,$(origin TRIALS)),--trials $(TRIALS)) \
 		$(if $(PARALLEL),--parallel $(PARALLEL)) $(if $(KEEP),--keep)
 
-# A Docker Swarm of $(NODES) engines in containers on this machine (pgha/ops/swarm_lab.py): node 1 the manager, its API
+# A Docker Swarm of $(NODES) engines in containers on this machine (pgha/ops/lab/swarm_lab.py): node 1 the manager, its API
 # on tcp://127.0.0.1:23750; the base image on every node. A healthy lab is left as it is; anything else is made anew.
 swarm-lab: setup
 	@$(ENV) pgha swarm-lab --name $(LAB) --nodes $(NODES)
@@ -86,9 +86,10 @@ swarm-lab-down:
 swarm-lab-status:
 	@$(ENV) pgha swarm-lab --name $(LAB) --status
 
-# The code as the project keeps it (pyproject.toml): formatted, linted and type-checked, before any test runs.
+# The code as the project keeps it (pyproject.toml): formatted, linted, type-checked and every import pointing down
+# (import-linter's contracts), before any test runs.
 lint: setup
-	$(ENV) ruff format --check . && ruff check . && mypy
+	$(ENV) ruff format --check . && ruff check . && mypy && lint-imports
 
 test: setup lint
 	$(ENV) python -m pytest -q -rs tests

@@ -16,7 +16,8 @@ import pulumi
 import pulumi_docker as docker
 
 from components.swarm import SwarmNodes
-from pgha import docker_api
+from pgha import names
+from pgha.clients import docker_api
 from pgha.model import swarm
 from pgha.model.layout import Layout, Member
 
@@ -55,7 +56,7 @@ def volume(args: PlacementArgs, member: Member, parent: pulumi.Resource) -> dock
     provider = args.swarm.provider(args.layout.node_of(member)) if args.swarm else None
     return docker.Volume(
         f"{member.name}-data",
-        name=f"{member.container}-data",
+        name=names.data_volume(args.layout.settings.stack, member.name),
         labels=[
             docker.VolumeLabelArgs(label=k, value=v) for k, v in sorted(member_labels(args.layout, member).items())
         ],

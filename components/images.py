@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import platform
-import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 
-DOCKER_DIR = Path(__file__).resolve().parent.parent / "docker"
-BASE_IMAGE = "pgha-base:trixie"
-# What pulumi-docker builds for when no platform is given (Linux on the host's architecture), said explicitly:
-# unset, every preview and update prints a warning per image.
-BUILD_PLATFORM = "linux/" + {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-
-
-def context_digest(component: str) -> str:
-    """Digest of the build context: the image tag, so an unchanged context is never rebuilt."""
-    digest = hashlib.sha256()
-    for path in sorted((DOCKER_DIR / component).rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(DOCKER_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+from pgha.model.images import BASE_IMAGE, BUILD_PLATFORM, component_tag
 
 
 def component_image(
@@ -36,7 +18,7 @@ def component_image(
     build waits for."""
     return docker.Image(
         f"{component}-image",
-        image_name=f"pgha-{component}:{context_digest(component)}" + (f"-r{revision}" if revision else ""),
+        image_name=component_tag(component, revision),
         build=docker.DockerBuildArgs(
             # Relative to the project (the program's working directory), so that the same stack previewed
             # from another checkout sees no change.
@@ -50,30 +32,3 @@ def component_image(
         skip_push=True,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
     )
-
-
-def check_image(component: str) -> str:
-    """The component's image for checks made outside `pulumi up` (preview-time checks, image tests), built
-    with the Docker CLI when missing. Its own tag: the CLI's classic builder makes other image IDs than the
-    program's BuildKit builds, so sharing their tag would untag one or the other on every build."""
-    tag = f"pgha-check-{component}:{context_digest(component)}"
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
-        # --force-rm: no intermediate container is left behind, even when the build fails.
-        subprocess.run(
-            [
-                "docker",
-                "build",
-                "-q",
-                "--force-rm",
-                "--build-arg",
-                f"BASE_IMAGE={BASE_IMAGE}",
-                "-t",
-                tag,
-                str(DOCKER_DIR / component),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=900,
-        )
-    return tag

@@ -1,4 +1,4 @@
-"""The stack's passwords as the running cluster holds them: a change is rolled out live (pgha/ops/rotation.py).
+"""The stack's passwords as the running cluster holds them: a change is rolled out live (pgha/actions/rotation.py).
 
 The containers are created with their password files and then ignore later changes to them (ignore_changes
 on those uploads), so a new password never replaces a container; this resource's update carries it instead.
@@ -10,9 +10,9 @@ import pulumi
 import pulumi.dynamic as dynamic
 
 from components.docker_args import Workload
+from pgha.actions import rotation
 from pgha.model import render
 from pgha.model.layout import Layout
-from pgha.ops import rotation
 
 
 class _Provider(dynamic.ResourceProvider):

@@ -13,8 +13,8 @@ import time
 import pulumi
 import pulumi.dynamic as dynamic
 
-from pgha import patroni_api
-from pgha.ops import rolling
+from pgha.actions import rolling
+from pgha.clients import patroni_api
 
 DEADLINE_S = 180.0
 

@@ -18,10 +18,10 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, Workload, docker_socket, member_container, upload
 from components.images import component_image
+from pgha.actions import backups
 from pgha.model import render, repository
 from pgha.model.layout import Layout
-from pgha.model.render import stanza
-from pgha.ops import backups
+from pgha.names import stanza
 
 
 class BackupRepository(pulumi.ComponentResource):

@@ -15,7 +15,7 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, member_container, upload, volume
 from components.images import component_image
-from pgha import docker_api
+from pgha.clients import docker_api
 from pgha.model import render
 from pgha.model.layout import PROMETHEUS_PORT
 

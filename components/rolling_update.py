@@ -20,8 +20,8 @@ import urllib.request
 import pulumi
 import pulumi.dynamic as dynamic
 
-from pgha import patroni_api
-from pgha.ops import rolling
+from pgha.actions import rolling
+from pgha.clients import patroni_api
 
 
 class _MemberBackProvider(dynamic.ResourceProvider):

@@ -13,7 +13,7 @@ import pulumi
 import pulumi.dynamic as dynamic
 import pulumi_docker as docker_provider
 
-from pgha import docker_api
+from pgha.clients import docker_api
 from pgha.model.layout import Layout
 
 COPY_TIMEOUT_S = 900  # one image's `save` streamed into a node's `load`: hundreds of MB on two cores

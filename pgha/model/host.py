@@ -7,10 +7,11 @@ import os
 import random
 import socket
 
-from pgha import docker_api, patroni_api
+from pgha import names
+from pgha.clients import docker_api, patroni_api
 from pgha.model import swarm
 from pgha.model.layout import Layout
-from pgha.model.settings import HostFacts, Settings, default_subnet, network_name
+from pgha.model.settings import HostFacts, Settings, default_subnet
 
 
 def _bind_error(address: str, port: int) -> int:
@@ -34,7 +35,7 @@ def _current_leader(containers: list[dict]) -> str | None:
     urls = [
         f"http://{p['IP']}:{p['PublicPort']}"
         for c in containers
-        if c["Labels"].get("pgha.role") == "postgres"
+        if c["Labels"].get(names.ROLE_LABEL) == "postgres"
         for p in c.get("Ports", [])
         if p.get("PrivatePort") == 8008 and p.get("PublicPort")
     ]
@@ -70,7 +71,7 @@ def stack_subnet(stack: str) -> str:
     """The subnet of a stack whose config sets none: the one its network has when it is deployed (a subnet never
     moves under a running stack), else the default that no other Docker network overlaps."""
     subnets = _ipv4_subnets()
-    own = subnets.pop(network_name(stack), None)
+    own = subnets.pop(names.network(stack), None)
     return own or default_subnet(stack, subnets.values())
 
 
@@ -110,14 +111,14 @@ def gather(settings: Settings) -> HostFacts:
     if settings.engine == "swarm":
         return HostFacts(True, frozenset(), _other_subnets(settings.prefix), 0, _swarm_leader(settings), 0)
     local = _bind_error(settings.bind_address, 0) != errno.EADDRNOTAVAIL
-    containers = [c.attrs for c in docker_api.labelled("containers", f"pgha.stack={settings.stack}")]
+    containers = [c.attrs for c in docker_api.labelled("containers", names.stack_label(settings.stack))]
     own = _own_published_ports(containers)
     busy = {
         port
         for port in settings.published_ports().values()
         if port not in own and local and _bind_error(settings.bind_address, port) == errno.EADDRINUSE
     }
-    etcd = sum(1 for c in containers if c["Labels"].get("pgha.role") == "etcd")
+    etcd = sum(1 for c in containers if c["Labels"].get(names.ROLE_LABEL) == "etcd")
     return HostFacts(
         local,
         frozenset(busy),

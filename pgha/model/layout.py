@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from pgha import names
 from pgha.model import swarm
 from pgha.model.settings import MAX_POSTGRES_NODES, Settings
 
@@ -63,9 +64,9 @@ class Layout:
         return self.settings.engine == "swarm"
 
     def _member(self, role: str, index: int, offset: int) -> Member:
-        name = f"{role}-{index}" if index else role
+        name = names.member(role, index)
         address = name if self.on_swarm else self._address(offset + index)
-        return Member(role, index, name, f"{self.settings.prefix}-{name}", address)
+        return Member(role, index, name, names.container(self.settings.stack, name), address)
 
     def node_of(self, member: Member) -> int:
         """The Swarm node a member is pinned to (1-based); 0 for the failover watcher, which runs on every node."""
@@ -137,7 +138,7 @@ class Layout:
         return f"{PATRONI_NAMESPACE}{self.scope}"
 
     def labels(self, role: str, member: str | None = None) -> dict[str, str]:
-        labels = {"pgha.stack": self.settings.stack, "pgha.role": role}
+        labels = {names.STACK_LABEL: self.settings.stack, names.ROLE_LABEL: role}
         if member:
-            labels["pgha.member"] = member
+            labels[names.MEMBER_LABEL] = member
         return labels

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-from components.images import check_image
+from pgha.model.images import check_image
 
 # Patroni sets these itself; a stack must not override them.
 PATRONI_MANAGED = frozenset(

@@ -31,6 +31,7 @@ from pgha.model.layout import (
     Member,
 )
 from pgha.model.settings import Settings
+from pgha.names import stanza
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 APP_USER = "app"
@@ -107,11 +108,6 @@ def patroni_config(layout: Layout, member: Member) -> str:
         etcd_hosts=",".join(f"{m.address}:2379" for m in layout.etcd()),
         **BOOTSTRAP_DCS,
     )
-
-
-def stanza(stack: str) -> str:
-    """The stack's pgBackRest stanza: its cluster's name, the same in every stack restored from its backups."""
-    return f"pgha-{stack}"
 
 
 def restores_other_stack(settings: Settings) -> bool:
@@ -306,7 +302,7 @@ def bootstrap_sql(layout: Layout, passwords: Passwords) -> str:
 
 def monitor_role_sql(verifier: str) -> str:
     """The exporters' role, made if missing (a stack bootstrapped before it existed gets it at its first password
-    rollout, pgha/ops/rotation.py), with its verifier and PostgreSQL's pg_monitor."""
+    rollout, pgha/actions/rotation.py), with its verifier and PostgreSQL's pg_monitor."""
     return (
         f"SELECT 'CREATE ROLE {MONITOR_USER}' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{MONITOR_USER}')"
         f" \\gexec\nALTER ROLE {MONITOR_USER} LOGIN PASSWORD '{verifier}';\nGRANT pg_monitor TO {MONITOR_USER};\n"

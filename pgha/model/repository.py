@@ -10,17 +10,19 @@ from datetime import UTC, datetime
 
 import docker.errors
 
-from components.images import check_image
-from pgha import docker_api
-from pgha.model.render import REPOSITORY_PATH, stanza
+from pgha import names
+from pgha.clients import docker_api
+from pgha.model.images import check_image
+from pgha.model.render import REPOSITORY_PATH
 from pgha.model.settings import NAMESPACE, Settings
+from pgha.names import stanza
 
 # The key comes on stdin, so it shows neither in a process list nor in the container's configuration.
 READ_INFO = 'read -r key && PGBACKREST_REPO1_CIPHER_PASS="$key" exec pgbackrest --repo1-cipher-type=aes-256-cbc --output=json info'
 
 
 def volume_name(stack: str) -> str:
-    return f"pgha-{stack}-backups"
+    return names.backup_volume(stack)
 
 
 def exists(stack: str) -> bool:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from pgha import names
+
 NAMESPACE = "pgha"
 SYNCHRONOUS_MODES = ("off", "on", "quorum")
 ENGINES = ("docker", "swarm")
@@ -164,10 +166,6 @@ def _is_subnet(value: str) -> bool:
     except ValueError:
         return False
     return net.version == 4 and 16 <= net.prefixlen <= 25
-
-
-def network_name(stack: str) -> str:
-    return f"pgha-{stack}"
 
 
 def default_subnet(stack: str, taken: Iterable[str] = ()) -> str:
@@ -328,7 +326,7 @@ class Settings:
     @property
     def prefix(self) -> str:
         """Every Docker object of the stack is named `<prefix>-...`; its network is named `<prefix>`."""
-        return network_name(self.stack)
+        return names.stack_prefix(self.stack)
 
     def patroni_api_port(self, index: int) -> int:
         """Host port of node `index`'s (1-based) Patroni REST API."""
@@ -543,7 +541,7 @@ def _running_stack_problems(settings: Settings, facts: HostFacts) -> list[str]:
             f"{NAMESPACE}:etcdNodes: {settings.etcd_nodes} differs from the {running} members the running stack has; "
             "etcd membership is not changed in place: destroy the stack and deploy it again with the new count"
         )
-    index = int(facts.leader.rsplit("-", 1)[1]) if facts.leader else 0
+    index = names.member_index(facts.leader) if facts.leader else 0
     if index > settings.postgres_nodes:
         problems.append(
             f"{NAMESPACE}:postgresNodes: {settings.postgres_nodes} would remove {facts.leader}, the current primary; "

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 # The Swarm node label a member is pinned by: node.labels.pgha.node==2. A real Swarm's nodes get it with
 # `docker node update --label-add pgha.node=2 <node>`; the lab sets it itself.
 NODE_LABEL = "pgha.node"
-# What a lab (pgha/ops/swarm_lab.py) labels its node containers with: the lab's name, the node's number.
+# What a lab (pgha/ops/lab/swarm_lab.py) labels its node containers with: the lab's name, the node's number.
 LAB_LABEL = "pgha.swarm-lab"
 LAB_NODE_LABEL = "pgha.swarm-lab.node"
 LAB_ENGINE_PORT = 2375  # each lab node's engine, on the lab network

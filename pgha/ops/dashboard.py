@@ -11,14 +11,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgha.ops import metrics
-from pgha.ops.report import MEMBER_COLOURS
+from pgha.clients import prometheus as metrics
 
 MAX_POINTS = 600
 SINCE_UNITS = {"s": 1, "m": 60, "h": 3600}
 LINE_STYLES = ("-", "--", ":", "-.")
 TICK_INTERVALS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600)  # on whole minutes, hours
 MARK_STYLES = (("black", "--"), ("green", ":"), ("tab:gray", "-."))  # the fault as in the drill plots, then recovery
+
+
+# One colour per member, none of them red: red is for failures.
+MEMBER_COLOURS = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:gray",
+)
 
 
 @dataclass(frozen=True)
@@ -111,8 +124,9 @@ def to_series(panel: Panel, result: list[dict], step: float, zero: float | None 
     return sorted(found, key=lambda s: s.name)
 
 
-def _colour(labels: dict) -> str:
-    number = re.search(r"-(\d+)$", labels.get("member", ""))
+def member_colour(member: str) -> str:
+    """A member's colour in every chart, by its number; grey for a name without one."""
+    number = re.search(r"-(\d+)$", member)
     return MEMBER_COLOURS[(int(number[1]) - 1) % len(MEMBER_COLOURS)] if number else "tab:gray"
 
 
@@ -131,8 +145,8 @@ def _spans(series: Series, value: float, step: float) -> list[tuple[float, float
 
 def _draw_lanes(ax, series: list[Series], step: float) -> None:
     for lane, s in enumerate(series):
-        ax.broken_barh(_spans(s, 1.0, step), (lane - 0.35, 0.7), color=_colour(s.labels))
-        ax.broken_barh(_spans(s, 0.0, step), (lane - 0.04, 0.08), color=_colour(s.labels))
+        ax.broken_barh(_spans(s, 1.0, step), (lane - 0.35, 0.7), color=member_colour(s.labels.get("member", "")))
+        ax.broken_barh(_spans(s, 0.0, step), (lane - 0.04, 0.08), color=member_colour(s.labels.get("member", "")))
     ax.set_yticks(range(len(series)), [s.name for s in series])
     ax.set_ylim(len(series) - 0.5, -0.5)  # the first member on top
     ax.legend(
@@ -157,7 +171,14 @@ def _draw_lines(ax, panel: Panel, series: list[Series]) -> None:
         # The first members' lines wider, drawn first: where members agree (both HAProxies, idle replicas at 0)
         # every one of them still shows.
         width = max(1.0, 3.0 - 0.8 * members.index(s.labels.get("member", "")))
-        ax.plot(s.times, s.values, color=_colour(s.labels), linestyle=style, linewidth=width, label=s.name)
+        ax.plot(
+            s.times,
+            s.values,
+            color=member_colour(s.labels.get("member", "")),
+            linestyle=style,
+            linewidth=width,
+            label=s.name,
+        )
     present = [v for s in series for v in s.values if not math.isnan(v)]
     top = max(1.0, *present) * 1.15  # a flat 0 stays readable
     ax.set_ylim(min(0.0, *present) - 0.04 * top, top)  # a line at 0 sits just above the axis, not on it

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from pgha import patroni_api
-from pgha.ops import metrics
+from pgha.clients import patroni_api
+from pgha.clients import prometheus as metrics
 from pgha.ops.target import Place, Target
 
 

@@ -18,7 +18,8 @@ from typing import TypedDict
 import docker
 import docker.errors
 
-from pgha import docker_api
+from pgha import names
+from pgha.clients import docker_api
 
 Endpoint = tuple[str, int]
 SERVICE_LABEL = "com.docker.swarm.service.name"  # Swarm's own label on a task's container
@@ -51,7 +52,7 @@ def current_task(tasks: list[dict]) -> dict:
 
 def role_of(member: str) -> str:
     """postgres-2 -> postgres: the pgha.role label its container carries."""
-    return member.rsplit("-", 1)[0]
+    return names.role_of(member)
 
 
 class ConnectionParams(TypedDict):
@@ -113,12 +114,12 @@ class Target:
         engine lists it (Id, Names, Image, Labels, State, NetworkSettings ...). On a Swarm: each service's current
         task container; a service with a task on every node (the failover watcher) as `name@node-N`; a placed member
         whose node does not answer, or that has no container, with State `unreachable` or `missing`."""
-        labels = [f"pgha.stack={self.stack}"] + ([f"pgha.role={role}"] if role else [])
+        labels = [names.stack_label(self.stack)] + ([names.role_label(role)] if role else [])
         if self.is_swarm:
             return self._swarm_containers(labels, role)
         found = [c.attrs for c in docker_api.labelled("containers", *labels)]
-        prefix = f"/pgha-{self.stack}-"
-        return {c["Names"][0][len(prefix) :]: c for c in found if c["Names"][0].startswith(prefix)}
+        members = ((names.member_of(self.stack, c["Names"][0]), c) for c in found)
+        return {member: c for member, c in members if member}
 
     def addresses(self, role: str) -> dict[str, str]:
         """Each running container of the role by its addresses (address -> short name): what inet_server_addr()
@@ -132,7 +133,7 @@ class Target:
 
     def container(self, short: str) -> str:
         """A container's name on a one-engine stack (and what a Swarm service of the member is called)."""
-        return f"pgha-{self.stack}-{short}"
+        return names.container(self.stack, short)
 
     def node_url(self, member: str) -> str:
         """The engine of the Swarm node the member is pinned to."""

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pgha import docker_api
+from pgha.clients import docker_api
 from pgha.model import repository, stacks
-from pgha.ops import backups, target
+from pgha.ops import target
+from pgha.ops.backups import backups
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED_PASSWORD = ("pgha:appPassword", secrets.token_urlsafe(18))

@@ -5,9 +5,11 @@ conftest.py.)"""
 import subprocess
 import uuid
 
+from pgha.actions import backups as pgbackrest
+from pgha.actions import deploys
 from pgha.model import repository, stacks
-from pgha.model.render import stanza
-from pgha.ops import backups, deploys
+from pgha.names import stanza
+from pgha.ops.backups import backups
 from tests.deploy.conftest import ROOT, SECOND_STACK_PORTS, plaintext
 
 
@@ -21,7 +23,7 @@ def test_the_stack_was_backed_up_in_full_at_deploy(deployed):
 
 def test_pgbackrest_check_archives_from_the_primary(deployed):
     stack, _ = deployed
-    backups.check(stack)  # raises when the WAL segment it switches to does not reach the repository
+    pgbackrest.check(stack)  # raises when the WAL segment it switches to does not reach the repository
 
 
 def test_the_repository_is_one_volume_of_the_stack_mounted_on_every_node_and_its_host(deployed):

@@ -4,8 +4,8 @@ preview quiet and without a change. No speed is asserted: a benchmark prints fig
 
 import json
 
-from pgha import docker_api
-from pgha.ops import bench, bench_report
+from pgha.clients import docker_api
+from pgha.ops.bench import bench, bench_report
 
 PATHS = {"host-rw", "host-ro", "haproxy", "pgbouncer", "direct"}
 

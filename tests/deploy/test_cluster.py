@@ -3,9 +3,9 @@
 import psycopg
 import requests
 
-from pgha import patroni_api
-from pgha.ops import drill, integrity, probe
-from pgha.ops.faults import SCENARIOS
+from pgha.clients import patroni_api
+from pgha.ops.drills import drill, integrity, probe
+from pgha.ops.drills.faults import SCENARIOS
 from tests.deploy.conftest import pulumi
 
 CONVERGE_S = 120

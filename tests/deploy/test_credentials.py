@@ -13,9 +13,10 @@ import psycopg
 import requests
 
 from components.credentials import LENGTH
-from pgha import patroni_api
+from pgha.clients import patroni_api
 from pgha.model.settings import PASSWORD_KEYS
-from pgha.ops import drill, probe, target, timeline
+from pgha.ops import target
+from pgha.ops.drills import drill, probe, timeline
 from tests.deploy.conftest import CONFIGURED_PASSWORD, ROOT, container_ids, generated_passwords, pulumi
 
 

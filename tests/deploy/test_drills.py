@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pgha import patroni_api
-from pgha.ops import drill, integrity, metrics, probe, report
-from pgha.ops.faults import SCENARIOS
+from pgha.clients import patroni_api
+from pgha.clients import prometheus as metrics
+from pgha.ops.drills import drill, integrity, probe, report
+from pgha.ops.drills.faults import SCENARIOS
 from pgha.ops.target import Target
 
 HEALTHY_S = 120  # each scenario starts on a whole cluster, whatever the one before it left

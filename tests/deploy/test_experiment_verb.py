@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from pgha.ops import experiment
+from pgha.ops.experiments import experiment
 from tests.deploy.conftest import ROOT, docker_objects, leftovers, pulumi
 
 TINY = """

@@ -8,10 +8,13 @@ import uuid
 
 import pytest
 
-from pgha import patroni_api
+from pgha.clients import patroni_api
+from pgha.clients import prometheus as metrics
 from pgha.model import repository, stacks
 from pgha.model.settings import PASSWORD_KEYS
-from pgha.ops import backups, drill, metrics, probe, target, timeline
+from pgha.ops import target
+from pgha.ops.backups import backups
+from pgha.ops.drills import drill, probe, timeline
 from tests.deploy.conftest import ROOT, SECOND_STACK_PORTS, container_ids, docker_objects, leftovers, plaintext, pulumi
 
 

@@ -5,7 +5,8 @@ import secrets
 import subprocess
 import time
 
-from pgha.ops import dashboard, metrics
+from pgha.clients import prometheus as metrics
+from pgha.ops import dashboard
 from tests.deploy.conftest import container_ids, pulumi
 from tests.deploy.test_credentials import set_password
 

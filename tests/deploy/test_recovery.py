@@ -1,4 +1,4 @@
-"""The disaster-recovery drills on the session's stack (pgha/ops/recovery.py): a point-in-time restore into a new
+"""The disaster-recovery drills on the session's stack (pgha/ops/backups/recovery.py): a point-in-time restore into a new
 stack, a replica rebuilt from the repository, and the whole stack lost and deployed again from its backups.
 lose-cluster destroys the session's stack and brings it back: it runs last (this module is the last one)."""
 
@@ -8,7 +8,9 @@ import uuid
 
 import pytest
 
-from pgha.ops import backups, drill, recovery
+from pgha.actions import backups as pgbackrest
+from pgha.ops.backups import backups, recovery
+from pgha.ops.drills import drill
 
 HEALTHY_S = 120
 SCHEDULE_DEADLINE_S = 180  # the schedule's interval (2 minutes) and its poll
@@ -40,7 +42,7 @@ def test_the_schedule_took_an_incremental_backup_on_its_own(healthy):
     deadline, log = time.monotonic() + SCHEDULE_DEADLINE_S, ""
     while time.monotonic() < deadline and "incr backup done" not in log:
         log = subprocess.run(
-            ["docker", "logs", backups.repository_host(healthy.stack)], capture_output=True, text=True
+            ["docker", "logs", pgbackrest.repository_host(healthy.stack)], capture_output=True, text=True
         ).stdout
         time.sleep(2)
     assert "incr backup done" in log, log[-2000:]
@@ -61,18 +63,18 @@ def test_a_restore_to_a_named_restore_point_stops_there(healthy):
     pgBackRest restores a name from the newest backup: one taken now, before the point, also holds off the
     schedule's next one (due 2 minutes after the newest)."""
     backups.backup(healthy.stack, "incr")
-    leader = backups.running_leader(healthy.patroni_apis)
+    leader = pgbackrest.running_leader(healthy.patroni_apis)
     name = f"before-{uuid.uuid4().hex[:6]}"
     healthy.psql(leader, "CREATE TABLE IF NOT EXISTS restore_point_marks (n int)")
     healthy.psql(leader, "INSERT INTO restore_point_marks VALUES (1)")
     healthy.psql(leader, f"SELECT pg_create_restore_point('{name}')")
     healthy.psql(leader, "INSERT INTO restore_point_marks VALUES (2)")
-    backups.check(healthy.stack)  # the restore point's WAL is in the archive
+    pgbackrest.check(healthy.stack)  # the restore point's WAL is in the archive
     found = {}
 
     def read(restored):
         found["rows"] = restored.psql(
-            backups.running_leader(restored.patroni_apis),
+            pgbackrest.running_leader(restored.patroni_apis),
             "SELECT string_agg(n::text, ',' ORDER BY n) FROM restore_point_marks",
         )
 

@@ -15,7 +15,9 @@ import pytest
 import requests
 
 from pgha.model.host import free_ports
-from pgha.ops import drill, faults, probe, swarm_lab, target
+from pgha.ops import target
+from pgha.ops.drills import drill, faults, probe
+from pgha.ops.lab import swarm_lab
 from tests.deploy.conftest import ROOT, docker_objects, leftovers, plaintext, pulumi
 from tests.engines import engine
 

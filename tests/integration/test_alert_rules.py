@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.images import check_image
 from pgha.model import render
+from pgha.model.images import check_image
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from components.images import check_image
 from pgha.model import render
+from pgha.model.images import check_image
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
 
@@ -91,7 +91,7 @@ def test_the_nodes_and_the_repository_host_run_one_pgbackrest_version(images):
         ("etcd", "test -w /var/lib/etcd/data"),
         ("patroni", "test -w /var/lib/postgresql/data && test -w /run/patroni"),
         # Prometheus writes its data (a volume mounts there); the exporters read the password files pgha writes as
-        # uid 999 (pgha/ops/rotation.py).
+        # uid 999 (pgha/actions/rotation.py).
         ("prometheus", "test -w /var/lib/prometheus && test $(id -un) = prometheus"),
         ("postgres-exporter", "test $(id -u) = 999 && test -r /etc/postgres-exporter"),
         ("pgbouncer-exporter", "test $(id -u) = 999 && test -r /etc/pgbouncer-exporter"),

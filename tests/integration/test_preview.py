@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from docker.types import IPAMConfig, IPAMPool
 
-from pgha import docker_api
+from pgha.clients import docker_api
 from pgha.model import host, stacks
 from pgha.model.settings import PASSWORD_KEYS, PORT_KEYS
 

@@ -7,10 +7,10 @@ import time
 import pytest
 from docker.types import ServiceMode
 
-from components.images import BASE_IMAGE
-from pgha import docker_api
+from pgha.clients import docker_api
 from pgha.model.host import free_ports
-from pgha.ops import swarm_lab
+from pgha.model.images import BASE_IMAGE
+from pgha.ops.lab import swarm_lab
 from tests.engines import engine
 
 NAME = "itest"

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from pgha.model import repository
-from pgha.ops import backups
+from pgha.ops.backups import backups
 
 FULL = {
     "label": "20261126-203328F",

@@ -1,4 +1,4 @@
-from pgha.ops import bench, bench_report, bench_stats
+from pgha.ops.bench import bench, bench_report, bench_stats
 from pgha.ops.target import Target
 
 SUMMARY = """pgbench (17.6 (Debian 17.6-0+deb13u1))

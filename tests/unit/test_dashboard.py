@@ -3,8 +3,9 @@ import math
 
 import pytest
 
-from pgha.__main__ import main
-from pgha.ops import dashboard, metrics
+from pgha.cli import main
+from pgha.clients import prometheus as metrics
+from pgha.ops import dashboard
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAULT = 1_800_000_000.0

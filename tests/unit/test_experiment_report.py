@@ -6,8 +6,8 @@ import json
 import pytest
 
 from pgha.model.experiments import Experiment, Variant
-from pgha.ops import experiment, experiment_report
-from pgha.ops.experiment_report import WITHIN_NOISE, versus
+from pgha.ops.experiments import experiment, experiment_report
+from pgha.ops.experiments.experiment_report import WITHIN_NOISE, versus
 
 EXP = Experiment(
     "t",

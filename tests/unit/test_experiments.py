@@ -99,8 +99,8 @@ def test_malformed_variants_and_names_too_long_for_a_stack_are_refused(tmp_path)
 
 @pytest.mark.parametrize("path", sorted(experiments.EXPERIMENTS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_experiment_loads_clean(path):
-    from pgha.ops.bench import WORKLOADS as BENCH_WORKLOADS
-    from pgha.ops.faults import SCENARIOS as DRILLS
+    from pgha.ops.bench.bench import WORKLOADS as BENCH_WORKLOADS
+    from pgha.ops.drills.faults import SCENARIOS as DRILLS
 
     exp = load(path, DRILLS, BENCH_WORKLOADS)
     assert exp.name == path.stem and exp.question and len(exp.variants) >= 2

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from pgha import docker_api
-from pgha.ops import drill, faults, lab_hosts
-from pgha.ops.faults import SCENARIOS, Context, Refused
+from pgha.clients import docker_api
+from pgha.ops.drills import drill, faults
+from pgha.ops.drills.faults import SCENARIOS, Context, Refused
+from pgha.ops.lab import lab_hosts
 from pgha.ops.target import from_outputs
 from tests.unit import swarm_fakes
 from tests.unit.swarm_fakes import NODES, FakeEngine, healthy_swarm, swarm_target, swarm_task, task
@@ -112,7 +113,7 @@ def test_drill_all_leaves_out_what_cannot_run_and_says_so(capsys):
 
 
 def test_recovery_drills_are_refused_on_a_swarm():
-    from pgha.ops import recovery
+    from pgha.ops.backups import recovery
 
     with pytest.raises(Refused, match="pitr: not run on Swarm stacks"):
         recovery.run_trials(swarm_target(), ["pitr"], 1)

@@ -2,7 +2,7 @@
 
 import yaml
 
-from pgha.ops import image_update
+from pgha.ops.drills import image_update
 
 STACK_FILE = """config:
   pgha:rwPort: "15432"

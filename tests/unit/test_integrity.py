@@ -1,6 +1,6 @@
 from typing import Any
 
-from pgha.ops.integrity import (
+from pgha.ops.drills.integrity import (
     Findings,
     TableDigest,
     amcheck_findings,

@@ -1,4 +1,4 @@
-from pgha.ops import bench_report, loop
+from pgha.ops.bench import bench_report, loop
 
 
 def pre(urn: str) -> dict:

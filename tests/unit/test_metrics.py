@@ -1,6 +1,7 @@
 """Reading a stack's Prometheus: alert spells from ALERTS' range, and how a drill report shows them."""
 
-from pgha.ops import metrics, report
+from pgha.clients import prometheus as metrics
+from pgha.ops.drills import report
 
 
 def alerts_series(name, times, **labels):

@@ -114,7 +114,7 @@ def test_patroni_config_does_not_change_with_dynamic_settings():
 
 
 def test_patroni_passwords_are_a_file_of_their_own_merged_over_the_settings():
-    """Only that file changes with a password, so only it is rewritten in place (pgha.ops.rotation)."""
+    """Only that file changes with a password, so only it is rewritten in place (pgha.actions.rotation)."""
     doc = yaml.safe_load(render.patroni_secrets(PASSWORDS))
     assert doc["postgresql"]["authentication"]["superuser"]["password"] == PASSWORDS.superuser  # quotes, backslashes
     assert doc["postgresql"]["authentication"]["replication"]["password"] == "repl-pw"

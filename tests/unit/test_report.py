@@ -1,7 +1,7 @@
 import json
 from typing import Any
 
-from pgha.ops import report
+from pgha.ops.drills import report
 
 
 def trial(rto, lost=0, split=False, read=0.1, gap=0.5):

@@ -1,6 +1,6 @@
 import pytest
 
-from pgha.ops import rolling
+from pgha.actions import rolling
 
 
 def _fake_reads(monkeypatch, sequence):

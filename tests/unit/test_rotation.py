@@ -5,10 +5,10 @@ from typing import Any
 import pulumi
 
 from components.password_rotation import _Provider
+from pgha.actions import rotation
 from pgha.model import render
 from pgha.model.layout import Layout
 from pgha.model.settings import parse
-from pgha.ops import rotation
 from tests.unit.test_program import BACKUP_KEY, PASSWORDS, RecordingMocks, RecordingMonitor, of_type, unwrap_secret
 
 ROTATION_TYPE = "pulumi-python:dynamic/credentials:PasswordRotation"

@@ -96,7 +96,8 @@ def test_synchronous_modes_want_a_synchronous_standby():
 
 
 def test_alerts_are_asked_for_the_view_only_and_listed_in_the_table(monkeypatch):
-    from pgha.ops import metrics, status
+    from pgha.clients import prometheus as metrics
+    from pgha.ops import status
     from pgha.ops.target import Target
 
     def stack(prometheus_url):  # all with_alerts asks of a stack is its Prometheus

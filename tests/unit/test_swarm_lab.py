@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from components.images import DOCKER_DIR
-from pgha import __main__ as cli
-from pgha.ops import swarm_lab
-from pgha.ops.swarm_lab import LabStatus, NodeContainer, SwarmNode
+from pgha import cli
+from pgha.model.images import DOCKER_DIR
+from pgha.ops.lab import swarm_lab
+from pgha.ops.lab.swarm_lab import LabStatus, NodeContainer, SwarmNode
 
 IMAGE = "pgha-check-swarm-node:0123456789ab"
 

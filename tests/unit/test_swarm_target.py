@@ -6,10 +6,11 @@ import subprocess
 
 import pytest
 
-from pgha import docker_api
-from pgha.ops import drill, status
+from pgha.clients import docker_api
+from pgha.ops import status
+from pgha.ops.drills import drill
+from pgha.ops.drills.timeline import Attempt
 from pgha.ops.target import Place, current_task, from_outputs
-from pgha.ops.timeline import Attempt
 from tests.unit import swarm_fakes
 from tests.unit.swarm_fakes import NODES, FakeEngine, FakeEngines, healthy_swarm, swarm_target, task
 from tests.unit.test_target import OUTPUTS as ONE_ENGINE_OUTPUTS

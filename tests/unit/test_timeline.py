@@ -1,6 +1,6 @@
 import pytest
 
-from pgha.ops.timeline import (
+from pgha.ops.drills.timeline import (
     Attempt,
     longest_failure_window,
     longest_gap,

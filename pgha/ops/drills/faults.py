@@ -4,7 +4,7 @@ Every container fault acts on a member's Place (pgha/ops/target.py): its contain
 Swarm stack its current task on its node's engine. There the heal differs: Swarm does not start a killed or stopped
 task's container again, it starts a new task (restart policy any), so healing waits for that one instead. The host
 scenarios (kill-host, partition-host, pause-host) break the Swarm lab node that holds the primary
-(pgha/ops/lab_hosts.py). A scenario that cannot act on a stack says why before a drill starts (refusal()).
+(pgha/ops/lab/lab_hosts.py). A scenario that cannot act on a stack says why before a drill starts (refusal()).
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from datetime import UTC, datetime
 import docker
 import docker.errors
 
-from pgha import docker_api, patroni_api
+from pgha import names
+from pgha.actions import rolling
+from pgha.clients import docker_api, patroni_api
 from pgha.model.swarm import node_host
-from pgha.ops import image_update, lab_hosts, rolling
+from pgha.ops.drills import image_update
+from pgha.ops.lab import lab_hosts
 from pgha.ops.target import Place, Target, role_of
 
 RESTART_DELAY_RESET_S = 10.0  # Docker's restart policy resets its delay after a container ran this long
@@ -199,7 +202,7 @@ def partition_primary(ctx: Context) -> None:
     if ctx.target.is_swarm:
         _partition_task(ctx)
         return
-    place, network = ctx.place(ctx.primary), f"pgha-{ctx.target.stack}"
+    place, network = ctx.place(ctx.primary), names.network(ctx.target.stack)
     address = place.api.inspect_container(place.container)["NetworkSettings"]["Networks"][network]["IPAddress"]
     place.api.disconnect_container_from_network(place.container, network, force=True)
     _until_another_leader(ctx)

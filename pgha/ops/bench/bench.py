@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pgha import patroni_api
+from pgha import names
+from pgha.clients import patroni_api
 from pgha.model import layout
-from pgha.ops import bench_stats, drill, loop, storm
+from pgha.ops.bench import bench_stats, loop, storm
+from pgha.ops.drills import drill
 from pgha.ops.target import Target
 
 WORKLOADS = {"select-only": ("-S",), "tpcb": ()}  # pgbench's built-in scripts
@@ -39,7 +41,7 @@ class BenchPath:
 
 
 def paths(target: Target, primary: str) -> list[BenchPath]:
-    node = primary.rsplit("-", 1)[1]
+    node = names.member_index(primary)
     return [
         BenchPath("host-rw", "host", *target.rw),
         BenchPath("host-ro", "host", *target.ro, workloads=("select-only",)),
@@ -138,12 +140,12 @@ def client_containers(target: Target, lifetime_s: int) -> Iterator[dict[str, Cli
         # is an overlay on the nodes, which this engine is not one of.
         raise RuntimeError(f"bench: stack {target.stack} runs on a Swarm; its clients run on one engine only, for now")
     image = next(iter(target.containers("postgres").values()))["Image"]
-    names = {"host": target.container("bench-host"), "net": target.container("bench-net")}
-    networks = {"host": "host", "net": f"pgha-{target.stack}"}
+    containers = {"host": target.container("bench-host"), "net": target.container("bench-net")}
+    networks = {"host": "host", "net": names.network(target.stack)}
     try:
-        yield {kind: _start(names[kind], image, networks[kind], lifetime_s, target) for kind in names}
+        yield {kind: _start(containers[kind], image, networks[kind], lifetime_s, target) for kind in containers}
     finally:
-        subprocess.run(["docker", "rm", "-f", *names.values()], capture_output=True, timeout=60)
+        subprocess.run(["docker", "rm", "-f", *containers.values()], capture_output=True, timeout=60)
 
 
 def initialise(net: ClientContainer, target: Target, scale: int) -> None:

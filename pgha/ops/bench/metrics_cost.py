@@ -1,7 +1,7 @@
 """What collecting metrics costs: pgbench (TPC-B through the read-write port) on one stack with pgha:metrics on and
 off, turn by turn, with the CPU the collectors (Prometheus and the exporters) and the whole stack take meanwhile.
 
-Each turn deploys the stack with a copy of its configuration (pgha/ops/deploys.py: its file is never written); the
+Each turn deploys the stack with a copy of its configuration (pgha/actions/deploys.py: its file is never written); the
 last deploy brings back its own configuration.
 """
 
@@ -13,8 +13,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from pgha import docker_api
-from pgha.ops import bench, deploys, drill, target
+from pgha import names
+from pgha.actions import deploys
+from pgha.clients import docker_api
+from pgha.ops import target
+from pgha.ops.bench import bench
+from pgha.ops.drills import drill
 from pgha.ops.target import Target
 
 COLLECTORS = ("prometheus", "postgres-exporter", "pgbouncer-node-exporter", "pgbouncer-leader-exporter")
@@ -23,11 +27,11 @@ COLLECTORS = ("prometheus", "postgres-exporter", "pgbouncer-node-exporter", "pgb
 def cpu_seconds(stack: str) -> dict[str, float]:
     """CPU seconds each role's running containers have used so far (the engine's cgroup counters)."""
     used: dict[str, float] = {}
-    for container in docker_api.labelled("containers", f"pgha.stack={stack}"):
+    for container in docker_api.labelled("containers", names.stack_label(stack)):
         if container.attrs["State"] != "running":
             continue
         stats = docker_api.client().api.stats(container.id, stream=False, one_shot=True)
-        role = container.attrs["Labels"]["pgha.role"]
+        role = container.attrs["Labels"][names.ROLE_LABEL]
         used[role] = used.get(role, 0.0) + stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
     return used
 

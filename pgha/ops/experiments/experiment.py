@@ -1,6 +1,6 @@
 """`pgha experiment NAME`: every variant of an experiment file (pgha/model/experiments.py) becomes its own stack
 through Pulumi's Automation API, is brought up, waited for, drilled and benchmarked with the drill and bench code,
-and destroyed, also on a failure or Ctrl-C; then one comparison report (pgha/ops/experiment_report.py).
+and destroyed, also on a failure or Ctrl-C; then one comparison report (pgha/ops/experiments/experiment_report.py).
 
 The stacks live in a workspace of this machine's, PGHA_HOME/experiments/NAME/: a Pulumi.yaml whose program is this
 checkout, each variant's stack file (so nothing is written into the checkout), and progress.json, from which an
@@ -24,10 +24,14 @@ from pathlib import Path
 import docker
 from pulumi import automation as auto
 
-from pgha import docker_api
+from pgha.clients import docker_api
 from pgha.model import repository, settings, stacks
 from pgha.model.experiments import Experiment, Variant
-from pgha.ops import backups, bench, drill, experiment_report, report, target
+from pgha.ops import target
+from pgha.ops.backups import backups
+from pgha.ops.bench import bench
+from pgha.ops.drills import drill, report
+from pgha.ops.experiments import experiment_report
 
 # Experiment stacks publish away from the ready-made stacks' ports (dev's 5000, the tests' 15432), and with
 # --parallel each slot another 100 further on (an HAProxy instance takes +10 per instance within it).

@@ -14,9 +14,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from pgha import patroni_api
+from pgha.clients import patroni_api
 from pgha.ops import status
-from pgha.ops.probe import PROBE_TABLE
+from pgha.ops.drills.probe import PROBE_TABLE
 from pgha.ops.target import Target
 
 # --heapallindexed: every heap tuple an index should hold is in it; --checkunique: no unique index has two

@@ -16,7 +16,8 @@ from __future__ import annotations
 import subprocess
 import time
 
-from pgha import docker_api, patroni_api
+from pgha import names
+from pgha.clients import docker_api, patroni_api
 from pgha.model import render
 
 DEADLINE_S = 120.0
@@ -114,7 +115,7 @@ def rewrite(name: str, spec: dict, api_urls: list[str], api_passwords: list[str]
     for path, content in sorted(spec["files"].items()):
         docker_api.put_file(name, path, content, POSTGRES_UID, POSTGRES_UID, SECRET_FILE_MODE)
     if spec["reload"] == "patroni":
-        index = int(spec["member"].rsplit("-", 1)[1])
+        index = names.member_index(spec["member"])
         reload_patroni(api_urls[index - 1], api_passwords)
     elif spec["reload"] == "restart":  # an exporter, which reads its password once, at start
         subprocess.run(["docker", "restart", "--time", "5", name], check=True, capture_output=True, timeout=60)

@@ -1,5 +1,5 @@
-"""pgBackRest against a live stack: its stanza and first backup (`pulumi up`, components/pgbackrest.py), a backup
-(`make backup`), the list of backups (`make backups`), and dropping a destroyed stack's repository.
+"""pgBackRest against a live stack, as `pulumi up` runs it (components/pgbackrest.py): its stanza and first backup;
+and the primitives the backup verbs (pgha/ops/backups) build on.
 
 Every command runs on the stack's repository host (`docker exec pgha-<stack>-pgbackrest`, as postgres), where
 the scheduled backups run too: one container, so pgBackRest's own lock keeps backups and expiries one at a time.
@@ -11,16 +11,11 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import UTC, datetime
 
-import docker.errors
+from pgha import names
+from pgha.actions import rolling
+from pgha.names import stanza
 
-from pgha import docker_api
-from pgha.model import repository
-from pgha.model.render import stanza
-from pgha.ops import rolling
-
-BACKUP_TYPES = ("full", "diff", "incr")
 LEADER_DEADLINE_S = 900.0  # a restored stack's first node replays the archive before it leads
 BACKUP_TIMEOUT_S = 3600.0
 LOCKED = "unable to acquire lock"  # another backup or expiry runs (the schedule's): wait for it
@@ -34,12 +29,8 @@ ARCHIVE_LATE = "was not archived before the"
 ARCHIVE_DEADLINE_S = 240.0
 
 
-def container(stack: str, member: str) -> str:
-    return f"pgha-{stack}-{member}"
-
-
 def repository_host(stack: str) -> str:
-    return container(stack, "pgbackrest")
+    return names.container(stack, "pgbackrest")
 
 
 def pgbackrest(node: str, stack: str, *args: str, timeout: float = 300.0) -> str:
@@ -88,7 +79,7 @@ def _waiting(stack: str, *args: str, until_gone: dict[str, float], timeout: floa
         time.sleep(1.0)
 
 
-def _take(stack: str, kind: str) -> str:
+def take(stack: str, kind: str) -> str:
     """One backup on the repository host, after the one running there (the schedule's) if any; its log."""
     return _waiting(
         stack,
@@ -98,13 +89,6 @@ def _take(stack: str, kind: str) -> str:
         until_gone={LOCKED: BACKUP_TIMEOUT_S},
         timeout=BACKUP_TIMEOUT_S,
     )
-
-
-def backup(stack: str, kind: str = "incr") -> dict:
-    """Takes a backup on the repository host; returns it as `pgbackrest info` lists it (the newest), with
-    `from_standby`: whether pgBackRest copied the files from a standby."""
-    log = _take(stack, kind)
-    return info(stack, repository_host(stack))["backup"][-1] | {"from_standby": "replay on the standby reached" in log}
 
 
 def initialize(stack: str, api_urls: list[str]) -> str:
@@ -118,62 +102,10 @@ def initialize(stack: str, api_urls: list[str]) -> str:
         late = {ARCHIVE_LATE: ARCHIVE_DEADLINE_S} if step == "check" else {}
         _waiting(stack, step, until_gone={NO_PRIMARY: PRIMARY_DEADLINE_S, LOCKED: BACKUP_TIMEOUT_S} | late)
     if not info(stack, host).get("backup"):
-        _take(stack, "full")
+        take(stack, "full")
     return info(stack, host)["backup"][-1]["label"]
 
 
 def check(stack: str) -> None:
     """`pgbackrest check`: switches the primary to a new WAL segment and waits until the repository holds it."""
     pgbackrest(repository_host(stack), stack, "check")
-
-
-def _running(name: str) -> bool:
-    try:
-        return docker_api.client().containers.get(name).attrs["State"]["Running"]
-    except docker.errors.DockerException:
-        return False
-
-
-def listing(stack: str, cipher_pass: str | None) -> dict:
-    """The stanza's `info`: from the repository host, else (the stack is gone) from its kept repository."""
-    if _running(repository_host(stack)):
-        return info(stack, repository_host(stack))
-    if cipher_pass is None:
-        raise RuntimeError(f"stack {stack} runs no repository host; reading its repository needs its key")
-    return repository.read_info(stack, cipher_pass)
-
-
-def _when(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S+00")
-
-
-def table(stanza_info: dict) -> str:
-    """One line per backup: when it ended, type, sizes, and the WAL it needs; then the archive's WAL range."""
-    lines = [
-        "| label | type | started | ended | database size | in repository | WAL from | WAL to |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for b in stanza_info.get("backup", []):
-        lines.append(
-            f"| {b['label']} | {b['type']} | {_when(b['timestamp']['start'])} | {_when(b['timestamp']['stop'])} "
-            f"| {_mb(b['info']['size'])} | {_mb(b['info']['repository']['delta'])} "
-            f"| {b['archive']['start']} | {b['archive']['stop']} |"
-        )
-    for a in stanza_info.get("archive", []):
-        lines.append(f"\narchive {a['id']}: WAL {a.get('min')} to {a.get('max')}")
-    return "\n".join(lines)
-
-
-def _mb(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB"
-
-
-def drop(stack: str) -> None:
-    """Removes a destroyed stack's repository: its backups and archived WAL are gone for good. RuntimeError when it
-    cannot (the stack is still there, it has no repository, no engine answers), for `make drop-backups` to print."""
-    try:
-        if docker_api.labelled("containers", f"pgha.stack={stack}"):
-            raise RuntimeError(f"stack {stack} still has containers; destroy it first (make down STACK={stack})")
-        docker_api.client().volumes.get(repository.volume_name(stack)).remove()
-    except docker.errors.DockerException as exc:
-        raise RuntimeError(str(exc)) from exc

@@ -10,9 +10,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pgha import patroni_api
-from pgha.ops import dashboard, metrics, probe, status, timeline
-from pgha.ops.faults import SCENARIOS, Context, Refused, Scenario, refusals
+from pgha.clients import patroni_api
+from pgha.clients import prometheus as metrics
+from pgha.ops import dashboard, status
+from pgha.ops.drills import probe, timeline
+from pgha.ops.drills.faults import SCENARIOS, Context, Refused, Scenario, refusals
 from pgha.ops.target import Target
 
 BASELINE_S = 2.0  # probes run this long before the fault
@@ -198,7 +200,7 @@ def run(
     recoveries: dict[str, list[dict]] | None = None,
     stop: threading.Event | None = None,
 ) -> Path:
-    """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/recovery.py)."""
+    """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/backups/recovery.py)."""
     scenario_names = applicable(target, scenario_names)
     probe.ensure_table(target)
     wait_healthy(target, CONVERGE_S)

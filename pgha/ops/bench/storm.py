@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from pgha.ops.bench_stats import percentile
+from pgha.ops.bench.bench_stats import percentile
 from pgha.ops.target import Target
 
 CONNECT_TIMEOUT_S = 15  # generous: a storm's connections queue in PgBouncer and HAProxy, they are not refused

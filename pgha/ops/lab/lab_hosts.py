@@ -1,8 +1,8 @@
 """A Swarm lab's node as a drill breaks it: its whole host killed, cut off the lab network, or frozen, and brought
-back. A lab node is a container of this machine's engine (pgha/ops/swarm_lab.py), so breaking the "host" is one
+back. A lab node is a container of this machine's engine (pgha/ops/lab/swarm_lab.py), so breaking the "host" is one
 request to the local engine; whether it is back is what the Swarm's manager says of it.
 
-`python -m pgha.ops.lab_hosts --lab NAME` measures, on a lab of that name, how fast the manager sees each fault
+`python -m pgha.ops.lab.lab_hosts --lab NAME` measures, on a lab of that name, how fast the manager sees each fault
 and each recovery, with a one-replica service pinned to node 2 (the figures in the README come from it).
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
-from pgha import docker_api
-from pgha.ops import swarm_lab
+from pgha.clients import docker_api
+from pgha.ops.lab import swarm_lab
 
 POLL_S = 0.25
 NODE_TIMEOUT_S = 120.0  # a restarted node's engine up and back in the Swarm: ~5 s measured, with room for load

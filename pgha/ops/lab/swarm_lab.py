@@ -24,9 +24,10 @@ import docker
 import docker.errors
 from docker.types import IPAMConfig, IPAMPool
 
-from components.images import BASE_IMAGE, check_image
-from pgha import docker_api
+from pgha import names
+from pgha.clients import docker_api
 from pgha.model import swarm
+from pgha.model.images import BASE_IMAGE, check_image
 
 LABEL = swarm.LAB_LABEL  # its value: the lab's name; on each container, volume and network of the lab
 NODE_LABEL = swarm.LAB_NODE_LABEL  # the node's number, 1 (the manager) to N, on its container
@@ -60,16 +61,16 @@ HOST_MODULES = "/lib/modules"
 
 
 def network_name(lab: str) -> str:
-    return f"pgha-swarm-{lab}"
+    return names.swarm_lab_network(lab)
 
 
 def container_name(lab: str, index: int) -> str:
-    return f"pgha-swarm-{lab}-node-{index}"
+    return names.swarm_lab_node(lab, index)
 
 
 def volume_name(lab: str, index: int) -> str:
     """The node's /var/lib/docker: its images and containers on the host's disk, not on the container's overlayfs."""
-    return f"pgha-swarm-{lab}-node-{index}-docker"
+    return f"{names.swarm_lab_node(lab, index)}-docker"
 
 
 def hostname(lab: str, index: int) -> str:
@@ -426,9 +427,9 @@ def _engines_waiting(lab: Lab) -> str | None:
             waiting.append(node)
     if not waiting:
         return None
-    names = ", ".join(n.hostname for n in waiting)
+    hosts = ", ".join(n.hostname for n in waiting)
     return (
-        f"waiting for the engines of {names} (their logs: {' / '.join(f'docker logs {n.container}' for n in waiting)})"
+        f"waiting for the engines of {hosts} (their logs: {' / '.join(f'docker logs {n.container}' for n in waiting)})"
     )
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import psycopg
 
+from pgha.ops.drills.timeline import Attempt
 from pgha.ops.target import Endpoint, Target
-from pgha.ops.timeline import Attempt
 
 PROBE_TABLE = "pgha_probe"
 CONNECT_TIMEOUT_S = 2  # libpq's smallest useful value; it applies to each host in turn

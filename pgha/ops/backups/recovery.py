@@ -1,5 +1,5 @@
 """Disaster-recovery drills: what the stack's pgBackRest backups and WAL archive bring back, measured from the
-client's side like the failover drills (pgha/ops/drill.py), in the same report.
+client's side like the failover drills (pgha/ops/drills/drill.py), in the same report.
 
 - pitr: a writer commits numbered rows; the drill notes a time T, the writer goes on, then the table is dropped.
   A new stack restored to T must hold every row acknowledged before T, and none of those asked for after T.
@@ -22,11 +22,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pgha import docker_api, patroni_api
+from pgha import names
+from pgha.actions import backups as pgbackrest
+from pgha.actions import deploys
+from pgha.clients import docker_api, patroni_api
 from pgha.model import host, repository
 from pgha.model.settings import PORT_KEYS
-from pgha.ops import backups, deploys, drill, probe, timeline
-from pgha.ops.faults import Refused
+from pgha.ops.backups import backups as backup_verbs
+from pgha.ops.drills import drill, probe, timeline
+from pgha.ops.drills.faults import Refused
 from pgha.ops.target import Target, from_pulumi
 
 WRITE_BEFORE_S = 3.0  # the writer's commits before T (pitr) or before the loss
@@ -67,11 +71,11 @@ def _writer(target: Target, run: str) -> probe.Probe:
 
 def _rows(target: Target, run: str) -> set[int]:
     """The run's rows on the primary."""
-    return drill.rows_on(target, backups.running_leader(target.patroni_apis), run)
+    return drill.rows_on(target, pgbackrest.running_leader(target.patroni_apis), run)
 
 
 def _database_mb(target: Target) -> float:
-    leader = backups.running_leader(target.patroni_apis)
+    leader = pgbackrest.running_leader(target.patroni_apis)
     return round(int(target.psql(leader, f"SELECT pg_database_size('{target.database}')")) / 2**20, 1)
 
 
@@ -106,7 +110,7 @@ def restore_into_new_stack(source: Target, restore_target: str, check: Callable[
         finally:
             deploys.remove_stack(name, config)
             if repository.exists(name):  # not when `pulumi up` failed before creating it
-                backups.drop(name)
+                backup_verbs.drop(name)
     return took
 
 
@@ -120,10 +124,10 @@ def pitr(source: Target, number: int) -> Recovery:
         time.sleep(WRITE_AFTER_S)
     finally:
         writer.stop()
-    leader = backups.running_leader(source.patroni_apis)
+    leader = pgbackrest.running_leader(source.patroni_apis)
     source.psql(leader, f"DROP TABLE {probe.PROBE_TABLE}")  # the damage
     # `pgbackrest check` switches to a new WAL segment and waits until it is archived: T is in the archive.
-    backups.check(source.stack)
+    pgbackrest.check(source.stack)
     probe.ensure_table(source)
     before = {a.seq for a in writer.attempts if a.ok and a.end < trial.fault_at}
     after = {a.seq for a in writer.attempts if a.start > trial.fault_at}
@@ -148,7 +152,7 @@ def lose_replica_disk(target: Target, number: int) -> Recovery:
     trial = Recovery("lose-replica-disk", number)
     members = patroni_api.cluster(target.patroni_apis)["members"]
     replica = next(m["name"] for m in members if m["role"] != "leader")
-    container = backups.container(target.stack, replica)
+    container = names.container(target.stack, replica)
     writer = _writer(target, run)
     try:
         time.sleep(WRITE_BEFORE_S)
@@ -224,14 +228,14 @@ SCENARIOS: dict[str, tuple[Callable[[Target, int], Recovery], str]] = {
 }
 
 
-def run_trials(target: Target, names: list[str], trials: int) -> dict[str, list[dict]]:
-    if names and target.is_swarm:
+def run_trials(target: Target, scenarios: list[str], trials: int) -> dict[str, list[dict]]:
+    if scenarios and target.is_swarm:
         raise Refused(
-            f"{', '.join(names)}: not run on Swarm stacks: they remove and restore containers, volumes and the "
+            f"{', '.join(scenarios)}: not run on Swarm stacks: they remove and restore containers, volumes and the "
             f"pgBackRest repository on this machine's engine"
         )
     results: dict[str, list[dict]] = {}
-    for name in names:
+    for name in scenarios:
         for number in range(1, trials + 1):
             found = SCENARIOS[name][0](target, number)
             target = from_pulumi(target.stack)  # lose-cluster deploys the stack anew, with new passwords

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from pgha.model import host, repository, stacks
 from pgha.model.settings import PORT_KEYS
-from pgha.ops import backups, drill, target
+from pgha.ops import target
+from pgha.ops.backups import backups
+from pgha.ops.drills import drill
 
 COMMAND_TIMEOUT_S = 600
 SLOWEST = 5  # resource steps listed per command

@@ -6,18 +6,8 @@ import json
 import statistics
 from pathlib import Path
 
-# One colour per member, none of them red: red is for failures.
-MEMBER_COLOURS = (
-    "tab:blue",
-    "tab:orange",
-    "tab:green",
-    "tab:purple",
-    "tab:brown",
-    "tab:pink",
-    "tab:olive",
-    "tab:cyan",
-    "tab:gray",
-)
+from pgha.ops.dashboard import member_colour
+
 COLUMNS = (
     "scenario",
     "trials",
@@ -119,7 +109,7 @@ def alert_rows(report: dict) -> list[tuple[str, ...]]:
 
 
 def recovery_rows(report: dict) -> list[tuple[str, ...]]:
-    """The disaster-recovery drills (pgha/ops/recovery.py): how long a restore took, and what it brought back."""
+    """The disaster-recovery drills (pgha/ops/backups/recovery.py): how long a restore took, and what it brought back."""
     rows: list[tuple[str, ...]] = []
     for name, trials in report["scenarios"].items():
         if not _is_recovery(trials):
@@ -175,7 +165,7 @@ def plot(report: dict, scenario: str, path: Path) -> None:
         members = sorted({a["member"] for a in attempts if a["ok"]})
         for member in members:
             xs = [a["end"] for a in attempts if a["ok"] and a["member"] == member]
-            colour = MEMBER_COLOURS[(int(member.rsplit("-", 1)[-1]) - 1) % len(MEMBER_COLOURS)]
+            colour = member_colour(member)
             ax.scatter(xs, [lane] * len(xs), s=6, color=colour, label=f"{key[:-1]} ok on {member}")
         xs = [a["end"] for a in attempts if not a["ok"]]
         ax.scatter(xs, [lane] * len(xs), s=18, color="red", marker="x", label=f"{key[:-1]} failed" if xs else None)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pgha import patroni_api
+from pgha import names
+from pgha.clients import patroni_api
 
 DEADLINE_S = 180.0
 POLL_S = 0.2
@@ -21,7 +22,7 @@ def members(api_urls: list[str]) -> dict[str, dict]:
             found = patroni_api.call(f"{url}/cluster")["members"]
         except (OSError, ValueError, KeyError):
             continue
-        index = lambda m: int(m["name"].rsplit("-", 1)[1])  # noqa: E731
+        index = lambda m: names.member_index(m["name"])  # noqa: E731
         # Members of removed nodes linger until their keys expire: they have no URL here, and no say.
         return {m["name"]: m | {"url": api_urls[index(m) - 1]} for m in found if index(m) <= len(api_urls)}
     raise RuntimeError("no Patroni REST API answered")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from pgha.ops.deploys import config_file, up, with_changes
+from pgha.actions.deploys import config_file, up, with_changes
 
 KEY = "pgha:nodeImageRevision"
 

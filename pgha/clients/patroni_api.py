@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 import requests
 
+from pgha import names
+
 TIMEOUT = 2.0
 
 
@@ -103,7 +105,7 @@ def switchover(api_urls: list[str], password: str, candidate: str | None = None)
     body = {"leader": current} | ({"candidate": candidate} if candidate else {})
     # The leader's own API first: Patroni wakes the HA loop of the node it was asked on, so the leader demotes at
     # once rather than at its next loop (up to loop_wait later), which every held client would wait for.
-    leader_url = api_urls[int(current.rsplit("-", 1)[1]) - 1]
+    leader_url = api_urls[names.member_index(current) - 1]
     errors = []
     for url in sorted(api_urls, key=lambda u: u != leader_url):
         try:

@@ -1,0 +1,1 @@
+"""Failure drills: the faults, the probes and checks that run through them, and their reports."""
