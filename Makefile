@@ -28,8 +28,9 @@ preview: setup
 down:
 	$(ENV) $(PREPARE) && pulumi destroy --yes $(ON_STACK)
 
+# The deployed stack's outputs as JSON, secrets shown; a stack not (fully) deployed is said in one line, exit 2.
 outputs:
-	@$(ENV) pulumi stack output --json --show-secrets --stack $(STACK)
+	@$(ENV) pgha --stack $(STACK) outputs
 
 status:
 	@$(ENV) pgha --stack $(STACK) status

@@ -1,5 +1,7 @@
 """pgha operations: `pgha {status,wait,switchover,drill,check,bench,backup,backups,drop-backups,
-dashboard,metrics-cost,experiment} [--stack NAME | --target-file F]`, and `pgha swarm-lab [--down | --status]`."""
+dashboard,metrics-cost,outputs} [--stack NAME | --target-file F]`, `pgha experiment NAME` and
+`pgha swarm-lab [--down | --status]`. A stack that does not exist, is not deployed or is half-deployed, or a target
+file that is not there, is said in one line on stderr, with what to run, and exit 2."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import docker.errors
 
 from pgha.clients import patroni_api
 from pgha.clients import prometheus as metrics
-from pgha.model import experiments, stacks
+from pgha.model import experiments, repository, stacks
 from pgha.model.images import BASE_IMAGE
 from pgha.model.settings import BACKUP_TYPES
 from pgha.ops import dashboard, status, target
@@ -27,6 +29,22 @@ from pgha.ops.lab import swarm_lab
 
 def _target(args: argparse.Namespace) -> target.Target:
     return target.from_file(args.target_file) if args.target_file else target.from_pulumi(args.stack)
+
+
+def _stack(args: argparse.Namespace) -> str:
+    """The stack's name, for the verbs that need no more of it: --stack's, or the target file's."""
+    return target.from_file(args.target_file).stack if args.target_file else args.stack
+
+
+def _no_repository(stack: str, what: str) -> str | None:
+    """Why the backup verbs have nothing to act on: the stack has no repository on this engine (never deployed, or
+    deployed with pgha:backups false), said in one line; None when it has one. A destroyed stack keeps it."""
+    if repository.exists(stack):
+        return None
+    return (
+        f"stack {stack!r} has no backup repository on this Docker engine (no volume {repository.volume_name(stack)}):"
+        f" {what}"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -109,9 +127,15 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_backups(args: argparse.Namespace) -> int:
+    stack = _stack(args)
     try:
-        found = backups.listing(args.stack, stacks.machine_backup_key())
-    except RuntimeError as exc:
+        # Asked first: reading a repository that is not there would make its volume, empty.
+        missing = _no_repository(stack, f"nothing to list (make up STACK={stack} with pgha:backups true makes one)")
+        if missing:
+            print(f"pgha: {missing}", file=sys.stderr)
+            return 2
+        found = backups.listing(stack, stacks.machine_backup_key())
+    except (RuntimeError, docker.errors.DockerException) as exc:
         print(exc, file=sys.stderr)
         return 1
     print(json.dumps(found, indent=2) if args.json else backups.table(found))
@@ -119,18 +143,31 @@ def cmd_backups(args: argparse.Namespace) -> int:
 
 
 def cmd_drop_backups(args: argparse.Namespace) -> int:
+    stack = _stack(args)
     try:
-        backups.drop(args.stack)
-    except (RuntimeError, OSError) as exc:
+        missing = _no_repository(stack, "nothing to drop (dropped already, or never made)")
+        if missing:
+            print(f"pgha: {missing}", file=sys.stderr)
+            return 2
+        backups.drop(stack)
+    except (RuntimeError, OSError, docker.errors.DockerException) as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"dropped the repository of stack {args.stack}")
+    print(f"dropped the repository of stack {stack}")
     return 0
 
 
 def cmd_metrics_cost(args: argparse.Namespace) -> int:
-    path = metrics_cost.run(args.stack, args.rounds, args.clients, args.seconds, Path(args.reports))
+    stack = _stack(args)
+    target.from_pulumi(stack)  # a deployed stack, before any turn deploys it: not one made here by the way
+    path = metrics_cost.run(stack, args.rounds, args.clients, args.seconds, Path(args.reports))
     print(json.dumps(json.loads(path.read_text())["summary"], indent=1) + f"\nreport: {path}")
+    return 0
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    """`make outputs`: the deployed stack's outputs as `pulumi stack output --json --show-secrets` prints them."""
+    print(json.dumps(target.outputs(_stack(args)), indent=2))
     return 0
 
 
@@ -252,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
     cost.add_argument("--clients", type=int, default=16)
     cost.add_argument("--seconds", type=int, default=30, help="each pgbench run's duration")
     cost.add_argument("--reports", default="reports")
+    verbs.add_parser("outputs", help="the deployed stack's outputs as JSON, secrets shown (`make outputs`)")
     board = verbs.add_parser("dashboard", help="a PNG of the standard Prometheus panels over the last minutes")
     board.add_argument("--since", default="10m", help="the window, ending now: 90s, 10m, 2h")
     board.add_argument("--reports", default="reports")
@@ -307,6 +345,7 @@ HANDLERS = {
     "drop-backups": cmd_drop_backups,
     "dashboard": cmd_dashboard,
     "metrics-cost": cmd_metrics_cost,
+    "outputs": cmd_outputs,
     "experiment": cmd_experiment,
     "swarm-lab": cmd_swarm_lab,
 }
@@ -314,4 +353,8 @@ HANDLERS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return HANDLERS[args.verb](args)
+    try:
+        return HANDLERS[args.verb](args)
+    except target.NoTarget as exc:  # no stack, or no target file, to act on: one line, no traceback
+        print(f"pgha: {exc}", file=sys.stderr)
+        return 2

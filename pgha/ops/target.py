@@ -9,6 +9,7 @@ goes through Target.place(), which knows both.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import docker.errors
 
 from pgha import names
 from pgha.clients import docker_api
+from pgha.model import stacks
 
 Endpoint = tuple[str, int]
 SERVICE_LABEL = "com.docker.swarm.service.name"  # Swarm's own label on a task's container
@@ -202,9 +204,42 @@ class Target:
         return result.stdout.strip()
 
 
+# The outputs a Target is made of; a key of each group will do (a stack deployed before the HAProxy pair has only the
+# single ones), the first named when none is there.
+NEEDED_OUTPUTS = (
+    ("rwEndpoints", "rwEndpoint"),
+    ("roEndpoints", "roEndpoint"),
+    ("statsUrls", "statsUrl"),
+    ("patroniApis",),
+    ("database",),
+    ("user",),
+    ("password",),
+    ("patroniApiPassword",),
+)
+PULUMI_TIMEOUT_S = 60.0  # `pulumi stack output` reads the state file and deciphers its secrets: seconds, not minutes
+
+
+class NoTarget(Exception):
+    """No stack to act on, said in one line: what is wrong and what to run. Not a RuntimeError, which the verbs
+    catch for failures of a stack that is there."""
+
+
+class StackNotReady(NoTarget):
+    """The stack does not exist, is not deployed or is half-deployed, or Pulumi cannot say which."""
+
+
+class BadTargetFile(NoTarget):
+    """The --target-file is missing, unreadable or lacks outputs."""
+
+
 def _endpoint(text: str) -> Endpoint:
     host, port = text.rsplit(":", 1)
     return host, int(port)
+
+
+def missing_outputs(outputs: Mapping) -> list[str]:
+    """The outputs a Target needs that are not there, each group by its first key."""
+    return [group[0] for group in NEEDED_OUTPUTS if not any(key in outputs for key in group)]
 
 
 def from_outputs(stack: str, outputs: dict) -> Target:
@@ -225,13 +260,97 @@ def from_outputs(stack: str, outputs: dict) -> Target:
     )
 
 
+def _pulumi(stack: str, *args: str) -> subprocess.CompletedProcess:
+    """A Pulumi CLI command from the project's directory (where Pulumi.yaml names the project the stack is of), its
+    stdin closed so that nothing waits for an answer; StackNotReady when the CLI is not there or does not answer."""
+    try:
+        return subprocess.run(
+            ["pulumi", *args],
+            cwd=stacks.ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=PULUMI_TIMEOUT_S,
+        )
+    except FileNotFoundError:
+        raise StackNotReady(
+            f"cannot read stack {stack!r}: the pulumi CLI is not on PATH: run make setup, and . scripts/env.sh"
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise StackNotReady(
+            f"cannot read stack {stack!r}: pulumi {args[0]} {args[1]} did not answer within {PULUMI_TIMEOUT_S:g}s: "
+            f"try again once no other pulumi command holds it"
+        ) from None
+
+
+def _error_line(stderr: str) -> str:
+    """Pulumi's own reason: its `error:` line (warnings may come first), else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line.removeprefix("error:").strip() for line in lines if line.startswith("error:")]
+    return (errors or lines or ["no message"])[0 if errors else -1]
+
+
+def _resource_count(stack: str) -> int:
+    """How many resources Pulumi's state holds for the stack (0 when it cannot say)."""
+    listed = _pulumi(stack, "stack", "ls", "--json")
+    try:
+        found = [s for s in json.loads(listed.stdout) if s.get("name", "").split("/")[-1] == stack]
+    except (ValueError, AttributeError):  # not the JSON list it prints
+        return 0
+    return int(found[0].get("resourceCount") or 0) if found else 0
+
+
+def outputs(stack: str) -> dict:
+    """A deployed stack's outputs, secrets shown, through the Pulumi CLI: StackNotReady, in one line that says what to
+    run, when the stack does not exist, is not deployed (never, or destroyed) or is half-deployed (an `up` that failed
+    midway), or Pulumi cannot tell."""
+    done = _pulumi(stack, "stack", "output", "--json", "--show-secrets", "--stack", stack)
+    if done.returncode != 0:
+        reason = _error_line(done.stderr)
+        if "no stack named" in reason or "not found" in reason:
+            raise StackNotReady(f"stack {stack!r} does not exist: deploy it with make up STACK={stack}")
+        hint = "" if os.environ.get("PULUMI_BACKEND_URL") else " (run pgha through make, or . scripts/env.sh first)"
+        raise StackNotReady(f"cannot read stack {stack!r}: pulumi stack output failed: {reason}{hint}")
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        raise StackNotReady(
+            f"cannot read stack {stack!r}: pulumi stack output printed no JSON object: {done.stdout.strip()[:80]!r}"
+        )
+    again = f"run make up STACK={stack} again, or make down STACK={stack}"
+    if not found:
+        resources = _resource_count(stack)
+        if resources:
+            raise StackNotReady(f"stack {stack!r} is half-deployed ({resources} resources, no outputs): {again}")
+        raise StackNotReady(f"stack {stack!r} is not deployed (no outputs): deploy it with make up STACK={stack}")
+    missing = missing_outputs(found)
+    if missing:
+        raise StackNotReady(f"stack {stack!r} is half-deployed (its outputs lack {', '.join(missing)}): {again}")
+    return found
+
+
 def from_pulumi(stack: str) -> Target:
-    """Reads a deployed stack's outputs, secrets shown, through the Pulumi CLI."""
-    command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack", stack]
-    return from_outputs(stack, json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
+    """A deployed stack's Target, from its outputs (see outputs(): StackNotReady when there is none to make)."""
+    return from_outputs(stack, outputs(stack))
 
 
 def from_file(path: Path) -> Target:
-    """The same, from a JSON file holding the outputs (`make outputs`) plus `stack`."""
-    data = json.loads(Path(path).read_text())
+    """The same, from a JSON file holding the outputs (`make outputs`) plus `stack`; BadTargetFile, in one line, when
+    the file is not there, not JSON, or lacks `stack` or an output a Target needs."""
+    redo = 'write it from make outputs STACK=<name>, with a "stack" field added'
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise BadTargetFile(f"target file {path} does not exist: {redo}") from None
+    except OSError as exc:
+        raise BadTargetFile(f"target file {path} cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise BadTargetFile(f"target file {path} is not JSON ({exc}): {redo}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("stack"), str):
+        raise BadTargetFile(f'target file {path} has no "stack" field: {redo}')
+    missing = missing_outputs(data)
+    if missing:
+        raise BadTargetFile(f"target file {path} lacks {', '.join(missing)}: {redo}")
     return from_outputs(data["stack"], data)
