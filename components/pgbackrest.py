@@ -18,10 +18,10 @@ import pulumi_docker as docker
 
 from components.docker_args import PlacementArgs, Workload, docker_socket, member_container, upload
 from components.images import component_image
+from pgha import names
 from pgha.actions import backups
 from pgha.model import render, repository
 from pgha.model.layout import Layout
-from pgha.names import stanza
 
 
 class BackupRepository(pulumi.ComponentResource):
@@ -67,8 +67,12 @@ class RepositoryHost(pulumi.ComponentResource):
             layout.pgbackrest(),
             component_image("pgbackrest", self, settings.node_image_revision, after=args.depends_on),
             self,
-            command=["--stanza", stanza(settings.stack), *schedule],
-            envs=[f"PGHA_CONTAINER_PREFIX={settings.prefix}-"],
+            command=["--stanza", settings.stanza, *schedule],
+            envs=[
+                f"PGHA_CONTAINER_PREFIX={settings.prefix}-",
+                f"{names.STANZA_ENV}={settings.stanza}",
+                *([f"{names.RESTORED_STANZA_ENV}={settings.restore_stanza}"] if settings.restore_from else []),
+            ],
             # pgBackRest runs as postgres; the socket's group lets it reach the nodes through `docker exec`.
             group_adds=[str(args.docker_group)],
             volumes=[

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import docker.errors
 
+from pgha.actions import deploys
 from pgha.clients import patroni_api
 from pgha.clients import prometheus as metrics
 from pgha.model import experiments, repository, stacks
@@ -134,11 +135,12 @@ def cmd_backups(args: argparse.Namespace) -> int:
         if missing:
             print(f"pgha: {missing}", file=sys.stderr)
             return 2
-        found = backups.listing(stack, stacks.machine_backup_key())
+        # A destroyed stack's repository is read with the key the stack set, else with this machine's.
+        found = backups.listing(stack, deploys.backup_key(stack) or stacks.machine_backup_key())
     except (RuntimeError, docker.errors.DockerException) as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(json.dumps(found, indent=2) if args.json else backups.table(found))
+    print(json.dumps(list(found.values()), indent=2) if args.json else backups.table(found))
     return 0
 
 

@@ -67,9 +67,25 @@ def backup_volume(stack: str) -> str:
     return f"{stack_prefix(stack)}-backups"
 
 
-def stanza(stack: str) -> str:
-    """The stack's pgBackRest stanza: its cluster's name, the same in every stack restored from its backups."""
-    return stack_prefix(stack)
+def stanza(stack: str, cluster: int = 1) -> str:
+    """The pgBackRest stanza of the stack's `cluster`-th cluster: each deploy after a destroy starts a new cluster,
+    whose backups go to a stanza of its own beside the earlier ones' (pgha-dev, pgha-dev-2, ...)."""
+    return stack_prefix(stack) + (f"-{cluster}" if cluster > 1 else "")
+
+
+# In the environment of a stack's repository host and nodes: the stanza pgBackRest runs on there (pgBackRest reads
+# it, so `docker exec ... pgbackrest backup` needs no --stanza), and the one the stack was restored from.
+STANZA_ENV = "PGBACKREST_STANZA"
+RESTORED_STANZA_ENV = "PGHA_RESTORED_STANZA"
+
+
+def cluster_of(stack: str, stanza_name: str) -> int | None:
+    """The number of the cluster a stanza of the stack's repository belongs to, None for another name."""
+    base = stack_prefix(stack)
+    if stanza_name == base:
+        return 1
+    number = stanza_name.removeprefix(f"{base}-")
+    return int(number) if number != stanza_name and number.isdigit() and int(number) > 1 else None
 
 
 def image(component: str, digest: str) -> str:

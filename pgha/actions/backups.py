@@ -14,7 +14,6 @@ import time
 
 from pgha import names
 from pgha.actions import rolling
-from pgha.names import stanza
 
 LEADER_DEADLINE_S = 900.0  # a restored stack's first node replays the archive before it leads
 BACKUP_TIMEOUT_S = 3600.0
@@ -33,9 +32,11 @@ def repository_host(stack: str) -> str:
     return names.container(stack, "pgbackrest")
 
 
-def pgbackrest(node: str, stack: str, *args: str, timeout: float = 300.0) -> str:
-    """pgBackRest on the stack's stanza, in the container `node`."""
-    argv = ["docker", "exec", node, "pgbackrest", f"--stanza={stanza(stack)}", *args]
+def pgbackrest(node: str, *args: str, timeout: float = 300.0, every_stanza: bool = False) -> str:
+    """pgBackRest in the container `node`, on the stanza its environment names (the cluster's own), or on every
+    stanza of the repository: the earlier clusters' too."""
+    unset = ["env", "-u", names.STANZA_ENV] if every_stanza else []
+    argv = ["docker", "exec", node, *unset, "pgbackrest", *args]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit {done.returncode}"]
@@ -60,8 +61,9 @@ def running_leader(api_urls: list[str], deadline_s: float = LEADER_DEADLINE_S) -
     raise RuntimeError(f"no running primary within {deadline_s:.0f}s ({seen})")
 
 
-def info(stack: str, node: str) -> dict:
-    found = json.loads(pgbackrest(node, stack, "--output=json", "info"))
+def info(node: str) -> dict:
+    """The `info` of the cluster's own stanza."""
+    found = json.loads(pgbackrest(node, "--output=json", "info"))
     return found[0] if found else {}
 
 
@@ -71,7 +73,7 @@ def _waiting(stack: str, *args: str, until_gone: dict[str, float], timeout: floa
     start = time.monotonic()
     while True:
         try:
-            return pgbackrest(repository_host(stack), stack, *args, timeout=timeout)
+            return pgbackrest(repository_host(stack), *args, timeout=timeout)
         except RuntimeError as exc:
             waits = [seconds for error, seconds in until_gone.items() if error in str(exc)]
             if not waits or time.monotonic() - start > waits[0]:
@@ -101,11 +103,11 @@ def initialize(stack: str, api_urls: list[str]) -> str:
     for step in ("stanza-create", "check"):
         late = {ARCHIVE_LATE: ARCHIVE_DEADLINE_S} if step == "check" else {}
         _waiting(stack, step, until_gone={NO_PRIMARY: PRIMARY_DEADLINE_S, LOCKED: BACKUP_TIMEOUT_S} | late)
-    if not info(stack, host).get("backup"):
+    if not info(host).get("backup"):
         take(stack, "full")
-    return info(stack, host)["backup"][-1]["label"]
+    return info(host)["backup"][-1]["label"]
 
 
 def check(stack: str) -> None:
     """`pgbackrest check`: switches the primary to a new WAL segment and waits until the repository holds it."""
-    pgbackrest(repository_host(stack), stack, "check")
+    pgbackrest(repository_host(stack), "check")

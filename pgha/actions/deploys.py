@@ -48,22 +48,25 @@ def destroy(stack: str, config: Path) -> float:
     return _pulumi("destroy", stack, config)
 
 
-def backup_key(stack: str) -> str:
+def backup_key(stack: str) -> str | None:
+    """The backup key the stack's config sets, None when it uses this machine's."""
     done = subprocess.run(
         ["pulumi", "config", "get", stacks.BACKUP_KEY, "--stack", stack, "--config-file", str(config_file(stack))],
         cwd=stacks.ROOT,
         capture_output=True,
         text=True,
-        check=True,
+        timeout=60,
     )
-    return done.stdout.strip()
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
-def new_stack(name: str, config: dict[str, str], key: str, into: Path) -> Path:
-    """A new stack `name` with `config` and the backup key `key` (a secret) in the file `into`."""
+def new_stack(name: str, config: dict[str, str], key: str | None, into: Path) -> Path:
+    """A new stack `name` with `config`, and the backup key `key` (a secret; None: this machine's), in the file
+    `into`."""
     salt = stacks.create(name)
     into.write_text(yaml.safe_dump({"config": config}, sort_keys=False) + salt)
-    stacks.set_backup_key(name, into, key)
+    if key:
+        stacks.set_backup_key(name, into, key)
     return into
 
 

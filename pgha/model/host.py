@@ -6,12 +6,15 @@ import errno
 import os
 import random
 import socket
+from dataclasses import dataclass
+
+import docker.errors
 
 from pgha import names
 from pgha.clients import docker_api, patroni_api
 from pgha.model import swarm
-from pgha.model.layout import Layout
-from pgha.model.settings import HostFacts, Settings, default_subnet
+from pgha.model.layout import PUBLISHED_KEYS, Layout
+from pgha.model.settings import HostFacts, Settings, chosen_ports, default_subnet, with_ports
 
 
 def _bind_error(address: str, port: int) -> int:
@@ -24,10 +27,6 @@ def _bind_error(address: str, port: int) -> int:
         except OSError as exc:
             return exc.errno or -1
     return 0
-
-
-def _own_published_ports(containers: list[dict]) -> set[int]:
-    return {p["PublicPort"] for c in containers for p in c.get("Ports", []) if p.get("PublicPort")}
 
 
 def _current_leader(containers: list[dict]) -> str | None:
@@ -75,6 +74,63 @@ def stack_subnet(stack: str) -> str:
     return own or default_subnet(stack, subnets.values())
 
 
+def _host_ports(container: dict) -> dict[int, int]:
+    """What a container publishes, running or not: the port inside -> the host's port."""
+    bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}
+    return {
+        int(inside.split("/")[0]): int(binding["HostPort"])
+        for inside, listed in bindings.items()
+        for binding in listed or []
+        if binding.get("HostPort")
+    }
+
+
+def _published_keys(stack: str, container: dict) -> dict[str, int]:
+    """The port keys a container of the stack shows, each as the stack set it (the member's offset taken off)."""
+    keys, step = PUBLISHED_KEYS.get(container["Config"]["Labels"].get(names.ROLE_LABEL, ""), ({}, 0))
+    member = names.member_of(stack, container["Name"]) or ""
+    offset = step * (names.member_index(member) - 1) if step else 0
+    return {keys[inside]: port - offset for inside, port in _host_ports(container).items() if inside in keys}
+
+
+@dataclass(frozen=True)
+class PortUse:
+    """The engine's published ports as they bear on a stack: its own (also while a container is stopped, when no
+    socket shows them), by key; and every other container's. With Docker's userland proxy off a published port is a
+    NAT rule, not a bound socket: only the engine can tell it is taken."""
+
+    kept: dict[str, int]  # the stack's port keys as its containers publish them
+    own: frozenset[int]
+    others: frozenset[int]
+
+    def taken(self, address: str, port: int) -> bool:
+        return port in self.others or (port not in self.own and _bind_error(address, port) == errno.EADDRINUSE)
+
+
+def port_use(stack: str) -> PortUse:
+    kept: dict[str, int] = {}
+    own: set[int] = set()
+    others: set[int] = set()
+    for container in docker_api.client().containers.list(all=True, ignore_removed=True):
+        published = _host_ports(container.attrs)
+        if container.labels.get(names.STACK_LABEL) == stack:
+            kept |= _published_keys(stack, container.attrs)
+            own |= set(published.values())
+        else:
+            others |= set(published.values())
+    return PortUse(kept, frozenset(own), frozenset(others))
+
+
+def stack_ports(settings: Settings, unset: list[str]) -> Settings:
+    """The settings with ports for the port keys the stack's config leaves unset: the ones its containers publish when
+    it is deployed (a deployed stack never moves), else the first block no process and no other container holds."""
+    if settings.engine == "swarm" or not unset:
+        return settings
+    use = port_use(settings.stack)
+    ports = chosen_ports(settings, unset, use.kept, lambda port: use.taken(settings.bind_address, port))
+    return with_ports(settings, ports)
+
+
 def swarm_lab_engines(lab: str) -> list[str]:
     """The engine URLs of a `make swarm-lab` lab's nodes on this host, node 1 (the manager) first; [] when there is no
     such lab. A node's address is its fixed one, known even while the node is stopped."""
@@ -105,6 +161,17 @@ def free_ports(count: int) -> list[int]:
     return found
 
 
+def running_stanzas(stack: str) -> tuple[str | None, str | None]:
+    """The stanza the stack's repository host runs on and the one it was restored from, as its environment names
+    them; None where it has none (not deployed, or no backups)."""
+    try:
+        env = docker_api.client().containers.get(names.container(stack, "pgbackrest")).attrs["Config"]["Env"] or []
+    except docker.errors.NotFound:
+        return None, None
+    found = dict(item.split("=", 1) for item in env if "=" in item)
+    return found.get(names.STANZA_ENV), found.get(names.RESTORED_STANZA_ENV)
+
+
 def gather(settings: Settings) -> HostFacts:
     """Raises docker.errors.DockerException when the engine does not answer. On a Swarm the stack's ports are the
     nodes', not this host's: only the subnets are this host's business (a lab's nodes are on it)."""
@@ -112,12 +179,8 @@ def gather(settings: Settings) -> HostFacts:
         return HostFacts(True, frozenset(), _other_subnets(settings.prefix), 0, _swarm_leader(settings), 0)
     local = _bind_error(settings.bind_address, 0) != errno.EADDRNOTAVAIL
     containers = [c.attrs for c in docker_api.labelled("containers", names.stack_label(settings.stack))]
-    own = _own_published_ports(containers)
-    busy = {
-        port
-        for port in settings.published_ports().values()
-        if port not in own and local and _bind_error(settings.bind_address, port) == errno.EADDRINUSE
-    }
+    use = port_use(settings.stack)
+    busy = {port for port in settings.published_ports().values() if local and use.taken(settings.bind_address, port)}
     etcd = sum(1 for c in containers if c["Labels"].get(names.ROLE_LABEL) == "etcd")
     return HostFacts(
         local,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pgha import names
 from pgha.model import swarm
-from pgha.model.settings import MAX_POSTGRES_NODES, Settings
+from pgha.model.settings import HAPROXY_PORT_STEP, MAX_POSTGRES_NODES, Settings
 
 PATRONI_API_PORT = 8008
 POSTGRES_PORT = 5432
@@ -32,6 +32,16 @@ POSTGRES_EXPORTER_PORT = 9187
 PGBOUNCER_EXPORTER_PORT = 9127
 # The two pools of a node's PgBouncer, each watched by an exporter of its own: name -> its port.
 PGBOUNCER_POOLS = {"node": PGBOUNCER_PORT, "leader": PGBOUNCER_LEADER_PORT}
+# The stack key each published port derives from, by role and port inside the container, with the step between
+# members (member i publishes the key's port plus step * (i - 1)): a deployed stack's ports are read back by it.
+PUBLISHED_KEYS = {
+    "haproxy": (
+        {HAPROXY_RW_PORT: "rwPort", HAPROXY_RO_PORT: "roPort", HAPROXY_STATS_PORT: "statsPort"},
+        HAPROXY_PORT_STEP,
+    ),
+    "postgres": ({PATRONI_API_PORT: "patroniPort"}, 1),
+    "prometheus": ({PROMETHEUS_PORT: "prometheusPort"}, 0),
+}
 
 
 @dataclass(frozen=True)

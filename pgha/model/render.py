@@ -31,7 +31,6 @@ from pgha.model.layout import (
     Member,
 )
 from pgha.model.settings import Settings
-from pgha.names import stanza
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 APP_USER = "app"
@@ -101,7 +100,7 @@ def patroni_config(layout: Layout, member: Member) -> str:
     """A member's configuration without its passwords: those are in patroni_secrets, a file of their own."""
     return _template("patroni.yml").substitute(
         scope=layout.scope,
-        stanza=stanza(layout.settings.stack),
+        stanza=layout.settings.stanza,
         namespace=PATRONI_NAMESPACE,
         member=member.name,
         address=member.address,
@@ -118,11 +117,11 @@ def pgbackrest_config(layout: Layout) -> str:
     settings = layout.settings
     source = ""
     if restores_other_stack(settings):
-        source = f"\n[{stanza(settings.restore_from)}]\npg1-path={PGDATA}\nrepo1-path={SOURCE_REPOSITORY_PATH}\n"
+        source = f"\n[{settings.restore_stanza}]\npg1-path={PGDATA}\nrepo1-path={SOURCE_REPOSITORY_PATH}\n"
     return _template("pgbackrest.conf").substitute(
         repository_path=REPOSITORY_PATH,
         retention_full=settings.backup_retention_full,
-        stanza=stanza(settings.stack),
+        stanza=settings.stanza,
         pgdata=PGDATA,
         source_stanza=source,
     )
@@ -138,7 +137,7 @@ def pgbackrest_host_config(layout: Layout) -> str:
     return _template("pgbackrest-host.conf").substitute(
         repository_path=REPOSITORY_PATH,
         retention_full=layout.settings.backup_retention_full,
-        stanza=stanza(layout.settings.stack),
+        stanza=layout.settings.stanza,
         nodes=nodes,
     )
 
@@ -157,7 +156,7 @@ def patroni_restore(settings: Settings) -> str:
     if target.kind != "latest":  # latest: replay the whole archive, then PostgreSQL promotes by itself
         options = {"type": target.kind, "target": target.value, "target-action": "promote"}
     return _template("patroni-restore.yml").substitute(
-        stanza=stanza(settings.restore_from),
+        stanza=settings.restore_stanza,
         target="".join(f"    {key}: {_yaml_string(value)}\n" for key, value in options.items()),
     )
 

@@ -12,7 +12,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +42,12 @@ MAX_HAPROXY_NODES = 3
 HAPROXY_PORT_STEP = 10  # HAProxy instance i publishes rwPort, roPort and statsPort plus 10 * (i - 1)
 # The keys of the ports a stack publishes (each HAProxy instance and node derives its own from them).
 PORT_KEYS = ("rwPort", "roPort", "statsPort", "patroniPort", "prometheusPort")
+# A stack that sets no port takes a block of them: block 0 holds the standard ports (the options' defaults), block k
+# (1 to 9) these plus 100 k, as the experiment stacks (Pulumi.*.yaml) set them. No two blocks share a port.
+PORT_BLOCKS = 10
+STANDARD_PORTS = {"rwPort": 5000, "roPort": 5001, "statsPort": 7000, "patroniPort": 8008, "prometheusPort": 9090}
+PORT_BLOCK_BASE = {"rwPort": 5000, "roPort": 5001, "statsPort": 7000, "patroniPort": 8000, "prometheusPort": 9000}
+PORT_BLOCK_STEP = 100
 STACK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 
 
@@ -193,10 +199,10 @@ OPTIONS = (
     Option("synchronousMode", "quorum", _str, lambda v: v in SYNCHRONOUS_MODES, " | ".join(SYNCHRONOUS_MODES)),
     Option("bindAddress", "127.0.0.1", _str, _is_ip, "an IP address of this host"),
     Option("subnet", None, _str, _is_subnet, "an IPv4 network from /16 to /25 such as 10.213.7.0/24"),
-    Option("rwPort", 5000, _int, _is_port, "a port from 1024 to 65535"),
-    Option("roPort", 5001, _int, _is_port, "a port from 1024 to 65535"),
-    Option("statsPort", 7000, _int, _is_port, "a port from 1024 to 65535"),
-    Option("patroniPort", 8008, _int, _is_port, "a port from 1024 to 65535"),
+    Option("rwPort", STANDARD_PORTS["rwPort"], _int, _is_port, "a port from 1024 to 65535"),
+    Option("roPort", STANDARD_PORTS["roPort"], _int, _is_port, "a port from 1024 to 65535"),
+    Option("statsPort", STANDARD_PORTS["statsPort"], _int, _is_port, "a port from 1024 to 65535"),
+    Option("patroniPort", STANDARD_PORTS["patroniPort"], _int, _is_port, "a port from 1024 to 65535"),
     Option("engine", "docker", _str, lambda v: v in ENGINES, " | ".join(ENGINES)),
     Option[tuple[str, ...]](
         "swarmNodes",
@@ -253,7 +259,7 @@ OPTIONS = (
         lambda v: isinstance(v, bool),
         "true | false (Prometheus and the exporters, part of the stack)",
     ),
-    Option("prometheusPort", 9090, _int, _is_port, "a port from 1024 to 65535"),
+    Option("prometheusPort", STANDARD_PORTS["prometheusPort"], _int, _is_port, "a port from 1024 to 65535"),
     Option(
         "scrapeInterval",
         1,
@@ -274,6 +280,14 @@ OPTIONS = (
         _str,
         lambda v: v == "" or bool(STACK_NAME.match(v)),
         "the name of a stack whose backups this new stack starts from",
+    ),
+    Option(
+        "restoreCluster",
+        0,
+        _int,
+        lambda v: v >= 0,
+        "the number of the restoreFrom stack's cluster to restore (1 its first, as `make backups` lists them); "
+        "0 the newest that holds a backup",
     ),
     Option(
         "restoreTarget",
@@ -321,7 +335,20 @@ class Settings:
     scrape_interval: int
     replica_lag_alert_bytes: int
     restore_from: str
+    restore_cluster: int
     restore_target: RestoreTarget
+    # Not set by the user: which cluster of the stack this is (pgha.model.stack_config counts the earlier ones in
+    # its repository); its backups go to a stanza of its own.
+    cluster: int = 1
+
+    @property
+    def stanza(self) -> str:
+        return names.stanza(self.stack, self.cluster)
+
+    @property
+    def restore_stanza(self) -> str:
+        """The stanza the stack restores from (restore_cluster resolved to a number first)."""
+        return names.stanza(self.restore_from, self.restore_cluster)
 
     @property
     def prefix(self) -> str:
@@ -348,6 +375,34 @@ class Settings:
         if self.metrics:
             ports["prometheusPort of prometheus"] = self.prometheus_port
         return ports
+
+
+def block_ports(block: int) -> dict[str, int]:
+    """The ports of block `block`, by key."""
+    if block == 0:
+        return dict(STANDARD_PORTS)
+    return {key: port + PORT_BLOCK_STEP * block for key, port in PORT_BLOCK_BASE.items()}
+
+
+def with_ports(settings: Settings, ports: Mapping[str, int]) -> Settings:
+    fields: dict[str, Any] = {_snake(key): port for key, port in ports.items()}
+    return replace(settings, **fields)
+
+
+def chosen_ports(
+    settings: Settings, unset: Iterable[str], kept: Mapping[str, int], taken: Callable[[int], bool]
+) -> dict[str, int]:
+    """Ports for the port keys the stack leaves `unset`: those its deployed containers publish (`kept`: a deployed
+    stack never moves), the others from the first block none of whose ports the stack would publish is `taken`;
+    block 0's when none is free (the host check then names the clash). The ports the user sets are the host
+    check's to judge."""
+    unset = [key for key in PORT_KEYS if key in set(unset)]
+    for block in range(PORT_BLOCKS):
+        ports = {key: kept.get(key, block_ports(block)[key]) for key in unset}
+        published = with_ports(settings, ports).published_ports()
+        if not any(taken(port) for name, port in published.items() if name.split()[0] in ports):
+            return ports
+    return {key: kept.get(key, block_ports(0)[key]) for key in unset}
 
 
 def _offset(key: str, offset: int) -> str:
@@ -434,9 +489,19 @@ def _timing_problems(settings: Settings) -> list[str]:
 
 
 def _restore_problems(settings: Settings) -> list[str]:
-    if settings.restore_target.kind != "latest" and not settings.restore_from:
-        return [f"{NAMESPACE}:restoreTarget: set without {NAMESPACE}:restoreFrom, the stack whose backups to restore"]
-    return []
+    given = [
+        key
+        for key, value in (
+            ("restoreTarget", settings.restore_target.kind != "latest"),
+            ("restoreCluster", settings.restore_cluster),
+        )
+        if value
+    ]
+    if settings.restore_from:
+        return []
+    return [
+        f"{NAMESPACE}:{key}: set without {NAMESPACE}:restoreFrom, the stack whose backups to restore" for key in given
+    ]
 
 
 def _swarm_problems(settings: Settings) -> list[str]:
@@ -592,10 +657,11 @@ def password_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> lis
 
 
 def backup_key_problems(raw: Mapping[str, str], secret_keys: Iterable[str]) -> list[str]:
-    """The repository's key must be set, as a secret, and long enough. Its value is never printed."""
-    fix = f"`pulumi config set --secret {NAMESPACE}:{BACKUP_KEY}` (`make up` sets this machine's key)"
+    """A repository key the stack sets (instead of this machine's) must be a secret, and long enough. Its value is
+    never printed."""
+    fix = f"`pulumi config set --secret {NAMESPACE}:{BACKUP_KEY}`, or `pulumi config rm {NAMESPACE}:{BACKUP_KEY}` to use this machine's key"
     if BACKUP_KEY not in raw:
-        return [f"{NAMESPACE}:{BACKUP_KEY}: missing; the backups' encryption key, set it with {fix}"]
+        return []
     problems = []
     if BACKUP_KEY not in set(secret_keys):
         problems.append(f"{NAMESPACE}:{BACKUP_KEY}: set in plain text; set it as a secret with {fix}")

@@ -10,11 +10,13 @@ import docker.errors
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from pgha.model import host, postgres_check, repository
+from pgha.model import host, postgres_check, repository, stacks
 from pgha.model.settings import (
     BACKUP_KEY,
     NAMESPACE,
     PASSWORD_KEYS,
+    PORT_KEYS,
+    HostFacts,
     Settings,
     SettingsError,
     backup_key_problems,
@@ -71,32 +73,46 @@ class StackConfig:
     docker_group: int  # the group of the engine's socket: the repository host reaches the nodes through it
 
 
+def _backup_key(raw: dict[str, str]) -> tuple[str, pulumi.Output[str]]:
+    """The repository's key, plain for the checks made here and as the secret the stack keeps: the one the stack's
+    config sets, else this machine's (the backups outlive every stack, so their key does too)."""
+    if BACKUP_KEY in raw:
+        return str(raw[BACKUP_KEY]), pulumi.Config(NAMESPACE).require_secret(BACKUP_KEY)
+    key = stacks.machine_backup_key()
+    return key, pulumi.Output.secret(key)
+
+
+def _with_host(raw: dict[str, str]) -> tuple[Settings, HostFacts, list[str]]:
+    """The settings with what the host decides for a stack that leaves it unset (subnet, ports, the Swarm lab's
+    nodes), and the facts the host gives about them."""
+    stack, problems = pulumi.get_stack(), list[str]()
+    if "subnet" not in raw:
+        raw = {**raw, "subnet": host.stack_subnet(stack)}
+    if raw.get("swarmLab") and raw.get("engine") == "swarm":
+        raw, problems = _with_lab_nodes(raw)
+    settings = host.stack_ports(parse(stack, raw), [key for key in PORT_KEYS if key not in raw])
+    return settings, host.gather(settings), problems
+
+
 def load() -> StackConfig:
     """The stack's checked configuration. Raises pulumi.RunError with one line per problem: the engine prints them
     without a traceback."""
     raw = _raw_config()
     problems = password_problems(raw, _secret_keys(raw))
-    backups = _wants_backups(raw)
-    if backups:  # the repository's key: a stack without one needs none
+    if _wants_backups(raw):
         problems += backup_key_problems(raw, _secret_keys(raw))
+    key, key_secret = _backup_key(raw) if _wants_backups(raw) else ("", pulumi.Output.secret(""))
     try:
-        if "subnet" not in raw:
-            raw = {**raw, "subnet": host.stack_subnet(pulumi.get_stack())}
-        if raw.get("swarmLab") and raw.get("engine") == "swarm":
-            raw, lab_problems = _with_lab_nodes(raw)
-            problems += lab_problems
-        settings = parse(pulumi.get_stack(), raw)
-        facts = host.gather(settings)
-        problems += host_problems(settings, facts)
+        settings, facts, lab_problems = _with_host(raw)
+        problems += lab_problems + host_problems(settings, facts)
         if settings.postgres_parameters:
             problems += postgres_check.problems(settings.postgres_parameters)
-        # Only a new stack restores, or finds the backups of an earlier one: a running one was bootstrapped already.
-        if settings.backups and not facts.running_etcd_members and BACKUP_KEY in raw:
-            problems += (
-                repository.restore_problems(settings, raw[BACKUP_KEY])
-                if settings.restore_from
-                else repository.earlier_cluster_problems(settings.stack, raw[BACKUP_KEY])
-            )
+        # A running stack keeps its cluster; only a new one restores, or counts the clusters before it.
+        if settings.backups and facts.running_etcd_members:
+            settings = repository.running_cluster(settings, host.running_stanzas(settings.stack))
+        elif settings.backups and not problems:
+            settings, cluster_problems = repository.new_cluster(settings, key)
+            problems += cluster_problems
     except SettingsError as exc:
         problems = exc.problems + problems
     except docker.errors.DockerException as exc:
@@ -108,5 +124,4 @@ def load() -> StackConfig:
     warning = exposure_warning(settings)
     if warning:
         pulumi.log.warn(warning)
-    key = pulumi.Config(NAMESPACE).require_secret(BACKUP_KEY) if backups else pulumi.Output.secret("")
-    return StackConfig(settings, _configured_passwords(raw), facts.leader, key, facts.docker_socket_group)
+    return StackConfig(settings, _configured_passwords(raw), facts.leader, key_secret, facts.docker_socket_group)

@@ -38,8 +38,9 @@ def machine_config_file(stack: str) -> Path:
 
 
 def machine_backup_key() -> str:
-    """This machine's key for the stacks' pgBackRest repositories, drawn once."""
-    path = Path(os.environ["PGHA_HOME"]) / "backup-cipher-pass"
+    """This machine's key for the stacks' pgBackRest repositories, drawn once: the key of every stack that sets none,
+    kept beside the Pulumi passphrase, outside any stack, since the backups outlive the stacks."""
+    path = Path(os.environ.get("PGHA_HOME") or Path.home() / ".pgha") / "backup-cipher-pass"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
@@ -47,12 +48,11 @@ def machine_backup_key() -> str:
     return path.read_text().strip()
 
 
-def set_backup_key(stack: str, config_file: Path | None = None, key: str | None = None) -> None:
-    """Sets the backup key (this machine's by default) in the stack's config, as a secret, given on stdin: never on
-    a command line."""
-    where = ["--config-file", str(config_file)] if config_file else []
+def set_backup_key(stack: str, config_file: Path, key: str) -> None:
+    """Sets a backup key other than this machine's in the stack's config, as a secret, given on stdin: never on a
+    command line."""
     pulumi_with_input(
-        "config", "set", "--secret", BACKUP_KEY, "--stack", stack, *where, value=key or machine_backup_key()
+        "config", "set", "--secret", BACKUP_KEY, "--stack", stack, "--config-file", str(config_file), value=key
     )
 
 
@@ -82,8 +82,6 @@ def prepare(stack: str) -> Path:
     settings = SALT.sub("", tracked.read_text()) if tracked.exists() else "config: {}\n"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(settings + salt)
-    if f"{BACKUP_KEY}:" not in settings:
-        set_backup_key(stack, config)
     return config
 
 

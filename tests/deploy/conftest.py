@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pgha.clients import docker_api
-from pgha.model import repository, stacks
+from pgha.model import repository
 from pgha.ops import target
 from pgha.ops.backups import backups
 
@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGURED_PASSWORD = ("pgha:appPassword", secrets.token_urlsafe(18))
 
 
-# A second stack beside the session's (its ports apart from the session's 15432... and the experiments' 25000...).
+# A second stack beside the session's with ports of its own, apart from every block a stack that sets none takes
+# (5000-9908) and from the experiments' 25000...
 SECOND_STACK_PORTS = {
     "rwPort": 16432,
     "roPort": 16433,
@@ -80,22 +81,13 @@ def deployed():
     stack = f"t-{uuid.uuid4().hex[:6]}"
     before = docker_objects()
     subprocess.run(["pulumi", "stack", "init", stack], cwd=ROOT, capture_output=True, check=True)
-    # archiveTimeout: the lose-cluster drill's writer outlasts it before the loss; backupSchedule: the scheduler
-    # takes an incremental backup during the session (tests/deploy/test_recovery.py).
-    ports = {
-        "rwPort": 15432,
-        "roPort": 15433,
-        "statsPort": 17000,
-        "patroniPort": 18008,
-        "prometheusPort": 19090,
-        "archiveTimeout": 10,
-        "backupSchedule": '{"incr": "2m"}',
-    }
-    config = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
+    # No port: the stack takes a block no other stack holds, as any stack does. archiveTimeout: the lose-cluster
+    # drill's writer outlasts it before the loss; backupSchedule: the scheduler takes an incremental backup during
+    # the session (tests/deploy/test_recovery.py).
+    config = plaintext({"archiveTimeout": 10, "backupSchedule": '{"incr": "2m"}'})
     # The program generates every password but this one: a secret in the config wins over the generated value.
     config += ["--secret", f"{CONFIGURED_PASSWORD[0]}={CONFIGURED_PASSWORD[1]}"]
     pulumi("config", "set-all", *config, stack=stack)
-    stacks.set_backup_key(stack)
     try:
         up = pulumi("up", "--yes", "--skip-preview", stack=stack, check=False)
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]

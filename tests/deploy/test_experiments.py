@@ -10,7 +10,7 @@ import pytest
 
 from pgha.clients import patroni_api
 from pgha.clients import prometheus as metrics
-from pgha.model import repository, stacks
+from pgha.model import repository
 from pgha.model.settings import PASSWORD_KEYS
 from pgha.ops import target
 from pgha.ops.backups import backups
@@ -94,7 +94,6 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
     config = plaintext({"postgresNodes": 1, "etcdNodes": 1, "synchronousMode": "off"} | SECOND_STACK_PORTS)
     config += [a for k in PASSWORD_KEYS for a in ("--secret", f"pgha:{k}={secrets.token_urlsafe(18)}")]
     pulumi("config", "set-all", *config, stack=other)
-    stacks.set_backup_key(other)
     try:
         up = pulumi("up", "--yes", "--skip-preview", stack=other, check=False)
         assert up.returncode == 0, up.stdout[-3000:]

@@ -46,7 +46,7 @@ def test_the_schedule_took_an_incremental_backup_on_its_own(healthy):
         ).stdout
         time.sleep(2)
     assert "incr backup done" in log, log[-2000:]
-    assert "incr" in {b["type"] for b in backups.listing(healthy.stack, None)["backup"]}
+    assert "incr" in {b["type"] for b in backups.newest(backups.listing(healthy.stack, None))["backup"]}
 
 
 def test_pitr_restores_every_row_acknowledged_before_the_target_and_none_after(healthy, capsys):

@@ -12,7 +12,7 @@ import pytest
 from docker.types import IPAMConfig, IPAMPool
 
 from pgha.clients import docker_api
-from pgha.model import host, stacks
+from pgha.model import host
 from pgha.model.settings import PASSWORD_KEYS, PORT_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,10 +53,9 @@ def pulumi(*args, stdin=None, check=True):
 
 
 def new_stack() -> str:
-    """A new stack with this machine's backup key, as `make up` gives it."""
+    """A new stack as `pulumi stack init` makes it: nothing set."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     pulumi("stack", "init", name)
-    stacks.set_backup_key(name)
     return name
 
 
@@ -191,16 +190,6 @@ def test_a_short_password_is_refused_even_as_a_secret(stack):
     assert_refused(stack, code, output, "pgha:superuserPassword: shorter than 12 characters")
 
 
-def test_a_missing_backup_key_is_refused():
-    name = new_stack()
-    try:
-        pulumi("config", "rm", "--stack", name, "pgha:backupCipherPass")
-        code, output = preview(name, **free_port_config())
-    finally:
-        remove_stack(name)
-    assert_refused(name, code, output, "pgha:backupCipherPass: missing; the backups' encryption key, set it with")
-
-
 def passed(code, output):
     assert code == 0, output
     assert error_lines(output) == [] and "Traceback" not in output, output
@@ -288,3 +277,28 @@ def test_a_stack_that_sets_no_subnet_takes_one_no_other_network_holds(stack):
     finally:
         holder.remove()
     passed(code, output)
+
+
+def rw_port(output: str) -> int:
+    found = re.search(r'rwEndpoint\s*:\s*"127\.0\.0\.1:(\d+)"', output)
+    assert found, output[-3000:]
+    return int(found[1])
+
+
+def test_a_new_stack_with_nothing_set_previews_on_a_block_of_ports_no_one_holds():
+    """`pulumi stack init` then `pulumi preview`, nothing set (no password, no key, no port): its ports are a block no
+    process and no other stack holds; with a port of that block taken meanwhile, the next free block."""
+    name = new_stack()
+    try:
+        code, output = preview(name)
+        passed(code, output)
+        first = rw_port(output)
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", first))
+            holder.listen()
+            code, output = preview(name)
+    finally:
+        remove_stack(name)
+    passed(code, output)
+    assert (first - 5000) % 100 == 0 and first <= 5900, first
+    assert rw_port(output) > first

@@ -162,11 +162,12 @@ def test_backup_verbs_on_a_stack_without_repository_say_so_in_one_line(verb, mon
 def test_backups_of_a_destroyed_stack_still_read_its_kept_repository(monkeypatch, capsys, pulumi_says):
     pulumi_says("never deployed")  # what Pulumi says of a destroyed stack; the backup verbs do not ask it
     monkeypatch.setattr(repository, "exists", lambda stack: True)
-    monkeypatch.setattr(backups, "listing", lambda stack, key: {"name": stack, "backup": [], "archive": []})
+    monkeypatch.setattr(backups, "listing", lambda stack, key: {1: {"name": stack, "backup": [], "archive": []}})
     monkeypatch.setattr(backups, "drop", lambda stack: None)
+    monkeypatch.setattr(cli.deploys, "backup_key", lambda stack: None)
     monkeypatch.setattr(cli.stacks, "machine_backup_key", lambda: "key")
     assert cli.main(["--stack", STACK, "backups", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["name"] == STACK
+    assert json.loads(capsys.readouterr().out)[0]["name"] == STACK
     assert cli.main(["--stack", STACK, "drop-backups"]) == 0
     assert capsys.readouterr().out == f"dropped the repository of stack {STACK}\n"
 

@@ -1,15 +1,20 @@
 import pytest
 
 from pgha.model.settings import (
+    PORT_BLOCKS,
+    PORT_KEYS,
     HostFacts,
     SettingsError,
     backup_key_problems,
+    block_ports,
+    chosen_ports,
     default_subnet,
     exposure_warning,
     host_problems,
     parse,
     password_problems,
     patroni_dynamic_config,
+    with_ports,
 )
 
 
@@ -334,10 +339,10 @@ def test_a_restore_source_is_a_stack_name():
     assert problems_for({"restoreFrom": "Prod_1"})[0].startswith("pgha:restoreFrom: 'Prod_1' is not allowed")
 
 
-def test_the_backup_key_must_be_set_as_a_long_secret():
+def test_a_backup_key_the_stack_sets_must_be_a_long_secret_and_none_set_is_this_machines():
     key = "k" * 24
     assert backup_key_problems({"backupCipherPass": key}, ["backupCipherPass"]) == []
-    assert backup_key_problems({}, [])[0].startswith("pgha:backupCipherPass: missing")
+    assert backup_key_problems({}, []) == []
     assert backup_key_problems({"backupCipherPass": key}, [])[0].startswith("pgha:backupCipherPass: set in plain text")
     short = backup_key_problems({"backupCipherPass": "short-key"}, ["backupCipherPass"])
     assert short[0].startswith("pgha:backupCipherPass: shorter than 20 characters") and "short-key" not in short[0]
@@ -351,3 +356,30 @@ def test_the_backup_schedule_is_a_map_of_types_to_intervals():
     }
     for bad in ('{"weekly": "7d"}', '{"full": "7 days"}', '{"incr": "0h"}', '"1h"'):
         assert problems_for({"backupSchedule": bad})[0].startswith("pgha:backupSchedule: ")
+
+
+def test_ports_left_unset_take_the_first_block_with_every_port_free():
+    settings = parse("exp2", {})
+    standard = set(settings.published_ports().values())
+    assert chosen_ports(settings, PORT_KEYS, {}, lambda port: False) == block_ports(0)
+    ports = chosen_ports(settings, PORT_KEYS, {}, lambda port: port in standard)
+    assert ports == {"rwPort": 5100, "roPort": 5101, "statsPort": 7100, "patroniPort": 8100, "prometheusPort": 9100}
+    one_taken = chosen_ports(settings, PORT_KEYS, {}, lambda port: port in standard | {8102})
+    assert one_taken["rwPort"] == 5200, "postgres-3's Patroni port of block 1 is taken: block 2"
+
+
+def test_a_deployed_stack_keeps_its_ports_and_a_port_the_user_sets_is_left_alone():
+    settings = parse("exp2", {"rwPort": "6000"})
+    kept = {"roPort": 5301, "statsPort": 7300, "patroniPort": 8300, "prometheusPort": 9300}
+    unset = [key for key in PORT_KEYS if key != "rwPort"]
+    assert chosen_ports(settings, unset, kept, lambda port: False) == kept
+    assert "rwPort" not in chosen_ports(settings, unset, {}, lambda port: False)
+
+
+def test_no_two_port_blocks_share_a_port_at_the_largest_shape():
+    largest = parse("big", {"postgresNodes": "9", "haproxyNodes": "3"})
+    seen: set[int] = set()
+    for block in range(PORT_BLOCKS):
+        ports = set(with_ports(largest, block_ports(block)).published_ports().values())
+        assert not ports & seen, block
+        seen |= ports

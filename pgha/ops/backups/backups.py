@@ -4,12 +4,13 @@ scheduled backups run too: one container, so pgBackRest's own lock keeps backups
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import docker.errors
 
 from pgha import names
-from pgha.actions.backups import info, repository_host, take
+from pgha.actions.backups import info, pgbackrest, repository_host, take
 from pgha.clients import docker_api
 from pgha.model import repository
 
@@ -18,7 +19,7 @@ def backup(stack: str, kind: str = "incr") -> dict:
     """Takes a backup on the repository host; returns it as `pgbackrest info` lists it (the newest), with
     `from_standby`: whether pgBackRest copied the files from a standby."""
     log = take(stack, kind)
-    return info(stack, repository_host(stack))["backup"][-1] | {"from_standby": "replay on the standby reached" in log}
+    return info(repository_host(stack))["backup"][-1] | {"from_standby": "replay on the standby reached" in log}
 
 
 def _running(name: str) -> bool:
@@ -28,22 +29,35 @@ def _running(name: str) -> bool:
         return False
 
 
-def listing(stack: str, cipher_pass: str | None) -> dict:
-    """The stanza's `info`: from the repository host, else (the stack is gone) from its kept repository."""
-    if _running(repository_host(stack)):
-        return info(stack, repository_host(stack))
+def listing(stack: str, cipher_pass: str | None) -> dict[int, dict]:
+    """Every cluster's stanza in the stack's repository (`info`), by cluster number: from the repository host, else
+    (the stack is gone) from its kept repository."""
+    host = repository_host(stack)
+    if _running(host):
+        return repository.by_cluster(stack, json.loads(pgbackrest(host, "--output=json", "info", every_stanza=True)))
     if cipher_pass is None:
         raise RuntimeError(f"stack {stack} runs no repository host; reading its repository needs its key")
-    return repository.read_info(stack, cipher_pass)
+    return repository.read_stanzas(stack, cipher_pass)
+
+
+def newest(clusters: dict[int, dict]) -> dict:
+    """The newest cluster's stanza of a listing: the running cluster's, when the stack runs."""
+    return clusters[max(clusters)] if clusters else {}
 
 
 def _when(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S+00")
 
 
-def table(stanza_info: dict) -> str:
-    """One line per backup: when it ended, type, sizes, and the WAL it needs; then the archive's WAL range."""
+def table(clusters: dict[int, dict]) -> str:
+    """Per cluster, newest first: one line per backup (when it ended, type, sizes, the WAL it needs), then the
+    archive's WAL range."""
+    return "\n\n".join(_cluster_table(number, clusters[number]) for number in sorted(clusters, reverse=True))
+
+
+def _cluster_table(number: int, stanza_info: dict) -> str:
     lines = [
+        f"cluster {number} (stanza {stanza_info['name']})",
         "| label | type | started | ended | database size | in repository | WAL from | WAL to |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -54,7 +68,7 @@ def table(stanza_info: dict) -> str:
             f"| {b['archive']['start']} | {b['archive']['stop']} |"
         )
     for a in stanza_info.get("archive", []):
-        lines.append(f"\narchive {a['id']}: WAL {a.get('min')} to {a.get('max')}")
+        lines.append(f"archive {a['id']}: WAL {a.get('min')} to {a.get('max')}")
     return "\n".join(lines)
 
 

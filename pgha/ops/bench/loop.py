@@ -104,7 +104,6 @@ def throwaway_config(stack: str) -> Path:
     config = stacks.prepare(stack)
     settings = (stacks.ROOT / "Pulumi.dev.yaml").read_text()
     config.write_text(stacks.SALT.sub("", settings) + stacks.salt_of(config))
-    stacks.set_backup_key(stack, config)
     ports = dict(zip(PORT_KEYS, host.free_ports(len(PORT_KEYS)), strict=True))
     pairs = [a for k, v in ports.items() for a in ("--plaintext", f"pgha:{k}={v}")]
     stacks.pulumi("config", "set-all", *pairs, "--stack", stack, "--config-file", str(config))

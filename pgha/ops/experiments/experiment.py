@@ -122,8 +122,8 @@ def _locked_retry(action: Callable[[], object]) -> None:
 
 
 def _drop_repository(stack: str) -> None:
-    """An experiment's stacks are throwaway: their backups go with them (a kept repository would make the next
-    run of the same variant refuse to start, pgha.model.repository.earlier_cluster_problems)."""
+    """An experiment's stacks are throwaway: their backups go with them (kept, the next run of the same variant
+    would start a second cluster in the repository, pgha.model.repository.new_cluster)."""
     try:
         docker_api.client().volumes.get(repository.volume_name(stack))
     except docker.errors.NotFound:
@@ -145,11 +145,9 @@ def teardown(ws: auto.LocalWorkspace, name: str, log: Callable[[str], None]) -> 
     _drop_repository(name)
 
 
-def configure(stack: auto.Stack, config: dict[str, str], config_file: Path) -> None:
-    """Plain settings through the Automation API; the backup key as `make up` sets it, on the CLI's stdin (the
-    Automation API would put a secret on the command line, where `ps` shows it)."""
+def configure(stack: auto.Stack, config: dict[str, str]) -> None:
+    """Plain settings through the Automation API; the program takes the backup key and the rest as for any stack."""
     stack.set_all_config({k: auto.ConfigValue(v) for k, v in config.items()})
-    stacks.set_backup_key(stack.name, config_file)
 
 
 def drill_figures(drill_report: dict) -> dict[str, list[dict]]:
@@ -221,7 +219,7 @@ def run_variant(run: Run, index: int, variant: Variant, slot: int) -> dict | Non
             teardown(run.ws, name, log)
         try:
             stack = auto.Stack.create(name, run.ws)
-            configure(stack, config, home(run.exp.name) / f"Pulumi.{name}.yaml")
+            configure(stack, config)
             with step("up"):
                 stack.up(on_output=log, color="never")
             t = target.from_outputs(name, {k: v.value for k, v in stack.outputs().items()})
