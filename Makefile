@@ -93,7 +93,7 @@ lint: setup
 	$(ENV) ruff format --check . && ruff check . && mypy && lint-imports
 
 test: setup lint
-	$(ENV) python -m pytest -q -rs tests
+	$(ENV) python -m pytest -q -rs --durations=25 tests
 
 unit:
 	$(ENV) python -m pytest -q tests/unit

@@ -21,6 +21,11 @@ COVERS = {"full": ("full",), "diff": ("full", "diff"), "incr": ("full", "diff", 
 UNITS = {"m": 60, "h": 3600, "d": 86400}
 
 
+INFO_TIMEOUT_S = 120
+# A hung backup must not stop the schedule: one that runs longer than this is ended (pgBackRest resumes it next time).
+BACKUP_TIMEOUT_S = 6 * 3600
+
+
 def interval(text: str) -> int:
     """`30m`, `12h`, `7d` in seconds."""
     found = re.fullmatch(r"([1-9][0-9]*)([mhd])", text.strip())
@@ -42,12 +47,12 @@ def due(backups: list[dict], every: dict[str, int], now: float) -> str | None:
     return None
 
 
-def pgbackrest(stanza: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["pgbackrest", f"--stanza={stanza}", *args], capture_output=True, text=True)
+def pgbackrest(stanza: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(["pgbackrest", f"--stanza={stanza}", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def backups(stanza: str) -> list[dict]:
-    done = pgbackrest(stanza, "--output=json", "info")
+    done = pgbackrest(stanza, "--output=json", "info", timeout=INFO_TIMEOUT_S)
     if done.returncode != 0:
         raise RuntimeError((done.stderr or done.stdout).strip())
     found = json.loads(done.stdout)
@@ -63,7 +68,11 @@ def tick(stanza: str, every: dict[str, int]) -> None:
     if kind is None:
         return
     log(f"{kind} backup due; taking it")
-    done = pgbackrest(stanza, f"--type={kind}", "backup")
+    try:
+        done = pgbackrest(stanza, f"--type={kind}", "backup", timeout=BACKUP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log(f"{kind} backup failed: not done after {BACKUP_TIMEOUT_S}s; ended, the next tick tries again")
+        return
     lines = (done.stderr or done.stdout).strip().splitlines()
     log(
         f"{kind} backup done"
@@ -84,7 +93,7 @@ def main(argv: list[str]) -> int:
     while True:
         try:
             tick(args.stanza, every)
-        except (RuntimeError, ValueError, OSError) as exc:
+        except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
             log(f"could not read the repository: {str(exc).splitlines()[-1] if str(exc) else exc}")
         time.sleep(args.poll)
 

@@ -25,12 +25,19 @@ SALT = re.compile(r"^encryptionsalt: .*\n?", re.M)
 BACKUP_KEY = "pgha:backupCipherPass"
 
 
+PULUMI_TIMEOUT_S = 120  # stack and config commands: seconds, but a locked or unreachable backend waits forever
+
+
 def pulumi_with_input(*args: str, value: str) -> None:
-    subprocess.run(["pulumi", *args], cwd=ROOT, input=value, text=True, capture_output=True, check=True)
+    subprocess.run(
+        ["pulumi", *args], cwd=ROOT, input=value, text=True, capture_output=True, check=True, timeout=PULUMI_TIMEOUT_S
+    )
 
 
 def pulumi(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["pulumi", *args], cwd=cwd, text=True, capture_output=True, check=check)
+    return subprocess.run(
+        ["pulumi", *args], cwd=cwd, text=True, capture_output=True, check=check, timeout=PULUMI_TIMEOUT_S
+    )
 
 
 def machine_config_file(stack: str) -> Path:

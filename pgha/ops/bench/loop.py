@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -85,14 +86,20 @@ def timed_pulumi(args: list[str], stack: str, config_file: Path) -> CommandTimin
         start = time.monotonic()
         proc = subprocess.Popen(argv, cwd=stacks.ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
         assert proc.stdout is not None  # stdout=PIPE
+        # Reading the events blocks until Pulumi closes its output: only a watchdog bounds a command that hangs.
+        watchdog = threading.Timer(COMMAND_TIMEOUT_S, proc.kill)
+        watchdog.start()
         try:
             for line in proc.stdout:  # one event per line, written as it happens
                 if line.startswith("{"):
                     events.append((time.monotonic() - start, json.loads(line)))
             proc.wait(COMMAND_TIMEOUT_S)
         finally:
+            watchdog.cancel()
             proc.kill()
         seconds = time.monotonic() - start
+        if seconds >= COMMAND_TIMEOUT_S:
+            raise RuntimeError(f"pulumi {args[0]} did not end within {COMMAND_TIMEOUT_S}s; ended")
         if proc.returncode != 0:
             errors.seek(0)
             raise RuntimeError(f"pulumi {args[0]} failed: {errors.read().strip()[-2000:]}")
