@@ -507,3 +507,5 @@ SCENARIOS = {
         ),
     )
 }
+# The scenarios that break a whole Swarm lab node: they run on a lab stack only (host_refusal says why elsewhere).
+HOST_SCENARIOS = tuple(name for name, scenario in SCENARIOS.items() if scenario.refuse is host_refusal)
