@@ -3,9 +3,10 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill check bench backup backups drop-backups dashboard metrics-cost experiment swarm-lab swarm-lab-down swarm-lab-status lint test unit
+.PHONY: setup up down outputs preview status wait switchover drill soak check bench backup backups drop-backups dashboard metrics-cost experiment swarm-lab swarm-lab-down swarm-lab-status lint test unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
+DURATION ?= 30m
 TYPE ?= incr
 SINCE ?= 10m
 NODES ?= 3
@@ -43,6 +44,10 @@ switchover:
 
 drill:
 	@$(ENV) pgha --stack $(STACK) drill $(SCENARIO) --trials $(TRIALS)
+
+# Random faults (seeded: SEED= repeats a sequence) one after another for $(DURATION), the cluster whole between them.
+soak:
+	@$(ENV) pgha --stack $(STACK) soak --duration $(DURATION) $(if $(SEED),--seed $(SEED))
 
 check:
 	@$(ENV) pgha --stack $(STACK) check

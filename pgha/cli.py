@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from pgha.model.settings import BACKUP_TYPES
 from pgha.ops import dashboard, status, target
 from pgha.ops.backups import backups, recovery
 from pgha.ops.bench import bench, bench_report, metrics_cost
-from pgha.ops.drills import drill, integrity, report
+from pgha.ops.drills import drill, integrity, report, soak
 from pgha.ops.drills.faults import SCENARIOS, Refused
 from pgha.ops.experiments import experiment
 from pgha.ops.lab import swarm_lab
@@ -94,6 +95,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
     summary = report.write(path)
     print(summary.read_text().split("\n\n", 1)[1].split("\n![")[0])
     print(f"report: {path}\nsummary and plots: {summary}")
+    return 0
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    seed = args.seed if args.seed is not None else random.randrange(2**31)
+    path = soak.run(_target(args), args.duration, seed, args.max_faults, Path(args.reports))
+    print(soak.table(json.loads(path.read_text())))
+    print(f"report: {path}")
     return 0
 
 
@@ -261,6 +270,13 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--trials", type=int, default=3)
     run.add_argument("--reports", default="reports")
+    chaos = verbs.add_parser(
+        "soak", help="random faults one after another, the cluster whole between them, for a time; one report"
+    )
+    chaos.add_argument("--duration", type=soak.seconds, default="30m", help="how long: 90s, 30m, 2h (default 30m)")
+    chaos.add_argument("--seed", type=int, help="the faults' random sequence (default: drawn, and printed)")
+    chaos.add_argument("--max-faults", type=int, default=soak.MAX_FAULTS, help="at most this many faults")
+    chaos.add_argument("--reports", default="reports")
     check = verbs.add_parser(
         "check", help="data checksums, pg_amcheck and the drill table on every member; exit 1 when anything is wrong"
     )
@@ -340,6 +356,7 @@ HANDLERS = {
     "wait": cmd_wait,
     "switchover": cmd_switchover,
     "drill": cmd_drill,
+    "soak": cmd_soak,
     "check": cmd_check,
     "bench": cmd_bench,
     "backup": cmd_backup,
