@@ -90,7 +90,11 @@ def _with_host(raw: dict[str, str]) -> tuple[Settings, HostFacts, list[str]]:
         raw = {**raw, "subnet": host.stack_subnet(stack)}
     if raw.get("swarmLab") and raw.get("engine") == "swarm":
         raw, problems = _with_lab_nodes(raw)
-    settings = host.stack_ports(parse(stack, raw), [key for key in PORT_KEYS if key not in raw])
+    try:
+        settings = parse(stack, raw)
+    except SettingsError as exc:  # the lab's problem first: it is why swarmNodes is missing
+        raise SettingsError(problems + exc.problems) from None
+    settings = host.stack_ports(settings, [key for key in PORT_KEYS if key not in raw])
     return settings, host.gather(settings), problems
 
 

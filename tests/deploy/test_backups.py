@@ -77,7 +77,7 @@ def test_a_restore_target_before_the_first_backup_is_refused_at_preview(deployed
         (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
     assert done.returncode != 0
     assert (
-        f"pgha:restoreTarget: 2000-01-01 00:00:00+00:00 is before the first backup of stack '{stack}' ended"
+        f"pgha:restoreTarget: 2000-01-01 00:00:00+00:00 is before the first backup of stack '{stack}' (cluster 1) ended"
         in done.stdout + done.stderr
     ), done.stdout[-3000:]
     assert stanza(stack) == f"pgha-{stack}"
