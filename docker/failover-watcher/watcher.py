@@ -36,15 +36,21 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def release_txn(prefix: str, member: str, member_value: str | None) -> dict:
+def release_txn(prefix: str, member: str, member_kv: dict | None) -> dict:
     """The etcd v3 transaction (JSON gateway form): if leader == member, delete it and strip the
-    member's api_url. `prefix` is Patroni's `<namespace><scope>` with no trailing slash."""
+    member's api_url. `prefix` is Patroni's `<namespace><scope>` with no trailing slash; `member_kv` is the
+    member's key as read (Etcd.kv), None when it has none."""
     leader_key, member_key = f"{prefix}/leader", f"{prefix}/members/{member}"
-    success = [{"requestDeleteRange": {"key": b64(leader_key)}}]
-    if member_value:
-        data = {k: v for k, v in json.loads(member_value).items() if k != "api_url"}
+    success: list[dict] = [{"requestDeleteRange": {"key": b64(leader_key)}}]
+    if member_kv:
+        data = {k: v for k, v in json.loads(member_kv["value"]).items() if k != "api_url"}
         data["state"] = "stopped"
-        success.append({"requestPut": {"key": b64(member_key), "value": b64(json.dumps(data, separators=(",", ":")))}})
+        put = {"key": b64(member_key), "value": b64(json.dumps(data, separators=(",", ":")))}
+        # Patroni puts its member key on its session's lease: rewritten on the same lease, the key of a member that
+        # never comes back still goes when that lease expires, instead of being listed forever.
+        if member_kv.get("lease"):
+            put["lease"] = member_kv["lease"]
+        success.append({"requestPut": put})
     return {
         "compare": [{"key": b64(leader_key), "target": "VALUE", "result": "EQUAL", "value": b64(member)}],
         "success": success,
@@ -78,14 +84,15 @@ class Etcd:
                 errors.append(f"{endpoint}: {exc}")
         raise ConnectionError("; ".join(errors))
 
-    def get(self, key: str) -> str | None:
+    def kv(self, key: str) -> dict | None:
+        """The key as etcd gives it (value decoded; lease and mod_revision as etcd's strings), None when absent."""
         kvs = self.call("/v3/kv/range", {"key": b64(key)}).get("kvs", [])
-        return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
+        return kvs[0] | {"value": base64.b64decode(kvs[0].get("value", "")).decode()} if kvs else None
 
 
 def release(etcd: Etcd, prefix: str, member: str) -> bool:
-    member_value = etcd.get(f"{prefix}/members/{member}")
-    return bool(etcd.call("/v3/kv/txn", release_txn(prefix, member, member_value)).get("succeeded"))
+    member_kv = etcd.kv(f"{prefix}/members/{member}")
+    return bool(etcd.call("/v3/kv/txn", release_txn(prefix, member, member_kv)).get("succeeded"))
 
 
 class Metrics:
