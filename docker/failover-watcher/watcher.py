@@ -2,9 +2,10 @@
 
 The Docker engine knows the moment a PostgreSQL container dies (its processes are gone, so it can no
 longer accept writes). On that `die` event this watcher asks etcd, in one transaction guarded by
-"the leader key still names that member", to delete the leader key and to replace the member's key by
-one without `api_url`, so the candidate neither waits for the lock's TTL nor for a 2 s probe of the
-dead node's REST API. A paused or partitioned primary is alive: no `die` event, so it goes the TTL way.
+"the leader key still names that member, and its member key is as read", to delete the leader key and to
+replace the member's key by one without `api_url` (on the same lease), so the candidate neither waits for the
+lock's TTL nor for a 2 s probe of the dead node's REST API. A paused or partitioned primary is alive: no `die`
+event, so it goes the TTL way.
 
 The events come through the Docker SDK for Python (python3-docker); etcd is spoken to over its JSON gateway with
 the standard library. Prometheus metrics (python3-prometheus-client) on --metrics-port: the deaths seen and the
@@ -41,8 +42,14 @@ def release_txn(prefix: str, member: str, member_kv: dict | None) -> dict:
     member's api_url. `prefix` is Patroni's `<namespace><scope>` with no trailing slash; `member_kv` is the
     member's key as read (Etcd.kv), None when it has none."""
     leader_key, member_key = f"{prefix}/leader", f"{prefix}/members/{member}"
+    compare = [{"key": b64(leader_key), "target": "VALUE", "result": "EQUAL", "value": b64(member)}]
     success: list[dict] = [{"requestDeleteRange": {"key": b64(leader_key)}}]
     if member_kv:
+        # The key was read in a request of its own: the transaction holds only if it is still what was read. Only
+        # the member's Patroni writes it, so a change means that Patroni is back: the lock is then left to it.
+        compare.append(
+            {"key": b64(member_key), "target": "MOD", "result": "EQUAL", "mod_revision": member_kv["mod_revision"]}
+        )
         data = {k: v for k, v in json.loads(member_kv["value"]).items() if k != "api_url"}
         data["state"] = "stopped"
         put = {"key": b64(member_key), "value": b64(json.dumps(data, separators=(",", ":")))}
@@ -51,10 +58,7 @@ def release_txn(prefix: str, member: str, member_kv: dict | None) -> dict:
         if member_kv.get("lease"):
             put["lease"] = member_kv["lease"]
         success.append({"requestPut": put})
-    return {
-        "compare": [{"key": b64(leader_key), "target": "VALUE", "result": "EQUAL", "value": b64(member)}],
-        "success": success,
-    }
+    return {"compare": compare, "success": success}
 
 
 def dead_member(event: dict, stack: str) -> str | None:

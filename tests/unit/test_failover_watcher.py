@@ -80,6 +80,16 @@ def test_the_rewritten_member_key_keeps_its_lease_so_a_leader_that_never_returns
     assert f"{PREFIX}/members/postgres-1" not in etcd.keys
 
 
+def test_a_member_key_rewritten_between_the_read_and_the_transaction_is_left_as_written(etcd):
+    """Its Patroni is back (a restarted container) and wrote its key after the watcher read it: the transaction is
+    guarded by what was read, so it changes nothing, and the lock is left to Patroni."""
+    back = member(1, state="starting")
+    etcd.before["/v3/kv/txn"] = lambda: etcd.put(f"{PREFIX}/members/postgres-1", back, LEASE + 9)
+    assert release() is False
+    assert etcd.value(f"{PREFIX}/members/postgres-1") == back
+    assert etcd.value(f"{PREFIX}/leader") == "postgres-1"
+
+
 # --- one event ------------------------------------------------------------------------------------------------------
 
 
