@@ -17,20 +17,24 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import docker
-import docker.errors
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 # From a local etcd's answer in a millisecond to one that took a retry on a busy host.
 RELEASE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A watcher started anew (its container restarted or replaced) first reads the deaths of this last minute, which it
+# was not there to see. Older ones are left to the ttl (20 s by default: their locks have expired by then).
+STARTUP_LOOKBACK_S = 60.0
+RETRY_MIN_S, RETRY_MAX_S = 0.1, 5.0  # the pauses before the event stream is opened again, doubling
 
 
 def b64(text: str) -> str:
@@ -138,12 +142,20 @@ def seconds_since(event: dict) -> float:
     return time.time() - event["timeNano"] / 1e9
 
 
-def handle(event: dict, stack: str, etcd: Etcd, prefix: str, metrics: Metrics) -> None:
-    """One engine event: the death of one of the stack's PostgreSQL members releases its leader lock, if it held it."""
+def handle(
+    event: dict, stack: str, etcd: Etcd, prefix: str, metrics: Metrics, runs_again: Callable[[str], bool] | None = None
+) -> None:
+    """One engine event: the death of one of the stack's PostgreSQL members releases its leader lock, if it held it.
+    `runs_again`, given for a death from before the stream was opened: whether a container of that member runs now."""
     member = dead_member(event, stack)
     if not member:
         return
     metrics.die_events.labels(member).inc()
+    # A death read late: Docker may have restarted the container since (or Swarm started a new task), and a Patroni
+    # there may hold the lock again. The release is sound only while no process of that member runs.
+    if runs_again is not None and runs_again(member):
+        log(f"{member} died {seconds_since(event):.1f}s ago and runs again: its lock, if any, is left to Patroni")
+        return
     try:
         released = release(etcd, prefix, member)
     except ConnectionError as exc:
@@ -158,10 +170,60 @@ def handle(event: dict, stack: str, etcd: Etcd, prefix: str, metrics: Metrics) -
     log(f"{member} died: " + ("leader lock released" if released else "it held no lock; nothing to do"))
 
 
-def die_events(engine: docker.DockerClient, stack: str) -> Iterator[dict]:
-    """The engine's `die` events of this stack's PostgreSQL containers, as they happen."""
+def die_events(engine: docker.DockerClient, stack: str, since: str) -> Iterator[dict]:
+    """The engine's `die` events of this stack's PostgreSQL containers from `since` on: those it still holds from
+    before (at or after `since`), then as they happen."""
     filters = {"type": "container", "event": "die", "label": [f"pgha.stack={stack}", "pgha.role=postgres"]}
-    return engine.events(decode=True, filters=filters)
+    return engine.events(since=since, decode=True, filters=filters)
+
+
+def member_runs(engine: docker.DockerClient, stack: str, member: str) -> bool:
+    """Whether a container of the member has processes now (running, or paused); restarting has none yet."""
+    labels = [f"pgha.stack={stack}", "pgha.role=postgres", f"pgha.member={member}"]
+    return bool(engine.containers.list(all=True, filters={"label": labels, "status": ["running", "paused"]}))
+
+
+class Cursor:
+    """How far the event stream was read. A stream opened again starts there (`since`), so that no death in between
+    is missed; the engine gives again the events at `since` itself, which were seen already."""
+
+    def __init__(self, ns: int):
+        self.ns, self.seen = ns, set[tuple[int, str]]()
+
+    def since(self) -> str:
+        return f"{self.ns // 10**9}.{self.ns % 10**9:09d}"  # the engine's <seconds>.<nanoseconds>
+
+    def new(self, event: dict) -> bool:
+        """Whether the event is one not seen yet, noting it."""
+        at, key = event["timeNano"], (event["timeNano"], event.get("Actor", {}).get("ID", ""))
+        if at < self.ns or key in self.seen:
+            return False
+        if at > self.ns:
+            self.ns, self.seen = at, set()
+        self.seen.add(key)
+        return True
+
+
+def watch(stack: str, etcd: Etcd, prefix: str, metrics: Metrics) -> None:
+    """The engine's die events, for good. A stream that ends or breaks (the engine restarted, the connection cut) is
+    opened again from the last event, after a pause that doubles, up to RETRY_MAX_S, while the engine refuses."""
+    cursor, delay = Cursor(time.time_ns() - int(STARTUP_LOOKBACK_S * 1e9)), RETRY_MIN_S
+    engine: docker.DockerClient | None = None
+    while True:
+        opened_ns, opened = time.time_ns(), time.monotonic()
+        try:
+            engine = engine or docker.DockerClient(base_url="unix://" + DOCKER_SOCKET)
+            late = functools.partial(member_runs, engine, stack)
+            for event in die_events(engine, stack, cursor.since()):
+                if cursor.new(event):
+                    handle(event, stack, etcd, prefix, metrics, late if event["timeNano"] < opened_ns else None)
+            log(f"the Docker event stream ended; opening it again from {cursor.since()}")
+        except Exception as exc:  # noqa: BLE001 - whatever ends the stream (engine restarted, connection cut), reopen it
+            log(f"Docker event stream: {exc.__class__.__name__}: {exc}; opening it again from {cursor.since()}")
+        if time.monotonic() - opened > RETRY_MAX_S:
+            delay = RETRY_MIN_S  # a stream that lived: the engine answers again
+        time.sleep(delay)
+        delay = min(2 * delay, RETRY_MAX_S)
 
 
 def log(message: str) -> None:
@@ -184,15 +246,8 @@ def main(argv: list[str]) -> int:
     start_http_server(args.metrics_port, addr="0.0.0.0")
     etcd = Etcd(args.etcd.split(","))
     log(f"watching {args.stack}'s postgres containers; lock prefix {args.prefix}; metrics on :{args.metrics_port}")
-    try:
-        engine = docker.DockerClient(base_url="unix://" + DOCKER_SOCKET)
-        for event in die_events(engine, args.stack):
-            handle(event, args.stack, etcd, args.prefix, metrics)
-    except docker.errors.DockerException as exc:
-        log(f"Docker engine error, no more events: {exc}")
-        return 1
-    log("the Docker event stream ended")
-    return 1
+    watch(args.stack, etcd, args.prefix, metrics)
+    return 1  # watch() returns never
 
 
 if __name__ == "__main__":

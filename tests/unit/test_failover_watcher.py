@@ -4,9 +4,14 @@ etcd is tests/unit/etcd_fakes.py's, and the engine a stand-in that streams its e
 import importlib.util
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
+import docker.errors
 import pytest
+import requests.exceptions
+from docker.utils.json_stream import json_stream
 from prometheus_client import CollectorRegistry
 
 from pgha.model.layout import FAILOVER_WATCHER_METRICS_PORT
@@ -165,3 +170,136 @@ def test_another_stacks_death_asks_nothing_and_counts_nothing(etcd, registry):
 def test_the_default_metrics_port_is_the_one_the_stack_passes():
     args = watcher.parse_args(["--stack", "dev", "--prefix", "/pgha/pgha-dev", "--etcd", "http://10.0.0.11:2379"])
     assert args.metrics_port == FAILOVER_WATCHER_METRICS_PORT
+
+
+# --- the event stream -----------------------------------------------------------------------------------------------
+
+
+class Opening:
+    """One opening of the event stream: the deaths that happened before it (while no stream was open), what it
+    streams live (events, or raw lines as the engine's chunks), and how it ends (an exception; None: closed)."""
+
+    def __init__(self, before=(), live=(), ends=None, refused=None):
+        self.before, self.live, self.ends, self.refused = list(before), list(live), ends, refused
+
+
+class FakeEngine:
+    """The engine as docker-py gives it: events(since=...) streams its log from `since` (the engine's buffered
+    events at or after it), then the opening's live events; raw chunks, or decoded as docker-py decodes them.
+    A live event is stamped as it is sent; a death before an opening, just after the last event of the log (or when
+    its test said, for the first). After the last opening it raises SystemExit, which ends the test."""
+
+    def __init__(self, *openings, running=()):
+        self.openings, self.log, self.asked = list(openings), [], []
+        self.running = set(running)  # members with a running container
+        self.containers = SimpleNamespace(list=self._list)
+
+    def events(self, since=None, until=None, filters=None, decode=None):
+        self.asked.append({"since": since, "filters": filters, "decode": decode})
+        if not self.openings:
+            raise SystemExit("no more openings")
+        opening = self.openings.pop(0)
+        if opening.refused:
+            raise opening.refused
+        for death in opening.before:
+            if self.log:
+                death["timeNano"] = self.log[-1]["timeNano"] + 1000
+            self.log.append(death)
+        since_ns = 0 if since is None else int(Decimal(since) * 10**9)
+        chunks = self._chunks(opening, since_ns)
+        return json_stream(chunks) if decode else chunks
+
+    def _chunks(self, opening, since_ns):
+        for e in self.log:
+            if e["timeNano"] >= since_ns:
+                yield json.dumps(e).encode() + b"\n"
+        for item in opening.live:
+            if isinstance(item, bytes):
+                yield item
+            else:
+                if isinstance(item, dict) and "timeNano" in item:
+                    item["timeNano"] = time.time_ns()
+                    self.log.append(item)
+                yield json.dumps(item).encode() + b"\n"
+        if opening.ends is not None:
+            raise opening.ends
+
+    def _list(self, all=False, filters=None):
+        labels = dict(label.split("=", 1) for label in (filters or {}).get("label", []))
+        return [SimpleNamespace(name=m) for m in self.running if labels.get("pgha.member") in (None, m)]
+
+
+def watch(monkeypatch, engine, registry):
+    """The watcher's main on `engine`, until the engine has no more openings; the pauses between them recorded."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(watcher.docker, "DockerClient", lambda base_url: engine)
+    monkeypatch.setattr(watcher, "start_http_server", lambda port, addr: None)
+    real = watcher.Metrics
+    monkeypatch.setattr(watcher, "Metrics", lambda: real(registry))
+    monkeypatch.setattr(watcher.time, "sleep", sleeps.append)
+    with pytest.raises(SystemExit):
+        watcher.main(["--stack", "dev", "--prefix", PREFIX, "--etcd", ",".join(ENDPOINTS)])
+    return sleeps
+
+
+def test_the_engine_is_asked_for_this_stacks_postgres_deaths_only(etcd, registry, monkeypatch):
+    engine = FakeEngine(Opening())
+    watch(monkeypatch, engine, registry)
+    assert engine.asked[0]["filters"] == {
+        "type": "container",
+        "event": "die",
+        "label": ["pgha.stack=dev", "pgha.role=postgres"],
+    }
+
+
+def stamp(ns):
+    return f"{ns // 10**9}.{ns % 10**9:09d}"
+
+
+def test_a_dropped_stream_is_opened_again_since_the_last_event_and_misses_no_death(etcd, registry, monkeypatch):
+    """postgres-2 dies while no stream is open; postgres-1, the leader, while the next is being opened."""
+    replica_death = event(member="postgres-2", seconds_ago=3)
+    leader_death = event(member="postgres-1", seconds_ago=1)
+    dropped = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+    engine = FakeEngine(Opening(live=[replica_death], ends=dropped), Opening(before=[leader_death]), Opening(ends=None))
+    watch(monkeypatch, engine, registry)
+    assert engine.asked[1]["since"] == stamp(replica_death["timeNano"])
+    assert engine.asked[2]["since"] == stamp(leader_death["timeNano"])
+    # Each death counted once, though the engine gives the event at `since` again.
+    assert sample(registry, "die_events_total", member="postgres-2") == 1
+    assert sample(registry, "die_events_total", member="postgres-1") == 1
+    assert sample(registry, "locks_released_total", member="postgres-1") == 1
+    assert etcd.value(f"{PREFIX}/leader") is None
+
+
+def test_a_watcher_started_anew_catches_up_on_the_deaths_just_before(etcd, registry, monkeypatch):
+    engine = FakeEngine(Opening(before=[event(member="postgres-1", seconds_ago=5)]))
+    watch(monkeypatch, engine, registry)
+    since_s = float(engine.asked[0]["since"])
+    assert time.time() - watcher.STARTUP_LOOKBACK_S - 5 < since_s <= time.time() - watcher.STARTUP_LOOKBACK_S
+    assert etcd.value(f"{PREFIX}/leader") is None
+
+
+def test_a_death_from_before_the_stream_opened_whose_member_runs_again_is_left_to_patroni(etcd, registry, monkeypatch):
+    """Docker restarted the container meanwhile (or Swarm started a new task): a new Patroni there may hold the lock
+    again, which a release would take from a live leader."""
+    engine = FakeEngine(Opening(before=[event(member="postgres-1", seconds_ago=5)]), running={"postgres-1"})
+    watch(monkeypatch, engine, registry)
+    assert etcd.value(f"{PREFIX}/leader") == "postgres-1"
+    assert json.loads(etcd.value(f"{PREFIX}/members/postgres-1"))["state"] == "running"
+    assert sample(registry, "die_events_total", member="postgres-1") == 1
+
+
+def test_a_live_death_is_released_without_asking_the_engine_first(etcd, registry, monkeypatch):
+    """The death as it happens: its member's container restarting already must not delay nor stop the release."""
+    engine = FakeEngine(Opening(live=[event(member="postgres-1")]), running={"postgres-1"})
+    watch(monkeypatch, engine, registry)
+    assert etcd.value(f"{PREFIX}/leader") is None
+
+
+def test_an_engine_that_refuses_is_asked_again_with_a_bounded_backoff(etcd, registry, monkeypatch):
+    refused = docker.errors.DockerException("Error while fetching server API version: connection refused")
+    engine = FakeEngine(*[Opening(refused=refused) for _ in range(9)], Opening(live=[event(member="postgres-1")]))
+    sleeps = watch(monkeypatch, engine, registry)
+    assert sleeps[:9] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0]
+    assert etcd.value(f"{PREFIX}/leader") is None
