@@ -87,9 +87,13 @@ class Etcd:
             )
             try:
                 with urllib.request.urlopen(request, timeout=2) as response:
-                    return json.loads(response.read())
-            except (urllib.error.URLError, OSError) as exc:
+                    answer = json.loads(response.read())
+            except (urllib.error.URLError, OSError, ValueError) as exc:  # ValueError: no JSON (a cut answer ...)
                 errors.append(f"{endpoint}: {exc}")
+                continue
+            if isinstance(answer, dict):
+                return answer
+            errors.append(f"{endpoint}: not a JSON object: {str(answer)[:80]}")
         raise ConnectionError("; ".join(errors))
 
     def kv(self, key: str) -> dict | None:
@@ -160,7 +164,7 @@ def handle(
         released = release(etcd, prefix, member)
     except ConnectionError as exc:
         metrics.etcd_errors.inc()
-        log(f"{member} died, etcd unreachable, the lock will expire by TTL: {exc}")
+        log(f"{member} died, no etcd endpoint answered, the lock will expire by TTL: {exc}")
         return
     metrics.die_to_release_seconds.observe(seconds_since(event))
     if released:
@@ -172,9 +176,21 @@ def handle(
 
 def die_events(engine: docker.DockerClient, stack: str, since: str) -> Iterator[dict]:
     """The engine's `die` events of this stack's PostgreSQL containers from `since` on: those it still holds from
-    before (at or after `since`), then as they happen."""
+    before (at or after `since`), then as they happen. Read a line at a time (the engine sends one JSON object a
+    line): a line that is not one is logged and skipped, where docker-py's decoding would stall on it for good."""
     filters = {"type": "container", "event": "die", "label": [f"pgha.stack={stack}", "pgha.role=postgres"]}
-    return engine.events(since=since, decode=True, filters=filters)
+    buffer = b""
+    for chunk in engine.events(since=since, decode=False, filters=filters):
+        *lines, buffer = (buffer + (chunk if isinstance(chunk, bytes) else chunk.encode())).split(b"\n")
+        for line in filter(bytes.strip, lines):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = None
+            if isinstance(event, dict):
+                yield event
+            else:
+                log(f"Docker event stream: not an event, skipped: {line[:200]!r}")
 
 
 def member_runs(engine: docker.DockerClient, stack: str, member: str) -> bool:
@@ -215,8 +231,11 @@ def watch(stack: str, etcd: Etcd, prefix: str, metrics: Metrics) -> None:
             engine = engine or docker.DockerClient(base_url="unix://" + DOCKER_SOCKET)
             late = functools.partial(member_runs, engine, stack)
             for event in die_events(engine, stack, cursor.since()):
-                if cursor.new(event):
-                    handle(event, stack, etcd, prefix, metrics, late if event["timeNano"] < opened_ns else None)
+                try:
+                    if cursor.new(event):
+                        handle(event, stack, etcd, prefix, metrics, late if event["timeNano"] < opened_ns else None)
+                except Exception as exc:  # noqa: BLE001 - one event of an odd shape must not end the watch
+                    log(f"event skipped: {exc.__class__.__name__}: {exc}: {json.dumps(event)[:200]}")
             log(f"the Docker event stream ended; opening it again from {cursor.since()}")
         except Exception as exc:  # noqa: BLE001 - whatever ends the stream (engine restarted, connection cut), reopen it
             log(f"Docker event stream: {exc.__class__.__name__}: {exc}; opening it again from {cursor.since()}")

@@ -95,6 +95,12 @@ def test_a_member_key_rewritten_between_the_read_and_the_transaction_is_left_as_
     assert etcd.value(f"{PREFIX}/leader") == "postgres-1"
 
 
+def test_an_endpoint_answering_no_json_is_passed_over_for_the_next(etcd):
+    etcd.garbage.add(ENDPOINTS[0])
+    assert release() is True
+    assert etcd.value(f"{PREFIX}/leader") is None
+
+
 # --- one event ------------------------------------------------------------------------------------------------------
 
 
@@ -160,6 +166,13 @@ def test_an_unreachable_etcd_counts_an_error_and_no_delay(etcd, registry):
     assert sample(registry, "etcd_errors_total") == 1
     assert sample(registry, "die_to_release_seconds_count") == 0
     assert sample(registry, "releases_without_lock_total") == 0
+
+
+def test_an_etcd_answering_no_json_anywhere_counts_an_error_and_raises_nothing(etcd, registry):
+    etcd.garbage.update(ENDPOINTS)
+    handle(registry)  # before: json.loads' ValueError, out of the event loop
+    assert sample(registry, "etcd_errors_total") == 1
+    assert etcd.value(f"{PREFIX}/leader") == "postgres-1"
 
 
 def test_another_stacks_death_asks_nothing_and_counts_nothing(etcd, registry):
@@ -250,6 +263,25 @@ def test_the_engine_is_asked_for_this_stacks_postgres_deaths_only(etcd, registry
         "event": "die",
         "label": ["pgha.stack=dev", "pgha.role=postgres"],
     }
+
+
+def test_a_line_from_the_engine_that_is_no_json_is_skipped_and_the_watch_goes_on(etcd, registry, monkeypatch):
+    # Sent raw, so stamped here: after the first, which is stamped as it is sent.
+    second = json.dumps(event(member="postgres-1", at_ns=time.time_ns() + 10**9)).encode() + b"\n"
+    engine = FakeEngine(Opening(live=[event(member="postgres-2"), b"{not json\n", second[:20], second[20:]]))
+    watch(monkeypatch, engine, registry)
+    assert sample(registry, "die_events_total", member="postgres-2") == 1
+    assert sample(registry, "die_events_total", member="postgres-1") == 1  # after the bad line, and cut in two
+    assert etcd.value(f"{PREFIX}/leader") is None
+
+
+def test_an_event_of_an_unexpected_shape_is_skipped_and_the_watch_goes_on(etcd, registry, monkeypatch):
+    odd = event(member="postgres-2")
+    del odd["timeNano"]
+    engine = FakeEngine(Opening(live=[odd, [1, 2], event(member="postgres-1")]))
+    watch(monkeypatch, engine, registry)
+    assert sample(registry, "die_events_total", member="postgres-1") == 1
+    assert etcd.value(f"{PREFIX}/leader") is None
 
 
 def stamp(ns):
