@@ -57,15 +57,19 @@ def unb64(text: str) -> str:
 
 
 class Etcd:
-    """etcd's v3 JSON gateway, trying each client URL in turn."""
+    """etcd's v3 JSON gateway, trying each client URL in turn. `turn` is the member a watch is opened on: the last
+    that answered a range (a linearizable read, so one in the quorum then); every watch opened moves it on, so
+    that a watch opened again never goes back to the same member, dead or cut off, time after time."""
 
     def __init__(self, endpoints: list[str]):
-        self.endpoints = endpoints
+        self.endpoints, self.turn = endpoints, 0
 
     def range(self, key: str, range_end: str) -> tuple[int, dict[str, str]]:
-        """(revision, {key: value}) for the keys in [key, range_end)."""
+        """(revision, {key: value}) for the keys in [key, range_end), asked of the members from `turn` on."""
         errors = []
-        for endpoint in self.endpoints:
+        for step in range(len(self.endpoints)):
+            index = (self.turn + step) % len(self.endpoints)
+            endpoint = self.endpoints[index]
             body = json.dumps({"key": b64(key), "range_end": b64(range_end)}).encode()
             request = urllib.request.Request(
                 f"{endpoint}/v3/kv/range", data=body, headers={"Content-Type": "application/json"}
@@ -77,6 +81,7 @@ class Etcd:
                 errors.append(f"{endpoint}: {exc}")
                 continue
             kvs = {unb64(kv["key"]): unb64(kv.get("value", "")) for kv in answer.get("kvs", [])}
+            self.turn = index
             return int(answer["header"]["revision"]), kvs
         raise ConnectionError("; ".join(errors))
 
@@ -85,7 +90,8 @@ class Etcd:
 
     def watch(self, key: str, range_end: str, start_revision: int):
         """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends."""
-        endpoint = self.endpoints[start_revision % len(self.endpoints)]
+        endpoint = self.endpoints[self.turn % len(self.endpoints)]
+        self.turn += 1  # the next range, and so the next watch, starts at the next member
         url = urllib.parse.urlsplit(endpoint)
         if url.hostname is None:
             raise ValueError(f"not an etcd URL: {endpoint!r}")

@@ -1,11 +1,13 @@
 """etcd as its v3 JSON gateway answers, in memory, for the scripts baked into the images (the failover watcher, the
-PgBouncer pools). They speak to it with urllib, so the fake stands in for urllib.request.urlopen: every request is
-recorded with the endpoint it went to, and an endpoint can be down or answer something that is not JSON."""
+PgBouncer pools). They speak to it with urllib, and the pools watch over http.client, so the fake stands in for
+urllib.request.urlopen and http.client.HTTPConnection: every request is recorded with the endpoint it went to, and an
+endpoint can be down, cut off from the quorum, or answer something that is not JSON."""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -49,18 +51,26 @@ class Response:
 
 
 class FakeEtcd:
-    """One etcd cluster's keys, revisions and leases. `down`: endpoints that refuse connections; `garbage`: endpoints
-    that answer with a page that is not JSON (a proxy's error page, a cut answer); `before`: a path -> a write run
-    once just before that request is answered (someone else's write between two of ours)."""
+    """One etcd cluster's keys, revisions and leases. `down`: endpoints that refuse connections; `cut_off`: members
+    cut off from the quorum, whose linearizable reads fail ("no leader") and whose watches open and then say nothing;
+    `garbage`: endpoints that answer with a page that is not JSON (a proxy's error page, a cut answer); `before`: a
+    path -> a write run once just before that request is answered (someone else's write between two of ours).
+    A watch with nothing to say times out after its connection's timeout, waited for up to `silence_wait_s` (a
+    test's real time kept short); after `max_watches` watches were opened, the next raises SystemExit."""
 
     def __init__(self, endpoints: list[str] = ENDPOINTS):
         self.endpoints = endpoints
         self.keys: dict[str, dict] = {}  # key -> value, create_revision, mod_revision, lease
         self.revision = 1
+        self.history: list[tuple[int, str, str | None]] = []  # (revision, key, value; None: deleted)
         self.down: set[str] = set()
+        self.cut_off: set[str] = set()
         self.garbage: set[str] = set()
         self.before: dict[str, Callable[[], None]] = {}
         self.requests: list[tuple[str, str, dict]] = []  # (endpoint, path, body), in order
+        self.watches: list[dict] = []  # each watch opened: endpoint, start_revision, timeout
+        self.silence_wait_s = 0.0
+        self.max_watches = 10
 
     # --- what the rest of the cluster does ---------------------------------------------------------------------
 
@@ -68,10 +78,12 @@ class FakeEtcd:
         self.revision += 1
         create = self.keys[key]["create_revision"] if key in self.keys else self.revision
         self.keys[key] = {"value": value, "create_revision": create, "mod_revision": self.revision, "lease": lease}
+        self.history.append((self.revision, key, value))
 
     def delete(self, key: str) -> None:
         if self.keys.pop(key, None) is not None:
             self.revision += 1
+            self.history.append((self.revision, key, None))
 
     def expire(self, lease: int) -> None:
         """The lease's TTL ran out (its holder died): every key attached to it goes."""
@@ -92,6 +104,8 @@ class FakeEtcd:
         self.requests.append((endpoint, path, body))
         if endpoint in self.down:
             raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+        if endpoint in self.cut_off:
+            raise urllib.error.URLError("etcdserver: no leader")  # what a linearizable read gets from a minority
         if endpoint in self.garbage:
             return Response(iter([b"<html><body>502 Bad Gateway</body></html>"]))
         if path in self.before:
@@ -149,3 +163,57 @@ class FakeEtcd:
                 responses.append({"response_range": self._range(op["requestRange"])})
         answer: dict = {"header": self.header(), "responses": responses}
         return answer | ({"succeeded": True} if succeeded else {})  # proto3 JSON leaves out a false
+
+    # --- watches, over http.client --------------------------------------------------------------------------------
+
+    def HTTPConnection(self, host: str, port: int | None = None, timeout: float | None = None) -> Connection:
+        return Connection(self, f"http://{host}:{port}", timeout)
+
+    def watch(self, endpoint: str, body: dict, timeout: float | None) -> Response:
+        if len(self.watches) >= self.max_watches:
+            raise SystemExit(f"{self.max_watches} watches opened")
+        create = body["create_request"]
+        start, end = unb64(create["key"]), unb64(create["range_end"])
+        self.watches.append({"endpoint": endpoint, "start_revision": create["start_revision"], "timeout": timeout})
+        if "/v3/watch" in self.before:
+            self.before.pop("/v3/watch")()
+        return Response(self._stream(endpoint, start, end, int(create["start_revision"]), timeout))
+
+    def _stream(self, endpoint: str, start: str, end: str, revision: int, timeout: float | None):
+        yield json.dumps({"result": {"header": self.header(), "created": True}}).encode() + b"\n"
+        sent = 0
+        while endpoint not in self.cut_off:  # a member cut off hears of no change
+            changes = [h for h in self.history if h[0] >= revision and start <= h[1] < end][sent:]
+            if not changes:
+                break
+            sent += len(changes)
+            events = [self._event(*change) for change in changes]
+            yield json.dumps({"result": {"header": self.header(), "events": events}}).encode() + b"\n"
+        time.sleep(min(timeout or 0.0, self.silence_wait_s))
+        yield TimeoutError("timed out")
+
+    def _event(self, revision: int, key: str, value: str | None) -> dict:
+        if value is None:
+            return {"type": "DELETE", "kv": {"key": b64(key), "mod_revision": str(revision)}}
+        return {"kv": {"key": b64(key), "value": b64(value), "mod_revision": str(revision)}}  # PUT: the default
+
+
+class Connection:
+    """http.client.HTTPConnection to one endpoint: the request sent, the watch's answer streamed."""
+
+    def __init__(self, etcd: FakeEtcd, endpoint: str, timeout: float | None):
+        self.etcd, self.endpoint, self.timeout = etcd, endpoint, timeout
+        self.response: Response | None = None
+
+    def request(self, method: str, path: str, body: str, headers: dict | None = None) -> None:
+        assert (method, path) == ("POST", "/v3/watch")
+        if self.endpoint in self.etcd.down:
+            raise ConnectionRefusedError(111, "Connection refused")
+        self.response = self.etcd.watch(self.endpoint, json.loads(body), self.timeout)
+
+    def getresponse(self) -> Response:
+        assert self.response is not None
+        return self.response
+
+    def close(self) -> None:
+        pass
