@@ -234,6 +234,8 @@ class LeaderPool:
         self.etcd, self.prefix, self.console = etcd, prefix, console
         self.target: str | None = None
         self.paused = False
+        # The leader a pending switchover takes the pool away from: never resumed to while the request stands.
+        self.leaving: str | None = None
 
     def pause(self, why: str, planned: bool = True) -> None:
         """Holds new transactions; an unplanned pause (the leader is gone) cuts what still runs after the grace."""
@@ -277,7 +279,7 @@ class LeaderPool:
             return
         if leader != self.target:
             self.pause("leader lost" if leader is None else f"{leader} leads now", planned=False)
-        if leader is None:
+        if leader is None or leader == self.leaving:
             return
         started = time.monotonic()
         address = self.writable_address(leader)
@@ -293,9 +295,12 @@ class LeaderPool:
         still paused with no change of leader (a refused request) is released."""
         request = json.loads(value) if value else {}
         if request and "scheduled_at" not in request:
+            self.leaving = request.get("leader") or self.target
             self.pause("switchover requested")
-        elif not request and leader == self.target and self.paused:
-            self.follow(leader)
+        elif not request:
+            self.leaving = None
+            if leader == self.target and self.paused:
+                self.follow(leader)
 
 
 def _resolved(host: str) -> str | None:
@@ -325,9 +330,10 @@ def keep_on_leader(pool: LeaderPool) -> None:
         try:
             revision, keys = pool.etcd.range(first, last)
             leader = keys.get(f"{pool.prefix}/leader")
-            pool.follow(leader)
-            # A switchover requested while no watch was open (between an idle watch's end and this range).
+            # The failover key first: a pool held for a switchover, with the old leader's key still there, must not
+            # be resumed to it. It also holds for a request made while no watch was open.
             pool.on_failover(keys.get(f"{pool.prefix}/failover"), leader)
+            pool.follow(leader)
             for key, value in pool.etcd.watch(first, last, revision + 1):
                 if key == f"{pool.prefix}/leader":
                     leader = value

@@ -115,6 +115,17 @@ def test_a_switchover_request_holds_clients_until_the_new_leader_takes_writes(po
     assert p.console.commands[-1] == "RESUME" and not p.paused
 
 
+def test_a_pool_held_for_a_switchover_is_not_resumed_to_the_leader_it_leaves(pool):
+    """The old leader's key is still there until the new leader takes the lock: read again, it is no reason to
+    resume there."""
+    p = pool()
+    p.follow("postgres-1")
+    p.console.commands.clear()
+    p.on_failover(json.dumps({"leader": "postgres-1", "member": "postgres-2"}), "postgres-1")
+    p.follow("postgres-1")
+    assert p.console.commands == ["PAUSE"] and p.paused
+
+
 def test_a_refused_switchover_releases_the_clients_on_the_same_leader(pool):
     p = pool()
     p.follow("postgres-1")
@@ -246,3 +257,16 @@ def test_every_watch_opened_again_goes_to_another_member_never_the_one_cut_off(p
     assert ENDPOINTS[0] not in watched
     assert all(a != b for a, b in itertools.pairwise(watched)), watched
     assert p.target == "postgres-1" and not p.paused
+
+
+def test_a_watch_opened_again_with_a_switchover_pending_does_not_resume_to_the_old_primary(pool, cluster):
+    """The request arrives on the watch and holds the pool; the watch then goes silent and is opened again: the
+    range read then shows the request still there, and the leader still the old one."""
+    p = pool(etcd=pools.Etcd(ENDPOINTS))
+    p.follow("postgres-1")
+    p.console.commands.clear()
+    cluster.put(f"{PREFIX}/failover", json.dumps({"leader": "postgres-1", "member": "postgres-2"}))
+    cluster.max_watches = 2
+    with pytest.raises(SystemExit):
+        pools.keep_on_leader(p)
+    assert p.console.commands == ["PAUSE"] and p.paused
