@@ -36,7 +36,9 @@ NO_LEADER = "127.0.0.1", 5432
 PAUSE_GRACE_S = 1.0  # how long a lost leader's running transactions may take before their clients are cut
 PRIMARY_POLL_S = 0.025
 PRIMARY_DEADLINE_S = 30.0  # PgBouncer's query_wait_timeout fails held clients after 30 s anyway
-WATCH_IDLE_S = 30.0  # a watch that said nothing this long is opened again (its etcd member may be cut off)
+# A watch that said nothing this long may be on a member cut off from the quorum, which hears of no change and says
+# nothing either: it is checked, by the range read of the next opening (linearizable, on the next member).
+WATCH_SILENT_S = 3.0
 RETRY_S = 0.5
 
 
@@ -88,14 +90,15 @@ class Etcd:
     def get(self, key: str) -> str | None:
         return self.range(key, key + "\0")[1].get(key)
 
-    def watch(self, key: str, range_end: str, start_revision: int):
-        """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends."""
+    def watch(self, key: str, range_end: str, start_revision: int, silent_s: float = WATCH_SILENT_S):
+        """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends; raises
+        TimeoutError once it has said nothing for `silent_s`."""
         endpoint = self.endpoints[self.turn % len(self.endpoints)]
         self.turn += 1  # the next range, and so the next watch, starts at the next member
         url = urllib.parse.urlsplit(endpoint)
         if url.hostname is None:
             raise ValueError(f"not an etcd URL: {endpoint!r}")
-        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=WATCH_IDLE_S)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=silent_s)
         create = {"key": b64(key), "range_end": b64(range_end), "start_revision": start_revision}
         conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), {"Content-Type": "application/json"})
         response, decoder, buffer = conn.getresponse(), json.JSONDecoder(), ""
@@ -341,7 +344,7 @@ def keep_on_leader(pool: LeaderPool) -> None:
                 elif key == f"{pool.prefix}/failover":
                     pool.on_failover(value, leader)
         except TimeoutError:
-            continue  # a watch idle for WATCH_IDLE_S: opened again at once
+            continue  # silent for WATCH_SILENT_S: checked and opened again at once, on the next member
         except Exception as exc:  # noqa: BLE001 - whatever breaks a watch (etcd stopped mid-stream ...), watch again
             log(f"etcd: {exc.__class__.__name__}: {exc}")
             time.sleep(RETRY_S)

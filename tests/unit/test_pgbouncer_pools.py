@@ -259,6 +259,25 @@ def test_every_watch_opened_again_goes_to_another_member_never_the_one_cut_off(p
     assert p.target == "postgres-1" and not p.paused
 
 
+def test_a_watch_silent_past_the_bound_is_checked_on_another_member_and_a_change_it_missed_followed(pool, cluster):
+    """The member the watch is on is cut off once it is open; meanwhile the majority elects postgres-2."""
+    revision_for(cluster, ENDPOINTS[0])
+
+    def cut_off_then_failover():
+        cluster.cut_off.add(ENDPOINTS[0])
+        cluster.put(f"{PREFIX}/leader", "postgres-2")
+
+    cluster.before["/v3/watch"] = cut_off_then_failover
+    cluster.max_watches = 2
+    p = pool(etcd=pools.Etcd(ENDPOINTS))
+    with pytest.raises(SystemExit):
+        pools.keep_on_leader(p)
+    first, second = cluster.watches
+    assert first["endpoint"] == ENDPOINTS[0] and first["timeout"] <= 5.0  # silent no longer than the bound
+    assert second["endpoint"] != ENDPOINTS[0]
+    assert p.target == "postgres-2" and not p.paused
+
+
 def test_a_watch_opened_again_with_a_switchover_pending_does_not_resume_to_the_old_primary(pool, cluster):
     """The request arrives on the watch and holds the pool; the watch then goes silent and is opened again: the
     range read then shows the request still there, and the leader still the old one."""
