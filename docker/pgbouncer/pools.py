@@ -241,18 +241,26 @@ class LeaderPool:
         self.leaving: str | None = None
 
     def pause(self, why: str, planned: bool = True) -> None:
-        """Holds new transactions; an unplanned pause (the leader is gone) cuts what still runs after the grace."""
+        """Holds new transactions. A planned pause (a switchover) waits up to PRIMARY_DEADLINE_S for the running ones,
+        then resumes; an unplanned one (the leader is gone) cuts what still runs after PAUSE_GRACE_S."""
         if self.paused:
             return
         self.paused, started = True, time.monotonic()
         if self.console.run("PAUSE", timeout=PRIMARY_DEADLINE_S if planned else PAUSE_GRACE_S) is not None:
             log(f"paused ({why}) in {time.monotonic() - started:.3f}s")
             return
+        waited = time.monotonic() - started
+        if planned:
+            # The primary is alive: what still runs is the clients' own long transaction, not a lost primary's. Holding
+            # on fails every waiting client (query_wait_timeout); cutting would fail the running ones. Let all go on.
+            self.resume()
+            log(f"PAUSE ({why}) not done after {waited:.1f}s: resumed, no client cut")
+            return
         # A dead, frozen or cut-off primary never finishes what runs on it: cut those clients, hold the others.
         stuck = stuck_clients(self.console)
         for client in stuck:
             self.console.run(f"KILL_CLIENT {client}")
-        log(f"paused ({why}); {len(stuck)} transactions still running after {PAUSE_GRACE_S}s: their clients cut")
+        log(f"paused ({why}); {len(stuck)} transactions still running after {waited:.1f}s: their clients cut")
 
     def resume(self, *first: str) -> None:
         """RESUMEs the pool after `first` admin commands."""

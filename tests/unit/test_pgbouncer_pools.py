@@ -223,6 +223,27 @@ def test_a_switchover_requested_between_two_watches_is_held_too(pool, monkeypatc
     assert p.paused and p.console.commands[-1] == "PAUSE"
 
 
+def test_a_planned_pause_that_does_not_finish_resumes_and_cuts_no_one(pool, capsys):
+    """A transaction still running on a live primary after the deadline is the client's own, not a lost primary's."""
+    p = pool()
+    p.follow("postgres-1")
+    p.console.commands.clear()
+    p.console.pause_finishes = False
+    p.on_failover(json.dumps({"leader": "postgres-1"}), "postgres-1")
+    assert p.console.commands == ["PAUSE", "RESUME"] and not p.paused
+    # The real wait (PRIMARY_DEADLINE_S here), not the unplanned grace.
+    assert "not done after 0.2s" in capsys.readouterr().out
+
+
+def test_the_cut_after_a_lost_leader_states_how_long_it_waited(pool, capsys):
+    p = pool()
+    p.follow("postgres-1")
+    p.console.pause_finishes = False
+    p.etcd.leader = "postgres-3"
+    p.follow("postgres-3")
+    assert "1 transactions still running after 0.1s: their clients cut" in capsys.readouterr().out
+
+
 # --- keep_on_leader on an etcd cluster: tests/unit/etcd_fakes.py --------------------------------------------------
 
 
