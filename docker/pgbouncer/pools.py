@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 
 SOCKET_DIR = "/run/pgbouncer"
 LEADER_TARGET = f"{SOCKET_DIR}/leader.ini"  # %included by the leader pool's configuration
@@ -239,6 +240,7 @@ class LeaderPool:
         self.paused = False
         # The leader a pending switchover takes the pool away from: never resumed to while the request stands.
         self.leaving: str | None = None
+        self.scheduled_at: float | None = None  # a scheduled switchover's time (epoch seconds), while still to come
 
     def pause(self, why: str, planned: bool = True) -> None:
         """Holds new transactions. A planned pause (a switchover) waits up to PRIMARY_DEADLINE_S for the running ones,
@@ -302,16 +304,34 @@ class LeaderPool:
         log(f"following {leader} at {address[0]}:{address[1]}; writable after {time.monotonic() - started:.3f}s")
 
     def on_failover(self, value: str | None, leader: str | None) -> None:
-        """A switchover request holds the clients; once it is cleared (Patroni empties or deletes the key), a pool
-        still paused with no change of leader (a refused request) is released."""
+        """A switchover request holds the clients, a scheduled one from its time on; once it is cleared (Patroni
+        empties or deletes the key), a pool still paused with no change of leader (a refused request) is released."""
         request = json.loads(value) if value else {}
-        if request and "scheduled_at" not in request:
+        at = scheduled_time(request)
+        self.scheduled_at = at if at is not None and at > time.time() else None
+        if request and self.scheduled_at is None:
             self.leaving = request.get("leader") or self.target
-            self.pause("switchover requested")
+            self.pause("switchover requested" if at is None else f"switchover scheduled at {request['scheduled_at']}")
         elif not request:
             self.leaving = None
             if leader == self.target and self.paused:
                 self.follow(leader)
+
+    def silent_s(self) -> float:
+        """How long a watch may say nothing before it is opened again: WATCH_SILENT_S, or until a scheduled
+        switchover's time, whose request the range read of the next opening then finds due."""
+        if self.scheduled_at is None:
+            return WATCH_SILENT_S
+        return min(WATCH_SILENT_S, max(self.scheduled_at - time.time(), 0.01))
+
+
+def scheduled_time(request: dict) -> float | None:
+    """A scheduled switchover's time (epoch seconds); None for a request to be run now. Patroni writes `scheduled_at`
+    in ISO 8601 with its time zone, and refuses one without."""
+    try:
+        return datetime.fromisoformat(request["scheduled_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _resolved(host: str) -> str | None:
@@ -345,7 +365,7 @@ def keep_on_leader(pool: LeaderPool) -> None:
             # be resumed to it. It also holds for a request made while no watch was open.
             pool.on_failover(keys.get(f"{pool.prefix}/failover"), leader)
             pool.follow(leader)
-            for key, value in pool.etcd.watch(first, last, revision + 1):
+            for key, value in pool.etcd.watch(first, last, revision + 1, pool.silent_s()):
                 if key == f"{pool.prefix}/leader":
                     leader = value
                     pool.follow(leader)

@@ -61,9 +61,11 @@ class Console:
 
     def __init__(self, pause_finishes=True):
         self.commands, self.pause_finishes = [], pause_finishes
+        self.sent: dict[str, float] = {}  # command -> when it was last sent
 
     def run(self, command, timeout=5.0):
         self.commands.append(command)
+        self.sent[command] = time.time()
         if command == "PAUSE" and not self.pause_finishes:
             time.sleep(timeout)  # as the real console: the PAUSE waits on, and the session times out
             return None
@@ -145,6 +147,14 @@ def test_a_scheduled_switchover_does_not_hold_anyone_yet(pool):
     p.follow("postgres-1")
     p.on_failover(scheduled(3600), "postgres-1")
     assert not p.paused
+
+
+def test_a_scheduled_switchover_whose_time_has_come_holds_the_clients(pool):
+    p = pool()
+    p.follow("postgres-1")
+    p.console.commands.clear()
+    p.on_failover(scheduled(-0.1), "postgres-1")
+    assert p.paused and p.console.commands == ["PAUSE"]
 
 
 def test_a_lost_leader_whose_transactions_never_finish_has_only_their_clients_cut(pool):
@@ -310,3 +320,16 @@ def test_a_watch_opened_again_with_a_switchover_pending_does_not_resume_to_the_o
     with pytest.raises(SystemExit):
         pools.keep_on_leader(p)
     assert p.console.commands == ["PAUSE"] and p.paused
+
+
+def test_a_scheduled_switchover_holds_the_clients_when_its_time_comes(pool, cluster):
+    at = time.time() + 0.5
+    cluster.put(f"{PREFIX}/failover", scheduled(0.5))
+    cluster.silence_wait_s, cluster.max_watches = 1.0, 2  # a silent watch really waits, up to 1 s
+    p = pool(etcd=pools.Etcd(ENDPOINTS))
+    p.follow("postgres-1")
+    p.console.commands.clear()
+    with pytest.raises(SystemExit):
+        pools.keep_on_leader(p)
+    assert p.console.commands == ["PAUSE"] and p.paused
+    assert at <= p.console.sent["PAUSE"] < at + 0.5
