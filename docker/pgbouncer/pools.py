@@ -238,7 +238,9 @@ class LeaderPool:
         self.etcd, self.prefix, self.console = etcd, prefix, console
         self.target: str | None = None
         self.paused = False
-        # The leader a pending switchover takes the pool away from: never resumed to while the request stands.
+        # The request the pool was held for, and the leader it takes the pool away from: never resumed to while the
+        # request stands. A request read again (a watch opened again reads it) holds the pool once only.
+        self.held_for: str | None = None
         self.leaving: str | None = None
         self.scheduled_at: float | None = None  # a scheduled switchover's time (epoch seconds), while still to come
 
@@ -309,11 +311,11 @@ class LeaderPool:
         request = json.loads(value) if value else {}
         at = scheduled_time(request)
         self.scheduled_at = at if at is not None and at > time.time() else None
-        if request and self.scheduled_at is None:
-            self.leaving = request.get("leader") or self.target
+        if request and self.scheduled_at is None and value != self.held_for:
+            self.held_for, self.leaving = value, request.get("leader") or self.target
             self.pause("switchover requested" if at is None else f"switchover scheduled at {request['scheduled_at']}")
         elif not request:
-            self.leaving = None
+            self.held_for = self.leaving = None
             if leader == self.target and self.paused:
                 self.follow(leader)
 

@@ -128,6 +128,28 @@ def test_a_pool_held_for_a_switchover_is_not_resumed_to_the_leader_it_leaves(poo
     assert p.console.commands == ["PAUSE"] and p.paused
 
 
+def test_a_switchover_request_read_again_once_the_pool_is_resumed_holds_no_one_again(pool):
+    """The key stays until Patroni clears it, and a watch opened again reads it again: after the new leader was
+    followed, or after a PAUSE that did not finish was given up."""
+    request = json.dumps({"leader": "postgres-1", "member": "postgres-2"})
+    p = pool()
+    p.follow("postgres-1")
+    p.on_failover(request, "postgres-1")
+    p.etcd.leader = "postgres-2"
+    p.follow("postgres-2")
+    p.console.commands.clear()
+    p.on_failover(request, "postgres-2")
+    assert p.console.commands == [] and not p.paused
+
+    q = pool()
+    q.follow("postgres-1")
+    q.console.pause_finishes = False
+    q.on_failover(request, "postgres-1")  # given up after PRIMARY_DEADLINE_S: resumed
+    q.console.commands.clear()
+    q.on_failover(request, "postgres-1")
+    assert q.console.commands == [] and not q.paused
+
+
 def test_a_refused_switchover_releases_the_clients_on_the_same_leader(pool):
     p = pool()
     p.follow("postgres-1")
