@@ -237,7 +237,7 @@ class FakeEngine:
         if opening.ends is not None:
             raise opening.ends
 
-    def _list(self, all=False, filters=None):
+    def _list(self, all=False, sparse=False, filters=None):
         labels = dict(label.split("=", 1) for label in (filters or {}).get("label", []))
         return [SimpleNamespace(name=m) for m in self.running if labels.get("pgha.member") in (None, m)]
 
