@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 
 SOCKET_DIR = "/run/pgbouncer"
 LEADER_TARGET = f"{SOCKET_DIR}/leader.ini"  # %included by the leader pool's configuration
@@ -36,7 +37,9 @@ NO_LEADER = "127.0.0.1", 5432
 PAUSE_GRACE_S = 1.0  # how long a lost leader's running transactions may take before their clients are cut
 PRIMARY_POLL_S = 0.025
 PRIMARY_DEADLINE_S = 30.0  # PgBouncer's query_wait_timeout fails held clients after 30 s anyway
-WATCH_IDLE_S = 30.0  # a watch that said nothing this long is opened again (its etcd member may be cut off)
+# A watch that said nothing this long may be on a member cut off from the quorum, which hears of no change and says
+# nothing either: it is checked, by the range read of the next opening (linearizable, on the next member).
+WATCH_SILENT_S = 3.0
 RETRY_S = 0.5
 
 
@@ -57,15 +60,19 @@ def unb64(text: str) -> str:
 
 
 class Etcd:
-    """etcd's v3 JSON gateway, trying each client URL in turn."""
+    """etcd's v3 JSON gateway, trying each client URL in turn. `turn` is the member a watch is opened on: the last
+    that answered a range (a linearizable read, so one in the quorum then); every watch opened moves it on, so
+    that a watch opened again never goes back to the same member, dead or cut off, time after time."""
 
     def __init__(self, endpoints: list[str]):
-        self.endpoints = endpoints
+        self.endpoints, self.turn = endpoints, 0
 
     def range(self, key: str, range_end: str) -> tuple[int, dict[str, str]]:
-        """(revision, {key: value}) for the keys in [key, range_end)."""
+        """(revision, {key: value}) for the keys in [key, range_end), asked of the members from `turn` on."""
         errors = []
-        for endpoint in self.endpoints:
+        for step in range(len(self.endpoints)):
+            index = (self.turn + step) % len(self.endpoints)
+            endpoint = self.endpoints[index]
             body = json.dumps({"key": b64(key), "range_end": b64(range_end)}).encode()
             request = urllib.request.Request(
                 f"{endpoint}/v3/kv/range", data=body, headers={"Content-Type": "application/json"}
@@ -77,19 +84,22 @@ class Etcd:
                 errors.append(f"{endpoint}: {exc}")
                 continue
             kvs = {unb64(kv["key"]): unb64(kv.get("value", "")) for kv in answer.get("kvs", [])}
+            self.turn = index
             return int(answer["header"]["revision"]), kvs
         raise ConnectionError("; ".join(errors))
 
     def get(self, key: str) -> str | None:
         return self.range(key, key + "\0")[1].get(key)
 
-    def watch(self, key: str, range_end: str, start_revision: int):
-        """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends."""
-        endpoint = self.endpoints[start_revision % len(self.endpoints)]
+    def watch(self, key: str, range_end: str, start_revision: int, silent_s: float = WATCH_SILENT_S):
+        """Yields (key, value or None when deleted) for changes from start_revision on, until the stream ends; raises
+        TimeoutError once it has said nothing for `silent_s`."""
+        endpoint = self.endpoints[self.turn % len(self.endpoints)]
+        self.turn += 1  # the next range, and so the next watch, starts at the next member
         url = urllib.parse.urlsplit(endpoint)
         if url.hostname is None:
             raise ValueError(f"not an etcd URL: {endpoint!r}")
-        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=WATCH_IDLE_S)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=silent_s)
         create = {"key": b64(key), "range_end": b64(range_end), "start_revision": start_revision}
         conn.request("POST", "/v3/watch", json.dumps({"create_request": create}), {"Content-Type": "application/json"})
         response, decoder, buffer = conn.getresponse(), json.JSONDecoder(), ""
@@ -228,20 +238,33 @@ class LeaderPool:
         self.etcd, self.prefix, self.console = etcd, prefix, console
         self.target: str | None = None
         self.paused = False
+        # The request the pool was held for, and the leader it takes the pool away from: never resumed to while the
+        # request stands. A request read again (a watch opened again reads it) holds the pool once only.
+        self.held_for: str | None = None
+        self.leaving: str | None = None
+        self.scheduled_at: float | None = None  # a scheduled switchover's time (epoch seconds), while still to come
 
     def pause(self, why: str, planned: bool = True) -> None:
-        """Holds new transactions; an unplanned pause (the leader is gone) cuts what still runs after the grace."""
+        """Holds new transactions. A planned pause (a switchover) waits up to PRIMARY_DEADLINE_S for the running ones,
+        then resumes; an unplanned one (the leader is gone) cuts what still runs after PAUSE_GRACE_S."""
         if self.paused:
             return
         self.paused, started = True, time.monotonic()
         if self.console.run("PAUSE", timeout=PRIMARY_DEADLINE_S if planned else PAUSE_GRACE_S) is not None:
             log(f"paused ({why}) in {time.monotonic() - started:.3f}s")
             return
+        waited = time.monotonic() - started
+        if planned:
+            # The primary is alive: what still runs is the clients' own long transaction, not a lost primary's. Holding
+            # on fails every waiting client (query_wait_timeout); cutting would fail the running ones. Let all go on.
+            self.resume()
+            log(f"PAUSE ({why}) not done after {waited:.1f}s: resumed, no client cut")
+            return
         # A dead, frozen or cut-off primary never finishes what runs on it: cut those clients, hold the others.
         stuck = stuck_clients(self.console)
         for client in stuck:
             self.console.run(f"KILL_CLIENT {client}")
-        log(f"paused ({why}); {len(stuck)} transactions still running after {PAUSE_GRACE_S}s: their clients cut")
+        log(f"paused ({why}); {len(stuck)} transactions still running after {waited:.1f}s: their clients cut")
 
     def resume(self, *first: str) -> None:
         """RESUMEs the pool after `first` admin commands."""
@@ -271,7 +294,7 @@ class LeaderPool:
             return
         if leader != self.target:
             self.pause("leader lost" if leader is None else f"{leader} leads now", planned=False)
-        if leader is None:
+        if leader is None or leader == self.leaving:
             return
         started = time.monotonic()
         address = self.writable_address(leader)
@@ -283,13 +306,34 @@ class LeaderPool:
         log(f"following {leader} at {address[0]}:{address[1]}; writable after {time.monotonic() - started:.3f}s")
 
     def on_failover(self, value: str | None, leader: str | None) -> None:
-        """A switchover request holds the clients; once it is cleared (Patroni empties or deletes the key), a pool
-        still paused with no change of leader (a refused request) is released."""
+        """A switchover request holds the clients, a scheduled one from its time on; once it is cleared (Patroni
+        empties or deletes the key), a pool still paused with no change of leader (a refused request) is released."""
         request = json.loads(value) if value else {}
-        if request and "scheduled_at" not in request:
-            self.pause("switchover requested")
-        elif not request and leader == self.target and self.paused:
-            self.follow(leader)
+        at = scheduled_time(request)
+        self.scheduled_at = at if at is not None and at > time.time() else None
+        if request and self.scheduled_at is None and value != self.held_for:
+            self.held_for, self.leaving = value, request.get("leader") or self.target
+            self.pause("switchover requested" if at is None else f"switchover scheduled at {request['scheduled_at']}")
+        elif not request:
+            self.held_for = self.leaving = None
+            if leader == self.target and self.paused:
+                self.follow(leader)
+
+    def silent_s(self) -> float:
+        """How long a watch may say nothing before it is opened again: WATCH_SILENT_S, or until a scheduled
+        switchover's time, whose request the range read of the next opening then finds due."""
+        if self.scheduled_at is None:
+            return WATCH_SILENT_S
+        return min(WATCH_SILENT_S, max(self.scheduled_at - time.time(), 0.01))
+
+
+def scheduled_time(request: dict) -> float | None:
+    """A scheduled switchover's time (epoch seconds); None for a request to be run now. Patroni writes `scheduled_at`
+    in ISO 8601 with its time zone, and refuses one without."""
+    try:
+        return datetime.fromisoformat(request["scheduled_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _resolved(host: str) -> str | None:
@@ -319,17 +363,18 @@ def keep_on_leader(pool: LeaderPool) -> None:
         try:
             revision, keys = pool.etcd.range(first, last)
             leader = keys.get(f"{pool.prefix}/leader")
-            pool.follow(leader)
-            # A switchover requested while no watch was open (between an idle watch's end and this range).
+            # The failover key first: a pool held for a switchover, with the old leader's key still there, must not
+            # be resumed to it. It also holds for a request made while no watch was open.
             pool.on_failover(keys.get(f"{pool.prefix}/failover"), leader)
-            for key, value in pool.etcd.watch(first, last, revision + 1):
+            pool.follow(leader)
+            for key, value in pool.etcd.watch(first, last, revision + 1, pool.silent_s()):
                 if key == f"{pool.prefix}/leader":
                     leader = value
                     pool.follow(leader)
                 elif key == f"{pool.prefix}/failover":
                     pool.on_failover(value, leader)
         except TimeoutError:
-            continue  # a watch idle for WATCH_IDLE_S: opened again at once
+            continue  # silent for WATCH_SILENT_S: checked and opened again at once, on the next member
         except Exception as exc:  # noqa: BLE001 - whatever breaks a watch (etcd stopped mid-stream ...), watch again
             log(f"etcd: {exc.__class__.__name__}: {exc}")
             time.sleep(RETRY_S)

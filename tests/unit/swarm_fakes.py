@@ -75,7 +75,10 @@ class FakeAPI:
 
     def inspect_container(self, container: str) -> dict:
         attrs = next(c for c in self.engine.listed if c["Id"] == container)
-        return {"State": {"Running": attrs["State"] == "running", "Status": attrs["State"], "Pid": 4242}}
+        # As the engine reports them: a restarting container is Running with no process, Pid 0, as is a stopped one.
+        has_process = attrs["State"] in ("running", "paused")
+        running = has_process or attrs["State"] == "restarting"
+        return {"State": {"Running": running, "Status": attrs["State"], "Pid": 4242 if has_process else 0}}
 
 
 class FakeEngine:

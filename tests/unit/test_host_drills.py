@@ -300,6 +300,28 @@ def test_one_engine_faults_still_act_on_the_named_container_locally(monkeypatch)
     assert local.api.calls == [("kill", "pgha-dev-postgres-1"), ("start", "pgha-dev-postgres-1")]
 
 
+@pytest.mark.parametrize("state", ["restarting", "exited", "created"])
+def test_kill_pgbouncer_never_signals_pid_0_of_a_container_with_no_process(monkeypatch, state):
+    """os.kill(0, SIGKILL) would kill pgha's own process group: recorded here, never sent."""
+    local = FakeEngine([{"Id": "pgha-dev-pgbouncer-1", "State": state, "Labels": {}}])
+    monkeypatch.setattr(docker_api, "client", lambda: local)
+    signalled: list[tuple[int, int]] = []
+    monkeypatch.setattr(faults.os, "kill", lambda pid, sig: signalled.append((pid, sig)))
+    ctx = context(from_outputs("dev", ONE_ENGINE_OUTPUTS), "postgres-1")
+    with pytest.raises(RuntimeError, match=f"pgha-dev-pgbouncer-1 is {state}"):
+        faults.kill_pgbouncer(ctx)
+    assert signalled == []
+
+
+def test_kill_pgbouncer_signals_the_pid_of_a_running_container(monkeypatch):
+    local = FakeEngine([{"Id": "pgha-dev-pgbouncer-1", "State": "running", "Labels": {}}])
+    monkeypatch.setattr(docker_api, "client", lambda: local)
+    signalled: list[tuple[int, int]] = []
+    monkeypatch.setattr(faults.os, "kill", lambda pid, sig: signalled.append((pid, sig)))
+    faults.kill_pgbouncer(context(from_outputs("dev", ONE_ENGINE_OUTPUTS), "postgres-1"))
+    assert signalled == [(4242, faults.signal.SIGKILL)]
+
+
 def test_a_worker_back_may_get_new_tasks_for_its_own_members_the_manager_for_every_member():
     t = swarm_target()
     assert faults._watched(t, 2) == ["etcd-2", "haproxy-2", "pgbouncer-2", "postgres-2"]

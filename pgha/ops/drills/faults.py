@@ -148,7 +148,15 @@ def kill_pgbouncer(ctx: Context) -> None:
     if ctx.target.is_swarm:
         place.api.kill(place.container)
         return
-    os.kill(place.api.inspect_container(place.container)["State"]["Pid"], signal.SIGKILL)
+    state = place.api.inspect_container(place.container)["State"]
+    # A container with no process (stopped, restarting, created) reports Pid 0, and os.kill(0, ...) signals our
+    # own process group: pgha, pytest and all. Only a real process of the container's is ever signalled.
+    if not state["Running"] or state["Pid"] <= 1:
+        raise RuntimeError(
+            f"kill-pgbouncer: {place.container} is {state['Status']} (Pid {state['Pid']}), no process of its to kill; "
+            "nothing was signalled"
+        )
+    os.kill(state["Pid"], signal.SIGKILL)
 
 
 def _until_restart_delay_reset(ctx: Context) -> None:
