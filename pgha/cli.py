@@ -92,6 +92,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
     except Refused as exc:  # before anything ran: the scenario cannot act on this stack
         print(exc, file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # a fault that could not be injected (it says why; nothing was broken)
+        print(f"pgha drill: {exc}", file=sys.stderr)
+        return 1
     summary = report.write(path)
     print(summary.read_text().split("\n\n", 1)[1].split("\n![")[0])
     print(f"report: {path}\nsummary and plots: {summary}")
