@@ -23,7 +23,7 @@ from pgha.model.settings import BACKUP_TYPES
 from pgha.ops import dashboard, status, target
 from pgha.ops.backups import backups, recovery
 from pgha.ops.bench import bench, bench_report, metrics_cost
-from pgha.ops.drills import drill, integrity, report, soak
+from pgha.ops.drills import drill, integrity, linearizability, report, soak
 from pgha.ops.drills.faults import SCENARIOS, Refused
 from pgha.ops.experiments import experiment
 from pgha.ops.lab import swarm_lab
@@ -84,12 +84,15 @@ def cmd_drill(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        if any(n in SCENARIOS for n in names):
+            linearizability.binary()  # the failover trials' checker, before any drill runs
         recovered = recovery.run_trials(_target(args), [n for n in names if n in recovery.SCENARIOS], args.trials)
         # After the recoveries: lose-cluster deploys the stack anew.
         path = drill.run(
             _target(args), [n for n in names if n in SCENARIOS], args.trials, Path(args.reports), recovered
         )
-    except Refused as exc:  # before anything ran: the scenario cannot act on this stack
+    # Before anything ran: the scenario cannot act on this stack, or the checker is not built.
+    except (Refused, linearizability.CheckerMissing) as exc:
         print(exc, file=sys.stderr)
         return 2
     except RuntimeError as exc:  # a fault that could not be injected (it says why; nothing was broken)

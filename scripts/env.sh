@@ -13,6 +13,10 @@ export PULUMI_DOCKER_VERSION=5.1.0
 export KREUZWERKER_DOCKER_VERSION=4.5.0   # the Terraform provider pulumi-docker 5.1.0 bridges
 export PGHA_TOOLCHAIN="$PGHA_CACHE/toolchain/pulumi-$PULUMI_VERSION-python-$PULUMI_PYTHON_HOST_VERSION"
 export PGHA_VENV="$PGHA_ROOT/venv"
+# The drills' linearizability checker (tools/lincheck), built by setup into the cache under a key of its sources, so
+# that a change to them is a new build and every checkout with the same sources shares one.
+PGHA_LINCHECK_KEY=$(cd "$PGHA_ROOT/tools/lincheck" && sha256sum go.mod go.sum ./*.go | sha256sum | cut -c1-16)
+export PGHA_LINCHECK="$PGHA_CACHE/lincheck/$PGHA_LINCHECK_KEY/lincheck"
 
 export PULUMI_HOME="$PGHA_CACHE/pulumi-home"
 export PULUMI_BACKEND_URL="file://$PGHA_HOME/state"

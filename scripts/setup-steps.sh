@@ -192,3 +192,24 @@ docker_plugin() {
   fi
   pulumi plugin install resource docker "$PULUMI_DOCKER_VERSION" --file "$built"
 }
+
+# The drills' linearizability checker (tools/lincheck): a static binary at $PGHA_LINCHECK, whose path env.sh keys by
+# tools/lincheck's sources, so a build there is this source's. Its one dependency, porcupine, comes from the Go module
+# proxy (GOPROXY, as Go is set up), checked against the committed go.sum.
+lincheck() {
+  if [ -x "$PGHA_LINCHECK" ]; then
+    echo "    cached: $PGHA_LINCHECK"
+    return
+  fi
+  command -v go >/dev/null || PATH="/usr/local/go/bin:$PATH"
+  command -v go >/dev/null || { echo "    Go 1.21 or newer is needed to build tools/lincheck" >&2; return 1; }
+  local out="$PGHA_LINCHECK.$$"
+  mkdir -p "$(dirname "$PGHA_LINCHECK")"
+  echo "    go build tools/lincheck -> $PGHA_LINCHECK"
+  (cd "$PGHA_ROOT/tools/lincheck" &&
+    CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$out" .) ||
+    { rm -f "$out"; return 1; }
+  # It must answer: an empty history is linearizable.
+  echo '{"operations": []}' | "$out" - | grep -q '"linearizable":true' || { rm -f "$out"; return 1; }
+  mv "$out" "$PGHA_LINCHECK"
+}

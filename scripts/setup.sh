@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup for `make up` and `make test`: provides, only when missing, the Docker engine,
-# the Pulumi toolchain and docker resource plugin, the venv, the file backend and the Debian trixie base image.
+# the Pulumi toolchain and docker resource plugin, the drills' linearizability checker, the venv, the file backend and
+# the Debian trixie base image.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 . "$PGHA_ROOT/scripts/setup-steps.sh"
@@ -9,8 +10,14 @@ mkdir -p "$PGHA_CACHE/logs" "$PGHA_HOME"
 # The Go builds keep both cores busy while the other steps mostly wait on the network and the disk,
 # so they run side by side; the builds' output is printed when they end.
 go_log="$PGHA_CACHE/logs/go-builds.log"
-{ step "Pulumi CLI and Python language host" pulumi_toolchain &&
-  step "Pulumi docker resource plugin $PULUMI_DOCKER_VERSION" docker_plugin; } >"$go_log" 2>&1 &
+go_builds() {
+  local rc=0
+  { step "Pulumi CLI and Python language host" pulumi_toolchain &&
+    step "Pulumi docker resource plugin $PULUMI_DOCKER_VERSION" docker_plugin; } || rc=$?
+  step "Linearizability checker (tools/lincheck)" lincheck || rc=$?
+  return $rc
+}
+go_builds >"$go_log" 2>&1 &
 go_builds=$!
 
 step "Docker engine" docker_engine

@@ -3,8 +3,8 @@ that the faults left every member intact and holding the same drill table.
 
 The test stack commits synchronously (quorum) and runs the failover watcher, so: no acknowledged commit is
 lost, two members never both acknowledge as primary, the cluster is whole again within the drill's deadline,
-a killed primary is replaced long before its leader lock could have expired, and the stack's Prometheus raises
-its alert (and never the split-brain one). A planned switchover, rolling
+a killed primary is replaced long before its leader lock could have expired, every trial's register history is
+linearizable, and the stack's Prometheus raises its alert (and never the split-brain one). A planned switchover, rolling
 restart or rolling image update (there and back) fails no commit at all. Its clients list both HAProxy instances, so restarting one fails no new
 connection: only what was in flight through it may fail. Each trial's
 figures are printed straight to the terminal, so CI logs carry them even when the tests pass.
@@ -37,6 +37,9 @@ PLANNED = ("switchover-held", "rolling-restart", "rolling-image-update")
 # How psycopg words a connection that could not be made (refused, timed out, login refused), as against one
 # lost once made ("server closed the connection unexpectedly", "the connection is lost").
 CONNECT_FAILURE = re.compile(r"connection (failed|is bad|timeout expired|to server (at|on) )")
+# The register workload's fewest operations in a trial: four clients over at least the baseline and the steady
+# seconds. A trial that checked fewer proves little, whatever the checker said.
+MIN_REGISTER_OPS = 200
 
 
 @dataclass
@@ -70,8 +73,19 @@ def figures(trial: drill.Trial) -> str:
     return (
         f"{trial.scenario}: RTO {trial.rto_s} s, write gap {trial.write_gap_s} s, read outage "
         f"{trial.read_outage_s} s, lost {trial.lost_acked} of {commits} acknowledged, split brain "
-        f"{trial.split_brain}, converged in {trial.converged_s} s, {trial.old_primary} -> {trial.new_primary}"
+        f"{trial.split_brain}, converged in {trial.converged_s} s, {trial.old_primary} -> {trial.new_primary}; "
+        f"{drill.verdict_line(trial)}"
     )
+
+
+def assert_linearizable(trial: drill.Trial) -> None:
+    """The register workload's history, through the fault and its recovery, is linearizable: no write acknowledged
+    and then lost, no read of a value older than one already read or acknowledged."""
+    c = trial.consistency
+    assert c["linearizable"] is True, (
+        f"register history linearizable: {c['linearizable']}; drawn in {c['html'] or '-'}, history {c['history']}"
+    )
+    assert c["operations"] >= MIN_REGISTER_OPS, f"only {c['operations']} register operations checked"
 
 
 # The session's stack runs on one engine: every scenario but the host ones (tests/deploy/test_swarm.py runs those).
@@ -85,6 +99,7 @@ def test_drill(drills, name, capsys):
     show(capsys, figures(trial))
     assert trial.lost_acked == 0, f"acknowledged commits lost, by member: {trial.lost_by_member}"
     assert not trial.split_brain, "two members acknowledged writes as primary"
+    assert_linearizable(trial)
     fired = {a["alert"] for a in trial.alerts}
     assert "PghaMultiplePrimaries" not in fired, f"the split-brain alert fired: {trial.alerts}"
     assert trial.rto_s is not None, f"writes never came back: {trial.notes}"
@@ -133,6 +148,7 @@ def test_after_every_fault_the_leader_pools_still_hold_a_switchover(drills, caps
     show(capsys, "again after every fault: " + figures(trial))
     failed = [a["error"] for a in trial.writes if not a["ok"]]
     assert failed == [], f"switchover-held failed {len(failed)} commits after the drills: {failed[:3]}"
+    assert_linearizable(trial)
 
 
 def test_after_the_drills_every_member_is_intact_and_holds_the_same_drill_table(drills, capsys):

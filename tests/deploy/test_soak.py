@@ -21,4 +21,6 @@ def test_a_short_soak_loses_nothing_and_leaves_the_cluster_whole(deployed, tmp_p
     assert found["lost_acked"] == 0, f"seed {seed}: {report['trials']}"
     assert found["split_brains"] == 0, f"seed {seed}: {report['trials']}"
     assert found["not_recovered"] == [], f"seed {seed}"
+    assert found["not_linearizable"] == [], f"seed {seed}: {report['trials']}"
+    assert found["operations_checked"] >= 200 * found["faults"], f"seed {seed}"
     drill.wait_healthy(t, 60)

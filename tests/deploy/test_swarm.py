@@ -164,6 +164,7 @@ def test_a_host_killed_cut_off_or_frozen_under_the_primary_loses_no_acknowledged
     assert not trial.split_brain, "two members acknowledged writes as primary"
     assert trial.rto_s is not None, f"writes never came back: {trial.notes}"
     assert trial.new_primary not in ("", trial.old_primary), f"{trial.old_primary} still leads"
+    assert trial.consistency["linearizable"] is True, f"register history: {trial.consistency}"
 
 
 def test_killing_the_primary_task_is_ended_by_the_watcher_on_its_node(on_swarm):

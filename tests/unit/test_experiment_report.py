@@ -29,6 +29,7 @@ def result(name, rtos, lost=0, tps=(1000.0, 1010.0, 990.0), p99=(20.0, 21.0, 19.
             "lost_acked": lost if i == 0 else 0,
             "split_brain": split and i == 0,
             "two_primary_alerts": 0,
+            "linearizable": not (split and i == 0),
         }
         for i, r in enumerate(rtos)
     ]
@@ -74,12 +75,16 @@ def test_the_figures_kept_from_a_drill_report_count_two_primary_alerts():
                     "new_primary": "postgres-2",
                     "writes": [{"ok": True}],
                     "alerts": [{"alert": "PghaMultiplePrimaries"}, {"alert": "PghaPostgresDown"}],
+                    "consistency": {"linearizable": False, "operations": 1800},
                 }
             ]
         }
     }
     kept = experiment.drill_figures(report)["kill-primary"][0]
     assert kept["two_primary_alerts"] == 1 and kept["rto_s"] == 0.5 and "writes" not in kept
+    assert kept["linearizable"] is False and "consistency" not in kept
+    del report["scenarios"]["kill-primary"][0]["consistency"]  # a report from before the checker
+    assert "linearizable" not in experiment.drill_figures(report)["kill-primary"][0]
 
 
 @pytest.mark.parametrize(
@@ -108,6 +113,7 @@ def test_the_table_sets_the_variants_side_by_side_against_the_first():
     assert by_label["kill-primary: RTO s"] == ["0.55 [0.50-0.60]", "3.10 [3.00-3.20] +2.55 (x5.64)"]
     assert by_label["kill-primary: lost acked commits"] == ["0", "2"]
     assert by_label["kill-primary: split brain (trials)"] == ["0 of 3", "1 of 3"]
+    assert by_label["kill-primary: not linearizable (trials)"] == ["0 of 3", "1 of 3"]
     assert by_label["tpcb: TPS"][1].endswith(WITHIN_NOISE)  # the failed run is left out, not counted as 0
     assert by_label["wall time s"] == ["80", "80"]
 

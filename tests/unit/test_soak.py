@@ -20,8 +20,9 @@ def test_the_same_seed_gives_the_same_faults_and_another_seed_others():
     assert set(first) <= set(names) and len(set(first)) > 1
 
 
-def trial(scenario, number, gap, lost=0, split=False, rto=0.5):
+def trial(scenario, number, gap, lost=0, split=False, rto=0.5, linearizable=True):
     return {
+        "consistency": {"operations": 1000, "linearizable": linearizable, "checker_s": 0.25},
         "scenario": scenario,
         "trial": number,
         "write_gap_s": gap,
@@ -36,7 +37,7 @@ def test_the_summary_counts_faults_losses_and_names_the_worst_write_gap():
     found.trials = [
         trial("kill-primary", 1, 0.6),
         trial("partition-primary", 2, 21.5, lost=2),
-        trial("kill-primary", 3, None, split=True, rto=None),
+        trial("kill-primary", 3, None, split=True, rto=None, linearizable=None),
     ]
     summary = found.summary()
     assert summary["faults"] == 3
@@ -44,6 +45,8 @@ def test_the_summary_counts_faults_losses_and_names_the_worst_write_gap():
     assert (summary["lost_acked"], summary["split_brains"]) == (2, 1)
     assert (summary["worst_write_gap_s"], summary["worst_write_gap_in"]) == (21.5, "partition-primary #2")
     assert summary["not_recovered"] == ["kill-primary #3"]
+    assert (summary["operations_checked"], summary["checker_s"]) == (3000, 0.75)
+    assert summary["not_linearizable"] == ["kill-primary #3"], "a history the checker could not decide is no pass"
     report = found.__dict__ | {"summary": summary, "elapsed_s": 61.0}
     text = soak.table(report)
     assert "acknowledged commits lost: 2" in text and "worst write gap: 21.5s (partition-primary #2)" in text

@@ -4,6 +4,7 @@ client's side, heal and wait for the cluster to converge, and write a report."""
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 import uuid
@@ -13,7 +14,7 @@ from pathlib import Path
 from pgha.clients import patroni_api
 from pgha.clients import prometheus as metrics
 from pgha.ops import dashboard, status
-from pgha.ops.drills import probe, timeline
+from pgha.ops.drills import linearizability, probe, register, timeline
 from pgha.ops.drills.faults import SCENARIOS, Context, Refused, Scenario, refusals
 from pgha.ops.target import Target
 
@@ -44,6 +45,9 @@ class Trial:
     recovered_wall: float = 0.0
     alerts: list = field(default_factory=list)  # each firing spell: alert, labels, fired_s, resolved_s (from the fault)
     metrics_png: str = ""  # the dashboard panels over the trial, beside the report
+    # The register workload's history judged by the linearizability checker, and the read-only path's staleness
+    # (consistency(), below).
+    consistency: dict = field(default_factory=dict)
 
 
 def _members_by_address(target: Target, members: list[dict]) -> dict[str, str]:
@@ -94,15 +98,20 @@ def wait_healthy(target: Target, deadline_s: float) -> float:
     raise TimeoutError(f"not healthy after {deadline_s:.0f}s: " + "; ".join(left))
 
 
-def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Trial:
+def run_trial(target: Target, scenario: Scenario, number: int, ttl: int, lincheck_html: Path | None = None) -> Trial:
+    """One trial. `lincheck_html`: where the checker draws the register history should it not be linearizable (the
+    history is kept beside it); a file in the temporary directory by default."""
     members = patroni_api.cluster(target.patroni_apis)["members"]
     primary = next(m["name"] for m in members if m["role"] == "leader")
     run = f"{scenario.name}-{number}-{uuid.uuid4().hex[:6]}"
     by_address = _members_by_address(target, members)
     writer = probe.Probe(target, target.rw_endpoints, probe.writer(run), by_address)
     reader = probe.Probe(target, target.ro_endpoints, probe.read, by_address)
+    workload = register.Workload(target, run)
     ctx = Context(target, primary, members, ttl)
     trial = Trial(scenario.name, number, old_primary=primary)
+    linearizability.binary()  # before anything runs: CheckerMissing says to run make setup
+    workload.start()
     writer.start()
     reader.start()
     try:
@@ -120,13 +129,37 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int) -> Tria
     finally:
         writer.stop()
         reader.stop()
+        workload.stop()
     if target.is_swarm:
         by_address.update(target.addresses("postgres"))  # the tasks Swarm started meanwhile
     writes, reads = _named(writer.attempts, by_address), _named(reader.attempts, by_address)
     _measure(target, trial, writes, reads, run, ctx.notes)
+    html = lincheck_html or Path(tempfile.gettempdir()) / f"pgha-{target.stack}-{run}-lincheck.html"
+    trial.consistency = consistency(workload, html)
     if target.prometheus_url:
         observe_alerts(target.prometheus_url, trial)
     return trial
+
+
+def consistency(workload: register.Workload, html: Path) -> dict:
+    """The register history's verdict (operations checked, linearizable: true, false or None when the checker ran
+    out of time, its seconds) and what the read-only client saw (its reads and their staleness, in seconds)."""
+    ops, reads = workload.history(), workload.ro_reads()
+    verdict = linearizability.check(ops, html)
+    p50, worst = linearizability.summary(linearizability.staleness(ops, reads))
+    return {
+        "operations": verdict.operations,
+        "unknown": verdict.unknown,
+        "failed": sum(1 for op in ops if op.outcome == register.FAILED),
+        "linearizable": verdict.linearizable,
+        "checker_s": verdict.seconds,
+        "html": verdict.html,
+        "history": verdict.history,
+        "ro_reads": sum(1 for r in reads if r.outcome == register.OK),
+        "ro_failed": sum(1 for r in reads if r.outcome != register.OK),
+        "staleness_p50_s": p50,
+        "staleness_max_s": worst,
+    }
 
 
 def _measure(target: Target, trial: Trial, writes, reads, run: str, notes: list) -> Trial:
@@ -187,6 +220,14 @@ def applicable(target: Target, names: list[str]) -> list[str]:
     return [name for name in names if name not in refused]
 
 
+def verdict_line(trial: Trial) -> str:
+    """The register history's verdict in a few words: `linearizable yes (1843 ops, 0.03 s)`."""
+    c = trial.consistency
+    said = {True: "yes", False: "NO", None: "unknown (the checker ran out of time)"}[c["linearizable"]]
+    drawn = f", drawn in {c['html']}" if c["html"] else ""
+    return f"linearizable {said} ({c['operations']} ops, {c['checker_s']:.2f} s{drawn})"
+
+
 def relative(attempt: timeline.Attempt, base: float) -> dict:
     """Attempt times relative to the fault, so a report reads in seconds from it."""
     data = attempt.as_dict()
@@ -204,6 +245,7 @@ def run(
 ) -> Path:
     """Runs the failover scenarios; the report holds them and the `recoveries` run before (pgha/ops/backups/recovery.py)."""
     scenario_names = applicable(target, scenario_names)
+    linearizability.binary()  # CheckerMissing, naming make setup, before anything runs
     probe.ensure_table(target)
     wait_healthy(target, CONVERGE_S)
     ttl = int(patroni_api.dynamic_config(target.patroni_apis)["ttl"])
@@ -214,12 +256,14 @@ def run(
         for number in range(1, trials + 1):
             if stop is not None and stop.is_set():
                 break
-            trial = run_trial(target, SCENARIOS[name], number, ttl)
+            trial = run_trial(
+                target, SCENARIOS[name], number, ttl, report_dir / f"{stem}-{name}-{number}-lincheck.html"
+            )
             if target.prometheus_url:
                 draw_panels(target, target.prometheus_url, trial, report_dir / f"{stem}-{name}-{number}-metrics.png")
             print(
                 f"{name} #{number}: rto {trial.rto_s}s, read outage {trial.read_outage_s}s, lost {trial.lost_acked}, "
-                f"split brain {trial.split_brain}, {trial.old_primary} -> {trial.new_primary}",
+                f"split brain {trial.split_brain}, {trial.old_primary} -> {trial.new_primary}; {verdict_line(trial)}",
                 flush=True,
             )
             results.setdefault(name, []).append(trial.__dict__)

@@ -22,11 +22,27 @@ COLUMNS = (
     "longest commit s",
     "lost acked",
     "split brain",
+    "linearizable",
     "two-primary alerts",
 )
 # The alert that would page for split brain (config/prometheus-alerts.yml): no scenario may ever raise it.
 SPLIT_BRAIN_ALERT = "PghaMultiplePrimaries"
 ALERT_COLUMNS = ("scenario", "trial", "alert", "where", "fired s", "resolved s")
+# Per trial: the register workload's history as the linearizability checker judged it, and the read-only path's reads.
+CONSISTENCY_COLUMNS = (
+    "scenario",
+    "trial",
+    "ops checked",
+    "unknown",
+    "failed",
+    "linearizable",
+    "checker s",
+    "ro reads",
+    "ro staleness p50 ms",
+    "ro staleness max ms",
+    "visualization",
+)
+VERDICTS = {True: "yes", False: "NO", None: "unknown"}  # None: the checker ran out of time
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -81,6 +97,7 @@ def summary_rows(report: dict) -> list[tuple[str, ...]]:
                 _cell(commits, max),
                 str(sum(t["lost_acked"] for t in trials)),
                 str(sum(1 for t in trials if t["split_brain"])),
+                _linearizable_cell(trials),
                 _alerts_cell(trials),
             )
         )
@@ -92,6 +109,47 @@ def _alerts_cell(trials: list[dict]) -> str:
     if not any(t.get("metrics_png") for t in trials):
         return "n/a"
     return str(sum(1 for t in trials if any(a["alert"] == SPLIT_BRAIN_ALERT for a in t["alerts"])))
+
+
+def _linearizable_cell(trials: list[dict]) -> str:
+    """Trials whose register history the checker found linearizable, of those it judged: `3 of 3`, plus the ones it
+    could not decide in time; n/a for a report from before the checker."""
+    judged = [t["consistency"]["linearizable"] for t in trials if t.get("consistency")]
+    if not judged:
+        return "n/a"
+    undecided = sum(1 for v in judged if v is None)
+    return f"{sum(1 for v in judged if v is True)} of {len(judged)}" + (f" ({undecided} unknown)" if undecided else "")
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{1000 * seconds:.1f}"
+
+
+def consistency_rows(report: dict) -> list[tuple[str, ...]]:
+    """One row per failover trial that ran the register workload."""
+    rows: list[tuple[str, ...]] = []
+    for name, trials in report["scenarios"].items():
+        for t in trials:
+            c = t.get("consistency")
+            if not c:
+                continue
+            html = Path(c["html"]).name if c["html"] else ""
+            rows.append(
+                (
+                    name,
+                    str(t["trial"]),
+                    str(c["operations"]),
+                    str(c["unknown"]),
+                    str(c["failed"]),
+                    VERDICTS[c["linearizable"]],
+                    f"{c['checker_s']:.2f}",
+                    f"{c['ro_reads']}" + (f" ({c['ro_failed']} failed)" if c["ro_failed"] else ""),
+                    _ms(c["staleness_p50_s"]),
+                    _ms(c["staleness_max_s"]),
+                    f"[{html}]({html})" if html else "-",
+                )
+            )
+    return rows
 
 
 def alert_rows(report: dict) -> list[tuple[str, ...]]:
@@ -145,6 +203,14 @@ def markdown(report: dict) -> str:
     lines = _table(COLUMNS, failover) if failover else []
     if recovered:
         lines += ([""] if lines else []) + _table(RECOVERY_COLUMNS, recovered)
+    consistency = consistency_rows(report)
+    if consistency:
+        lines += [
+            "",
+            "Consistency: the register workload checked for linearizability (porcupine); the read-only path's staleness:",
+            "",
+            *_table(CONSISTENCY_COLUMNS, consistency),
+        ]
     alerts = alert_rows(report)
     if alerts:
         lines += ["", "Alerts that fired (seconds from the fault):", "", *_table(ALERT_COLUMNS, alerts)]

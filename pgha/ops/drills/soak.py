@@ -47,12 +47,21 @@ class Soak:
     elapsed_s: float = 0.0
 
     def summary(self) -> dict:
-        """What the soak found: faults run, acknowledged commits lost, split brains, the worst write gap."""
+        """What the soak found: faults run, register operations checked and the trials whose history was not found
+        linearizable, acknowledged commits lost, split brains, the worst write gap."""
         gaps = [(t["write_gap_s"], f"{t['scenario']} #{t['trial']}") for t in self.trials if t["write_gap_s"]]
         worst = max(gaps, default=(None, ""))
+        checked = [t.get("consistency") or {} for t in self.trials]
         return {
             "faults": len(self.trials),
             "by_scenario": dict(Counter(t["scenario"] for t in self.trials)),
+            "operations_checked": sum(c.get("operations", 0) for c in checked),
+            "checker_s": round(sum(c.get("checker_s", 0.0) for c in checked), 2),
+            "not_linearizable": [
+                f"{t['scenario']} #{t['trial']}"
+                for t, c in zip(self.trials, checked, strict=True)
+                if c.get("linearizable") is not True
+            ],
             "lost_acked": sum(t["lost_acked"] for t in self.trials),
             "split_brains": sum(1 for t in self.trials if t["split_brain"]),
             "worst_write_gap_s": worst[0],
@@ -64,7 +73,11 @@ class Soak:
 def _brief(trial: dict) -> dict:
     """A trial as the soak keeps it: its figures, not every probe attempt."""
     keep = ("scenario", "trial", "rto_s", "write_gap_s", "read_outage_s", "lost_acked", "split_brain", "notes")
-    return {k: trial[k] for k in keep} | {"primaries": f"{trial['old_primary']} -> {trial['new_primary']}"}
+    verdict = {k: v for k, v in trial["consistency"].items() if k != "history"}
+    return {k: trial[k] for k in keep} | {
+        "primaries": f"{trial['old_primary']} -> {trial['new_primary']}",
+        "consistency": verdict,
+    }
 
 
 def run(target: Target, duration_s: int, seed: int, max_faults: int, report_dir: Path) -> Path:
@@ -81,11 +94,13 @@ def run(target: Target, duration_s: int, seed: int, max_faults: int, report_dir:
         for number, name in enumerate(sequence(seed, names, min(max_faults, MAX_FAULTS)), 1):
             if time.monotonic() - start > duration_s:
                 break
-            trial = drill.run_trial(target, SCENARIOS[name], number, ttl).__dict__
+            html = report_dir / f"soak-{target.stack}-{seed}-{number}-lincheck.html"
+            found = drill.run_trial(target, SCENARIOS[name], number, ttl, html)
+            trial = found.__dict__
             soak.trials.append(_brief(trial))
             print(
                 f"{number} {name}: write gap {trial['write_gap_s']}s, lost {trial['lost_acked']}, "
-                f"split brain {trial['split_brain']}, {trial['old_primary']} -> {trial['new_primary']}",
+                f"split brain {trial['split_brain']}, {drill.verdict_line(found)}",
                 flush=True,
             )
     except KeyboardInterrupt:
@@ -106,6 +121,8 @@ def table(report: dict) -> str:
         f"seed {report['seed']}, {report['elapsed_s']}s of {report['duration_s']}s"
         + (" (interrupted)" if report["interrupted"] else ""),
         f"faults run: {found['faults']} ({', '.join(f'{k} {v}' for k, v in sorted(found['by_scenario'].items()))})",
+        f"register operations checked: {found['operations_checked']} in {found['checker_s']}s; not linearizable: "
+        + (", ".join(found["not_linearizable"]) or "none"),
         f"acknowledged commits lost: {found['lost_acked']}",
         f"split brains: {found['split_brains']}",
         f"worst write gap: {found['worst_write_gap_s']}s ({found['worst_write_gap_in'] or '-'})",

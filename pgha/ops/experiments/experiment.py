@@ -151,12 +151,14 @@ def configure(stack: auto.Stack, config: dict[str, str]) -> None:
 
 
 def drill_figures(drill_report: dict) -> dict[str, list[dict]]:
-    """Per scenario, each trial's figures the drill report gives (its probes' attempts left in the report)."""
+    """Per scenario, each trial's figures the drill report gives (its probes' attempts left in the report), and its
+    register history's verdict (true, false, None: undecided) where the trial had one."""
     keep = ("rto_s", "read_outage_s", "write_gap_s", "lost_acked", "split_brain", "old_primary", "new_primary")
     return {
         name: [
             {k: t.get(k) for k in keep}
             | {"two_primary_alerts": sum(1 for a in t.get("alerts", []) if a["alert"] == report.SPLIT_BRAIN_ALERT)}
+            | ({"linearizable": t["consistency"]["linearizable"]} if t.get("consistency") else {})
             for t in trials
         ]
         for name, trials in drill_report["scenarios"].items()

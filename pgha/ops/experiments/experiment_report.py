@@ -50,6 +50,14 @@ def _split_brains(scenario: str) -> Callable[[dict], list[float]]:
     return lambda result: [float(bool(t["split_brain"] or t["two_primary_alerts"])) for t in _trials(result, scenario)]
 
 
+def _not_linearizable(scenario: str) -> Callable[[dict], list[float]]:
+    """1 for a trial whose register history the checker did not find linearizable (or could not decide); trials from
+    before the checker are left out."""
+    return lambda result: [
+        float(t["linearizable"] is not True) for t in _trials(result, scenario) if "linearizable" in t
+    ]
+
+
 def _run_figure(workload: str, key: str) -> Callable[[dict], list[float]]:
     return lambda result: _figure(_runs(result, workload), key)
 
@@ -65,6 +73,7 @@ def metrics(drills: list[str], workloads: list[str]) -> list[Metric]:
             Metric(f"{s}: read outage s", _trial_figure(s, "read_outage_s")),
             Metric(f"{s}: lost acked commits", _trial_figure(s, "lost_acked"), count=True),
             Metric(f"{s}: split brain (trials)", _split_brains(s), count=True, of_trials=True),
+            Metric(f"{s}: not linearizable (trials)", _not_linearizable(s), count=True, of_trials=True),
         ]
     for w in workloads:
         found += [
