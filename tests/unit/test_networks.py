@@ -1,8 +1,10 @@
-"""A stack network's end (pgha/actions/networks.py), decided from fake inspections: no Docker."""
+"""A stack network's end (pgha/actions/networks.py, components/network.py), decided from fake inspections: no
+Docker."""
 
 import docker.errors
 import pytest
 
+from components import network as component
 from pgha.actions import networks
 
 NAME = "pgha-t1"
@@ -189,3 +191,21 @@ def test_each_stop_waits_for_the_engine_to_finish_with_the_container_before_the_
         ("stop", "pgha-t1-etcd-1", 0),
         ("inspect", "pgha-t1-etcd-1"),
     ]
+
+
+def test_the_release_warns_and_never_fails_the_destroy(monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr(component.networks, "release", lambda network_id, name, stack: f"left {name}")
+    monkeypatch.setattr(component.pulumi.log, "warn", warned.append)
+    component._ReleaseProvider().delete("net-id", {"network_id": "net-id", "name": NAME, "stack": "t1"})
+    assert warned == [f"left {NAME}"]
+    monkeypatch.setattr(component.networks, "release", lambda network_id, name, stack: None)
+    component._ReleaseProvider().delete("net-id", {"network_id": "net-id", "name": NAME, "stack": "t1"})
+    assert warned == [f"left {NAME}"]
+
+
+def test_a_new_network_replaces_the_release():
+    old = {"network_id": "a", "name": NAME, "stack": "t1", "__provider": "x"}
+    assert not component._ReleaseProvider().diff("a", old, old | {"__provider": "y"}).changes
+    diff = component._ReleaseProvider().diff("a", old, old | {"network_id": "b"})
+    assert diff.changes and diff.replaces == ["network_id"]

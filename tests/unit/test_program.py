@@ -31,9 +31,10 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
 
     def __init__(self, mocks):
         super().__init__(mocks)
-        self.parents, self.dependencies = {}, {}
+        self.parents, self.dependencies, self.requests = {}, {}, {}
 
     def RegisterResource(self, request):
+        self.requests[request.name] = request
         self.parents[(request.type, request.name)] = request.parent.rsplit("::", 1)[-1]
         self.dependencies[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
         return super().RegisterResource(request)
@@ -54,7 +55,10 @@ def deploy(inspect=None, leader=None, monitor_out=None, **raw):
         cluster = PostgresCluster(
             "pgha",
             PostgresClusterArgs(
-                Layout(settings), pulumi.Output.secret(PASSWORDS), pulumi.Output.secret(BACKUP_KEY), leader
+                Layout(settings),
+                pulumi.Output.secret(PASSWORDS),
+                pulumi.Output.secret(BACKUP_KEY),
+                leader,
             ),
         )
         return inspect(cluster) if inspect else None
@@ -309,3 +313,22 @@ def test_a_new_stack_chains_its_members_by_index():
     deploy(monitor_out=monitors)
     deps = monitors[0].dependencies
     assert "postgres-1-back" in deps["postgres-2"] and "handover" in deps["postgres-3"]
+
+
+def test_every_member_attaches_through_the_release_which_pulumi_deletes_before_the_kept_network():
+    monitors: list[RecordingMonitor] = []
+    resources, _ = deploy(monitor_out=monitors)
+    monitor = monitors[0]
+    network = monitor.requests["network"]
+    assert network.retainOnDelete
+    assert "network" in monitor.dependencies["network-release"]
+    containers = of_type(resources, "docker:index/container:Container")
+    assert containers and all("network-release" in monitor.dependencies[c.name] for c in containers)
+
+
+@pytest.mark.parametrize("raw", [{}, {"metrics": "false", "backups": "false", "fastFailover": "false"}])
+def test_destroy_stops_every_container_in_turn_before_pulumi_removes_them(raw):
+    monitors: list[RecordingMonitor] = []
+    resources, _ = deploy(monitor_out=monitors, **raw)
+    containers = {c.name for c in of_type(resources, "docker:index/container:Container")}
+    assert containers <= monitors[0].dependencies["stop-in-turn"]
