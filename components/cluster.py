@@ -35,6 +35,7 @@ class PostgresClusterArgs:
     backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
     leader: str | None = None  # the member leading the running stack, None for a new one
     docker_group: int = 0  # the group of the engine's socket (a host fact, pgha/model/host.py)
+    network_id: str | None = None  # the stack's network already on the engine, adopted (pgha/model/host.py)
 
 
 class PostgresCluster(pulumi.ComponentResource):
@@ -55,7 +56,7 @@ class PostgresCluster(pulumi.ComponentResource):
         layout, settings = args.layout, args.layout.settings
         child = pulumi.ResourceOptions(parent=self)
         swarm = SwarmNodes(layout, self) if layout.on_swarm else None
-        network = Network("network", NetworkArgs(layout, swarm), child)
+        network = Network("network", NetworkArgs(layout, swarm, args.network_id), child)
         on_network: OnNetwork = {
             "layout": layout,
             "network_name": network.name,

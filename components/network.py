@@ -5,7 +5,8 @@ How `pulumi destroy` ends a bridge (pgha/actions/networks.py): Docker 20.10 misc
 go at the same moment, and then refuses to remove it. StopInTurn, after every member, is deleted first: it stops the
 members one after the other. Pulumi never removes the bridge itself (retain_on_delete): NetworkRelease, which every
 member attaches through, is deleted after the last member and removes it, or warns in one line what the engine keeps
-and how to clear it, and the destroy still ends well.
+and how to clear it, and the destroy still ends well. The stack's network already on the engine (its own, or one such
+a destroy left) is adopted rather than created, so the next `pulumi up` reuses it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pgha.model.layout import Layout
 class NetworkArgs:
     layout: Layout
     swarm: SwarmNodes | None = None
+    existing_id: str | None = None  # the stack's network already on the local engine: adopted (Pulumi's import)
 
 
 class Network(pulumi.ComponentResource):
@@ -48,6 +50,7 @@ class Network(pulumi.ComponentResource):
                 parent=self,
                 provider=swarm.manager if swarm else None,
                 retain_on_delete=None if swarm else True,
+                import_=None if swarm else args.existing_id,
             ),
         )
         if swarm:

@@ -6,6 +6,7 @@ import pytest
 
 from components import network as component
 from pgha.actions import networks
+from pgha.model.settings import network_problems, parse
 
 NAME = "pgha-t1"
 GONE = "c0ffee" * 10 + "abcd"  # a container the engine no longer has
@@ -139,6 +140,32 @@ def test_another_refusal_fails(monkeypatch):
         release(monkeypatch, engine)
 
 
+def test_the_release_warns_and_never_fails_the_destroy(monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr(component.networks, "release", lambda network_id, name, stack: f"left {name}")
+    monkeypatch.setattr(component.pulumi.log, "warn", warned.append)
+    component._ReleaseProvider().delete("net-id", {"network_id": "net-id", "name": NAME, "stack": "t1"})
+    assert warned == [f"left {NAME}"]
+    monkeypatch.setattr(component.networks, "release", lambda network_id, name, stack: None)
+    component._ReleaseProvider().delete("net-id", {"network_id": "net-id", "name": NAME, "stack": "t1"})
+    assert warned == [f"left {NAME}"]
+
+
+def test_a_new_network_replaces_the_release():
+    old = {"network_id": "a", "name": NAME, "stack": "t1", "__provider": "x"}
+    assert not component._ReleaseProvider().diff("a", old, old | {"__provider": "y"}).changes
+    diff = component._ReleaseProvider().diff("a", old, old | {"network_id": "b"})
+    assert diff.changes and diff.replaces == ["network_id"]
+
+
+def test_the_network_on_the_engine_is_adopted_only_on_the_stack_subnet():
+    settings = parse("t1", {"subnet": "10.213.9.0/24"})
+    assert network_problems(settings, None) == []
+    assert network_problems(settings, ("net-id", "10.213.9.0/24")) == []
+    (problem,) = network_problems(settings, ("net-id", "10.213.7.0/24"))
+    assert "pgha:subnet 10.213.7.0/24" in problem
+
+
 def test_members_stop_others_first_then_postgres_then_etcd():
     members = {
         "pgha-t1-etcd-1": "etcd",
@@ -193,19 +220,17 @@ def test_each_stop_waits_for_the_engine_to_finish_with_the_container_before_the_
     ]
 
 
-def test_the_release_warns_and_never_fails_the_destroy(monkeypatch):
-    warned: list[str] = []
-    monkeypatch.setattr(component.networks, "release", lambda network_id, name, stack: f"left {name}")
-    monkeypatch.setattr(component.pulumi.log, "warn", warned.append)
-    component._ReleaseProvider().delete("net-id", {"network_id": "net-id", "name": NAME, "stack": "t1"})
-    assert warned == [f"left {NAME}"]
-    monkeypatch.setattr(component.networks, "release", lambda network_id, name, stack: None)
-    component._ReleaseProvider().delete("net-id", {"network_id": "net-id", "name": NAME, "stack": "t1"})
-    assert warned == [f"left {NAME}"]
+def test_the_stack_network_is_found_by_its_exact_name_among_those_with_its_label(monkeypatch):
+    from pgha.model import host
 
+    class Net:
+        def __init__(self, name, subnet):
+            self.name, self.id = name, f"id-{name}"
+            self.attrs = {"IPAM": {"Config": [{"Subnet": "fd00::/64"}, {"Subnet": subnet}]}}
 
-def test_a_new_network_replaces_the_release():
-    old = {"network_id": "a", "name": NAME, "stack": "t1", "__provider": "x"}
-    assert not component._ReleaseProvider().diff("a", old, old | {"__provider": "y"}).changes
-    diff = component._ReleaseProvider().diff("a", old, old | {"network_id": "b"})
-    assert diff.changes and diff.replaces == ["network_id"]
+    found = [Net("pgha-t1-old", "10.213.8.0/24"), Net("pgha-t1", "10.213.9.0/24")]
+    monkeypatch.setattr(
+        host.docker_api, "labelled", lambda kind, *labels: found if labels == ("pgha.stack=t1",) else []
+    )
+    assert host.stack_network("t1") == ("id-pgha-t1", "10.213.9.0/24")
+    assert host.stack_network("t2") is None

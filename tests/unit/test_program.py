@@ -40,7 +40,7 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         return super().RegisterResource(request)
 
 
-def deploy(inspect=None, leader=None, monitor_out=None, **raw):
+def deploy(inspect=None, leader=None, monitor_out=None, network_id=None, **raw):
     """Declares a whole cluster under mocks; returns every registered resource once all are in.
     `inspect`, an async function given the cluster, runs in the same event loop (to await its outputs)."""
     mocks = RecordingMocks()
@@ -59,6 +59,7 @@ def deploy(inspect=None, leader=None, monitor_out=None, **raw):
                 pulumi.Output.secret(PASSWORDS),
                 pulumi.Output.secret(BACKUP_KEY),
                 leader,
+                network_id=network_id,
             ),
         )
         return inspect(cluster) if inspect else None
@@ -320,10 +321,16 @@ def test_every_member_attaches_through_the_release_which_pulumi_deletes_before_t
     resources, _ = deploy(monitor_out=monitors)
     monitor = monitors[0]
     network = monitor.requests["network"]
-    assert network.retainOnDelete
+    assert network.retainOnDelete and not network.importId
     assert "network" in monitor.dependencies["network-release"]
     containers = of_type(resources, "docker:index/container:Container")
     assert containers and all("network-release" in monitor.dependencies[c.name] for c in containers)
+
+
+def test_the_stack_network_already_on_the_engine_is_adopted():
+    monitors: list[RecordingMonitor] = []
+    deploy(monitor_out=monitors, network_id="0123abcd")
+    assert monitors[0].requests["network"].importId == "0123abcd"
 
 
 @pytest.mark.parametrize("raw", [{}, {"metrics": "false", "backups": "false", "fastFailover": "false"}])
