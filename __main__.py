@@ -12,7 +12,14 @@ config = stack_config.load()
 passwords = Credentials("credentials", config.passwords).passwords
 cluster = PostgresCluster(
     "pgha",
-    PostgresClusterArgs(Layout(config.settings), passwords, config.backup_key, config.leader, config.docker_group),
+    PostgresClusterArgs(
+        Layout(config.settings),
+        passwords,
+        config.backup_key,
+        config.leader,
+        config.docker_group,
+        config.network_id,
+    ),
 )
 
 pulumi.export("rwEndpoint", cluster.rw_endpoint)

@@ -12,7 +12,7 @@ from components.docker_args import OnNetwork
 from components.etcd import EtcdCluster, EtcdClusterArgs
 from components.failover_watcher import FailoverWatcher, FailoverWatcherArgs
 from components.haproxy import HAProxy, HAProxyArgs
-from components.network import Network, NetworkArgs
+from components.network import Network, NetworkArgs, StopInTurn
 from components.password_rotation import PasswordRotation, rotation_inputs
 from components.patroni import PatroniCluster, PatroniClusterArgs
 from components.patroni_config import PatroniDynamicConfig
@@ -35,6 +35,7 @@ class PostgresClusterArgs:
     backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
     leader: str | None = None  # the member leading the running stack, None for a new one
     docker_group: int = 0  # the group of the engine's socket (a host fact, pgha/model/host.py)
+    network_id: str | None = None  # the stack's network already on the engine, adopted (pgha/model/host.py)
 
 
 class PostgresCluster(pulumi.ComponentResource):
@@ -55,7 +56,7 @@ class PostgresCluster(pulumi.ComponentResource):
         layout, settings = args.layout, args.layout.settings
         child = pulumi.ResourceOptions(parent=self)
         swarm = SwarmNodes(layout, self) if layout.on_swarm else None
-        network = Network("network", NetworkArgs(layout, swarm), child)
+        network = Network("network", NetworkArgs(layout, swarm, args.network_id), child)
         on_network: OnNetwork = {
             "layout": layout,
             "network_name": network.name,
@@ -76,17 +77,27 @@ class PostgresCluster(pulumi.ComponentResource):
             ),
             child,
         )
-        if backups:
-            self._backups(backups, on_network, args, patroni, child)
+        repository_host = self._backups(backups, on_network, args, patroni, child) if backups else None
         # The pools and HAProxy start alongside the nodes, not after them: PgBouncer connects when a client asks,
         # and HAProxy sends nobody to a node before its Patroni answers the checks.
         pools = PgBouncerPools("pgbouncer", PgBouncerPoolsArgs(**on_network, passwords=args.passwords), child)
-        HAProxy("haproxy", HAProxyArgs(**on_network), child)
+        haproxy = HAProxy("haproxy", HAProxyArgs(**on_network), child)
+        # What holds the containers, for StopInTurn.
+        members: list[pulumi.Resource] = [
+            etcd,
+            patroni,
+            pools,
+            haproxy,
+            *([repository_host] if repository_host else []),
+        ]
         password_files = patroni.password_files + pools.password_files
         self.prometheus_url = None
         if settings.metrics:
-            self.prometheus_url, exporter_files = self._metrics(on_network, args.passwords, patroni.containers, child)
+            self.prometheus_url, exporter_files, metrics = self._metrics(
+                on_network, args.passwords, patroni.containers, child
+            )
             password_files += exporter_files
+            members += metrics
         inputs = rotation_inputs(layout, args.passwords, patroni.api_urls, password_files)
         rotation = PasswordRotation("passwords", inputs, child)
         # After the rotation: a PATCH with a new REST API password must wait until the nodes hold it.
@@ -98,7 +109,11 @@ class PostgresCluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=patroni, depends_on=[*patroni.containers, rotation]),
         )
         if settings.fast_failover:
-            FailoverWatcher("failover", FailoverWatcherArgs(**on_network, depends_on=etcd.containers), child)
+            members.append(
+                FailoverWatcher("failover", FailoverWatcherArgs(**on_network, depends_on=etcd.containers), child)
+            )
+        if not swarm:
+            StopInTurn("stop-in-turn", settings.stack, pulumi.ResourceOptions(parent=self, depends_on=members))
         rw, ro = layout.client_endpoints("rwPort"), layout.client_endpoints("roPort")
         self.rw_endpoints = [f"{host}:{port}" for host, port in rw]
         self.ro_endpoints = [f"{host}:{port}" for host, port in ro]
@@ -140,7 +155,7 @@ class PostgresCluster(pulumi.ComponentResource):
         args: PostgresClusterArgs,
         patroni: PatroniCluster,
         child: pulumi.ResourceOptions,
-    ) -> None:
+    ) -> RepositoryHost:
         """The repository host, and the first backup once the nodes and it are up."""
         layout = on_network["layout"]
         repository_host = RepositoryHost(
@@ -161,6 +176,7 @@ class PostgresCluster(pulumi.ComponentResource):
             patroni.pgbackrest_config + render.pgbackrest_host_config(layout),
             pulumi.ResourceOptions(parent=backups, depends_on=[*patroni.containers, repository_host.container]),
         )
+        return repository_host
 
     @staticmethod
     def _metrics(
@@ -168,8 +184,9 @@ class PostgresCluster(pulumi.ComponentResource):
         passwords: pulumi.Output[Passwords],
         nodes: Sequence[pulumi.Resource],
         child: pulumi.ResourceOptions,
-    ) -> tuple[str, list[pulumi.Output[dict]]]:
-        """Prometheus and the exporters; returns Prometheus' URL and the exporters' password files."""
+    ) -> tuple[str, list[pulumi.Output[dict]], list[pulumi.Resource]]:
+        """Prometheus and the exporters; returns Prometheus' URL, the exporters' password files and the three
+        components."""
         monitor_password: pulumi.Output[str] = pulumi.Output.secret(passwords.apply(lambda p: p.monitor))
         # After the nodes: the pgha_monitor role exists once the cluster does.
         postgres = PostgresExporters(
@@ -183,7 +200,7 @@ class PostgresCluster(pulumi.ComponentResource):
             child,
         )
         prometheus = Prometheus("prometheus", PrometheusArgs(**on_network), child)
-        return prometheus.url, postgres.password_files + pgbouncer.password_files
+        return prometheus.url, postgres.password_files + pgbouncer.password_files, [postgres, pgbouncer, prometheus]
 
 
 def _placement(layout: Layout) -> dict[str, int]:

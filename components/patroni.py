@@ -18,7 +18,7 @@ from components.images import component_image
 from components.password_rotation import password_files
 from components.rolling_update import Handover, MemberBack
 from pgha.model import render, repository
-from pgha.model.layout import PATRONI_API_PORT, Member
+from pgha.model.layout import PATRONI_API_PORT, POSTGRES_STOP_GRACE_S, Member
 from pgha.model.settings import Settings
 
 CONFIG_DIR = "/etc/patroni/conf.d"  # Patroni merges its YAML files in name order (docker/patroni/Dockerfile)
@@ -136,8 +136,7 @@ class PatroniCluster(pulumi.ComponentResource):
             self,
             ignore_changes=[*PASSWORD_UPLOADS, RESTORE_UPLOAD],
             after=after,
-            # Patroni stops PostgreSQL with a fast shutdown; give it time before SIGKILL.
-            destroy_grace_seconds=30,
+            destroy_grace_seconds=POSTGRES_STOP_GRACE_S,
             ports=[
                 docker.ContainerPortArgs(
                     internal=PATRONI_API_PORT,

@@ -74,6 +74,18 @@ def stack_subnet(stack: str) -> str:
     return own or default_subnet(stack, subnets.values())
 
 
+def stack_network(stack: str) -> tuple[str, str] | None:
+    """The network of the stack's name and label on the local engine, as (ID, IPv4 subnet): the deployed stack's, or
+    one a destroy left because the engine would not remove it (pgha/actions/networks.py). None: there is none."""
+    name = names.network(stack)
+    for network in docker_api.labelled("networks", names.stack_label(stack)):
+        if network.name == name:
+            configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+            subnets = [c["Subnet"] for c in configs if "Subnet" in c and ":" not in c["Subnet"]]
+            return network.id, subnets[0] if subnets else ""
+    return None
+
+
 def _host_ports(container: dict) -> dict[int, int]:
     """What a container publishes, running or not: the port inside -> the host's port."""
     bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}

@@ -17,6 +17,8 @@ from pgha.model import swarm
 from pgha.model.settings import HAPROXY_PORT_STEP, MAX_POSTGRES_NODES, Settings
 
 PATRONI_API_PORT = 8008
+# Patroni stops PostgreSQL with a fast shutdown when its container is stopped: the time it gets before SIGKILL.
+POSTGRES_STOP_GRACE_S = 30
 POSTGRES_PORT = 5432
 # A node's PgBouncer pools: the node pool (its own PostgreSQL) and the leader pool (whichever node leads).
 PGBOUNCER_PORT, PGBOUNCER_LEADER_PORT = 6432, 6433

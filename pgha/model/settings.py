@@ -615,6 +615,17 @@ def _running_stack_problems(settings: Settings, facts: HostFacts) -> list[str]:
     return problems
 
 
+def network_problems(settings: Settings, network: tuple[str, str] | None) -> list[str]:
+    """The stack's network already on the engine, `network` as (ID, subnet), is adopted as it is: its subnet must be
+    the stack's. It is there while the stack is deployed, or after a destroy the engine would not finish."""
+    if network is None or not network[1] or network[1] == settings.subnet:
+        return []
+    return [
+        f"{NAMESPACE}:subnet: {settings.subnet} is not the subnet of network {settings.prefix} ({network[1]}), which "
+        f"the stack keeps on the engine: set {NAMESPACE}:subnet {network[1]}, or remove that network first"
+    ]
+
+
 # Settings Patroni keeps in etcd once the cluster exists, with the value each takes there; they are
 # applied live through Patroni's REST API (components/patroni_config.py), never by re-rendering a node's file.
 DYNAMIC_SETTINGS = {

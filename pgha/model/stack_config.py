@@ -22,6 +22,7 @@ from pgha.model.settings import (
     backup_key_problems,
     exposure_warning,
     host_problems,
+    network_problems,
     parse,
     password_problems,
 )
@@ -71,6 +72,7 @@ class StackConfig:
     leader: str | None  # the member leading the running stack (None for a new one): the last to be replaced
     backup_key: pulumi.Output[str]  # the pgBackRest repository's cipher passphrase
     docker_group: int  # the group of the engine's socket: the repository host reaches the nodes through it
+    network_id: str | None = None  # the stack's network already on the local engine, adopted rather than created
 
 
 def _backup_key(raw: dict[str, str]) -> tuple[str, pulumi.Output[str]]:
@@ -109,6 +111,8 @@ def load() -> StackConfig:
     try:
         settings, facts, lab_problems = _with_host(raw)
         problems += lab_problems + host_problems(settings, facts)
+        network = host.stack_network(settings.stack) if settings.engine != "swarm" else None
+        problems += network_problems(settings, network)
         if settings.postgres_parameters:
             problems += postgres_check.problems(settings.postgres_parameters)
         # A running stack keeps its cluster; only a new one restores, or counts the clusters before it.
@@ -128,4 +132,11 @@ def load() -> StackConfig:
     warning = exposure_warning(settings)
     if warning:
         pulumi.log.warn(warning)
-    return StackConfig(settings, _configured_passwords(raw), facts.leader, key_secret, facts.docker_socket_group)
+    return StackConfig(
+        settings,
+        _configured_passwords(raw),
+        facts.leader,
+        key_secret,
+        facts.docker_socket_group,
+        network[0] if network else None,
+    )

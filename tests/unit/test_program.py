@@ -31,15 +31,16 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
 
     def __init__(self, mocks):
         super().__init__(mocks)
-        self.parents, self.dependencies = {}, {}
+        self.parents, self.dependencies, self.requests = {}, {}, {}
 
     def RegisterResource(self, request):
+        self.requests[request.name] = request
         self.parents[(request.type, request.name)] = request.parent.rsplit("::", 1)[-1]
         self.dependencies[request.name] = {urn.rsplit("::", 1)[-1] for urn in request.dependencies}
         return super().RegisterResource(request)
 
 
-def deploy(inspect=None, leader=None, monitor_out=None, **raw):
+def deploy(inspect=None, leader=None, monitor_out=None, network_id=None, **raw):
     """Declares a whole cluster under mocks; returns every registered resource once all are in.
     `inspect`, an async function given the cluster, runs in the same event loop (to await its outputs)."""
     mocks = RecordingMocks()
@@ -54,7 +55,11 @@ def deploy(inspect=None, leader=None, monitor_out=None, **raw):
         cluster = PostgresCluster(
             "pgha",
             PostgresClusterArgs(
-                Layout(settings), pulumi.Output.secret(PASSWORDS), pulumi.Output.secret(BACKUP_KEY), leader
+                Layout(settings),
+                pulumi.Output.secret(PASSWORDS),
+                pulumi.Output.secret(BACKUP_KEY),
+                leader,
+                network_id=network_id,
             ),
         )
         return inspect(cluster) if inspect else None
@@ -309,3 +314,28 @@ def test_a_new_stack_chains_its_members_by_index():
     deploy(monitor_out=monitors)
     deps = monitors[0].dependencies
     assert "postgres-1-back" in deps["postgres-2"] and "handover" in deps["postgres-3"]
+
+
+def test_every_member_attaches_through_the_release_which_pulumi_deletes_before_the_kept_network():
+    monitors: list[RecordingMonitor] = []
+    resources, _ = deploy(monitor_out=monitors)
+    monitor = monitors[0]
+    network = monitor.requests["network"]
+    assert network.retainOnDelete and not network.importId
+    assert "network" in monitor.dependencies["network-release"]
+    containers = of_type(resources, "docker:index/container:Container")
+    assert containers and all("network-release" in monitor.dependencies[c.name] for c in containers)
+
+
+def test_the_stack_network_already_on_the_engine_is_adopted():
+    monitors: list[RecordingMonitor] = []
+    deploy(monitor_out=monitors, network_id="0123abcd")
+    assert monitors[0].requests["network"].importId == "0123abcd"
+
+
+@pytest.mark.parametrize("raw", [{}, {"metrics": "false", "backups": "false", "fastFailover": "false"}])
+def test_destroy_stops_every_container_in_turn_before_pulumi_removes_them(raw):
+    monitors: list[RecordingMonitor] = []
+    resources, _ = deploy(monitor_out=monitors, **raw)
+    containers = {c.name for c in of_type(resources, "docker:index/container:Container")}
+    assert containers <= monitors[0].dependencies["stop-in-turn"]
