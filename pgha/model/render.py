@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import TypedDict
 from urllib.parse import quote
 
 from pgha.model.layout import (
@@ -45,6 +46,19 @@ SCRAM_ITERATIONS = 4096
 # libpq waits this long for each host in turn: a HAProxy instance that does not answer costs a new connection
 # at most this before the next is tried (2 s is libpq's smallest).
 CONNECT_TIMEOUT_S = 2
+
+
+# A connection whose peer vanished (a host cut off or powered off sends no reset) fails within about 5 s instead of
+# TCP's 15 minutes of retransmits: keepalives while the client waits for an answer, tcp_user_timeout (Linux, in ms)
+# while its own data goes unacknowledged. Every client pgha hands out or runs uses them.
+class DeadPeer(TypedDict):
+    keepalives_idle: int
+    keepalives_interval: int
+    keepalives_count: int
+    tcp_user_timeout: int
+
+
+DEAD_PEER = DeadPeer(keepalives_idle=2, keepalives_interval=1, keepalives_count=3, tcp_user_timeout=5000)
 LEADER_TARGET_FILE = "/run/pgbouncer/leader.ini"  # written by docker/pgbouncer/pools.py
 PGDATA = "/var/lib/postgresql/data/pgdata"
 # The stack's pgBackRest repository, and another stack's mounted read-only to restore from (docker/patroni/Dockerfile).
@@ -256,7 +270,8 @@ def connection_uri(user: str, password: str, database: str, endpoints: Sequence[
     user, password, database = (quote(text, safe="") for text in (user, password, database))
     return (
         f"postgresql://{user}:{password}@{hosts}/{database}"
-        f"?target_session_attrs=any&connect_timeout={CONNECT_TIMEOUT_S}"
+        f"?target_session_attrs=any&connect_timeout={CONNECT_TIMEOUT_S}&"
+        + "&".join(f"{key}={value}" for key, value in DEAD_PEER.items())
     )
 
 

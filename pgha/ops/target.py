@@ -14,14 +14,13 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
 
 import docker
 import docker.errors
 
 from pgha import names
 from pgha.clients import docker_api
-from pgha.model import stacks
+from pgha.model import render, stacks
 
 Endpoint = tuple[str, int]
 SERVICE_LABEL = "com.docker.swarm.service.name"  # Swarm's own label on a task's container
@@ -57,7 +56,7 @@ def role_of(member: str) -> str:
     return names.role_of(member)
 
 
-class ConnectionParams(TypedDict):
+class ConnectionParams(render.DeadPeer):
     """libpq's connection keywords, as psycopg.connect takes them."""
 
     host: str
@@ -109,6 +108,7 @@ class Target:
             "dbname": self.database,
             "user": self.user,
             "password": self.password,
+            **render.DEAD_PEER,
         }
 
     def containers(self, role: str | None = None) -> dict[str, dict]:

@@ -221,11 +221,13 @@ def test_outputs_list_every_instance_and_give_a_secret_connection_string_over_th
     assert seen["first"] == ("127.0.0.1:15000", "127.0.0.1:15001", "http://127.0.0.1:17000/")
     assert seen["connection_string"] == (
         True,
-        "postgresql://app:app-pw@127.0.0.1:15000,127.0.0.1:15010/app?target_session_attrs=any&connect_timeout=2",
+        "postgresql://app:app-pw@127.0.0.1:15000,127.0.0.1:15010/app?target_session_attrs=any&connect_timeout=2"
+        "&keepalives_idle=2&keepalives_interval=1&keepalives_count=3&tcp_user_timeout=5000",
     )
     assert seen["ro_connection_string"] == (
         True,
-        "postgresql://app:app-pw@127.0.0.1:15001,127.0.0.1:15011/app?target_session_attrs=any&connect_timeout=2",
+        "postgresql://app:app-pw@127.0.0.1:15001,127.0.0.1:15011/app?target_session_attrs=any&connect_timeout=2"
+        "&keepalives_idle=2&keepalives_interval=1&keepalives_count=3&tcp_user_timeout=5000",
     )
 
 

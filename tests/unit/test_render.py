@@ -62,6 +62,7 @@ def test_connection_uri_lists_every_endpoint_in_order_and_keeps_any_role():
     uri = render.connection_uri("app", "secret", "app", [("127.0.0.1", 5000), ("127.0.0.1", 5010)])
     assert uri == (
         "postgresql://app:secret@127.0.0.1:5000,127.0.0.1:5010/app?target_session_attrs=any&connect_timeout=2"
+        "&keepalives_idle=2&keepalives_interval=1&keepalives_count=3&tcp_user_timeout=5000"
     )
 
 

@@ -41,4 +41,8 @@ def test_connection_params_are_a_libpq_multi_host_list_in_order():
         "dbname": "app",
         "user": "app",
         "password": "pw",
+        "keepalives_idle": 2,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 5000,
     }
