@@ -3,7 +3,7 @@ STACK ?= dev
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup up down outputs preview status wait switchover drill soak check bench backup backups drop-backups dashboard metrics-cost experiment swarm-lab swarm-lab-down swarm-lab-status lint test unit
+.PHONY: setup up down outputs preview status wait switchover drill soak check bench backup backups drop-backups dashboard metrics-cost experiment swarm-lab swarm-lab-down swarm-lab-status lint test durations unit
 SCENARIO ?= kill-primary
 TRIALS ?= 3
 DURATION ?= 30m
@@ -97,8 +97,14 @@ swarm-lab-status:
 lint: setup
 	$(ENV) ruff format --check . && ruff check . && mypy && lint-imports
 
+# The run's JUnit report (each test's own time) goes outside the checkout; `make durations` keeps its times.
 test: setup lint
-	$(ENV) python -m pytest -q -rs --durations=25 tests
+	$(ENV) python -m pytest -q -rs --durations=25 --junitxml="$$PGHA_HOME/test-report.xml" \
+		-o junit_family=xunit1 -o junit_duration_report=call tests
+
+durations:
+	@$(ENV) python -m tests.durations "$$PGHA_HOME/test-report.xml" \
+		"$$(date -u +%F) · $$(git rev-parse --short HEAD) · $$(hostname -s)"
 
 unit:
 	$(ENV) python -m pytest -q tests/unit

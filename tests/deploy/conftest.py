@@ -80,7 +80,7 @@ def deployed():
     """A stack of its own (unique name, own ports), deployed once for the session and always destroyed."""
     stack = f"t-{uuid.uuid4().hex[:6]}"
     before = docker_objects()
-    subprocess.run(["pulumi", "stack", "init", stack], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["pulumi", "stack", "init", stack], cwd=ROOT, capture_output=True, check=True, timeout=120)
     # No port: the stack takes a block no other stack holds, as any stack does. archiveTimeout: the lose-cluster
     # drill's writer outlasts it before the loss; backupSchedule: the scheduler takes an incremental backup during
     # the session (tests/deploy/test_recovery.py).
@@ -94,7 +94,7 @@ def deployed():
         yield stack, target.from_pulumi(stack)
     finally:
         pulumi("destroy", "--yes", "--skip-preview", stack=stack, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", stack], cwd=ROOT, capture_output=True)
+        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", stack], cwd=ROOT, capture_output=True, timeout=120)
         (ROOT / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
         kept = repository.exists(stack)
         if kept:

@@ -47,14 +47,16 @@ def test_the_key_never_reaches_the_containers_configuration(deployed):
     _, t = deployed
     key = stacks.machine_backup_key()
     for name in t.containers():
-        inspected = subprocess.run(["docker", "inspect", t.container(name)], capture_output=True, text=True).stdout
+        inspected = subprocess.run(
+            ["docker", "inspect", t.container(name)], capture_output=True, text=True, timeout=120
+        ).stdout
         assert key not in inspected, name
 
 
 def test_a_restore_target_before_the_first_backup_is_refused_at_preview(deployed):
     stack, _ = deployed
     name = f"t-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True, timeout=120)
     try:
         subprocess.run(
             [
@@ -68,12 +70,13 @@ def test_a_restore_target_before_the_first_backup_is_refused_at_preview(deployed
             cwd=ROOT,
             capture_output=True,
             check=True,
+            timeout=120,
         )
         done = subprocess.run(
             ["pulumi", "preview", "--stack", name], cwd=ROOT, capture_output=True, text=True, timeout=300
         )
     finally:
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True)
+        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True, timeout=120)
         (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
     assert done.returncode != 0
     assert (

@@ -39,6 +39,7 @@ def fresh_checkout(dest: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         check=True,
+        timeout=120,
     ).stdout.decode()
     for name in filter(None, listed.split("\0")):
         if (ROOT / name).is_file():

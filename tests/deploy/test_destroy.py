@@ -18,7 +18,7 @@ SMALL = {"etcdNodes": 1, "postgresNodes": 2, "haproxyNodes": 1, "metrics": "fals
 def test_a_stack_destroyed_right_after_kill_primary_trials_leaves_nothing(tmp_path):
     name = f"t-{uuid.uuid4().hex[:6]}"
     before = docker_objects()
-    subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True, timeout=120)
     pulumi("config", "set-all", *plaintext(SMALL), stack=name)
     try:
         up = pulumi("up", "--yes", "--skip-preview", stack=name, check=False)
@@ -31,7 +31,7 @@ def test_a_stack_destroyed_right_after_kill_primary_trials_leaves_nothing(tmp_pa
         assert not leftovers(before)
     finally:
         pulumi("destroy", "--yes", "--skip-preview", stack=name, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True)
+        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True, timeout=120)
         (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
         if repository.exists(name):
             backups.drop(name)

@@ -80,6 +80,7 @@ def test_a_reloadable_parameter_changes_live_without_a_failed_commit(deployed):
         capture_output=True,
         text=True,
         check=True,
+        timeout=120,
     ).stdout.strip()
     assert shown == "48MB"
     assert timeline.longest_gap(attempts, attempts[0].start) < 1.0
@@ -90,7 +91,7 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
     before = container_ids(t)
     other = f"t-{uuid.uuid4().hex[:6]}"
     objects_before = docker_objects()
-    subprocess.run(["pulumi", "stack", "init", other], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["pulumi", "stack", "init", other], cwd=ROOT, capture_output=True, check=True, timeout=120)
     config = plaintext({"postgresNodes": 1, "etcdNodes": 1, "synchronousMode": "off"} | SECOND_STACK_PORTS)
     config += [a for k in PASSWORD_KEYS for a in ("--secret", f"pgha:{k}={secrets.token_urlsafe(18)}")]
     pulumi("config", "set-all", *config, stack=other)
@@ -100,7 +101,7 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
         drill.wait_healthy(target.from_pulumi(other), 120)
     finally:
         pulumi("destroy", "--yes", "--skip-preview", stack=other, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", other], cwd=ROOT, capture_output=True)
+        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", other], cwd=ROOT, capture_output=True, timeout=120)
         (ROOT / f"Pulumi.{other}.yaml").unlink(missing_ok=True)
         kept = repository.exists(other)
         if kept:

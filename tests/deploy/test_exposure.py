@@ -27,8 +27,8 @@ def places(stack, t):
     """Every text a password must never appear in, by name."""
     containers = [c["Id"] for c in t.containers().values()]
     images = sorted({c["Image"] for c in t.containers().values()})
-    docker = lambda *args: subprocess.run(["docker", *args], capture_output=True, text=True).stdout  # noqa: E731
-    logs = lambda c: subprocess.run(["docker", "logs", c], capture_output=True, text=True)  # noqa: E731
+    docker = lambda *args: subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120).stdout  # noqa: E731
+    logs = lambda c: subprocess.run(["docker", "logs", c], capture_output=True, text=True, timeout=120)  # noqa: E731
     return {
         "stack export": pulumi("stack", "export", stack=stack).stdout,
         "stack file": (ROOT / f"Pulumi.{stack}.yaml").read_text(),

@@ -54,10 +54,12 @@ def test_the_exporters_password_is_in_a_file_not_in_their_configuration(deployed
         ("pgbouncer-leader-exporter-1", "/etc/pgbouncer-exporter/password"),
     ):
         password = subprocess.run(
-            ["docker", "exec", t.container(name), "cat", path], capture_output=True, text=True, check=True
+            ["docker", "exec", t.container(name), "cat", path], capture_output=True, text=True, check=True, timeout=120
         ).stdout.strip()
         assert len(password) >= 20
-        inspected = subprocess.run(["docker", "inspect", t.container(name)], capture_output=True, text=True, check=True)
+        inspected = subprocess.run(
+            ["docker", "inspect", t.container(name)], capture_output=True, text=True, check=True, timeout=120
+        )
         assert password not in inspected.stdout, f"{name}'s password shows in docker inspect"
 
 
@@ -84,6 +86,7 @@ def test_the_monitor_password_changes_live_and_every_exporter_logs_in_with_it(de
                 capture_output=True,
                 text=True,
                 check=True,
+                timeout=120,
             ).stdout
             assert written == new_password
         metrics.wait_targets(t.prometheus_url, EXPECTED, 60)

@@ -53,7 +53,7 @@ def test_a_stack_with_nothing_set_deploys_beside_and_again_after_destroy_with_th
     session = target.from_pulumi(deployed[0])
     name = f"t-{uuid.uuid4().hex[:6]}"
     before = docker_objects()
-    subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["pulumi", "stack", "init", name], cwd=ROOT, capture_output=True, check=True, timeout=120)
     try:
         first = up(name)
         assert not published(first) & published(session), "the new stack took a port of the session's"
@@ -75,7 +75,7 @@ def test_a_stack_with_nothing_set_deploys_beside_and_again_after_destroy_with_th
         assert list(backups.listing(name, None)) == [1, 2]
     finally:
         pulumi("destroy", "--yes", "--skip-preview", stack=name, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True)
+        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True, timeout=120)
         (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
         if repository.exists(name):
             backups.drop(name)

@@ -42,7 +42,7 @@ def test_the_schedule_took_an_incremental_backup_on_its_own(healthy):
     deadline, log = time.monotonic() + SCHEDULE_DEADLINE_S, ""
     while time.monotonic() < deadline and "incr backup done" not in log:
         log = subprocess.run(
-            ["docker", "logs", pgbackrest.repository_host(healthy.stack)], capture_output=True, text=True
+            ["docker", "logs", pgbackrest.repository_host(healthy.stack)], capture_output=True, text=True, timeout=120
         ).stdout
         time.sleep(2)
     assert "incr backup done" in log, log[-2000:]

@@ -34,7 +34,7 @@ def tracked_stack():
     try:
         yield name, tracked
     finally:
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True)
+        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True, timeout=120)
         tracked.unlink(missing_ok=True)
         stacks.machine_config_file(name).unlink(missing_ok=True)
 
@@ -46,6 +46,7 @@ def prepare(name: str) -> Path:
         text=True,
         capture_output=True,
         env=os.environ,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip())
@@ -65,6 +66,7 @@ def test_a_new_stack_is_created_without_writing_into_its_tracked_file(tracked_st
         cwd=ROOT,
         text=True,
         capture_output=True,
+        timeout=120,
     )
     assert got.stdout.strip() == "1", got.stderr
     preview = subprocess.run(

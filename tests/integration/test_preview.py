@@ -253,13 +253,14 @@ def test_an_etcd_count_change_on_a_running_stack_is_refused(stack):
             capture_output=True,
             text=True,
             check=True,
+            timeout=120,
         ).stdout.strip()
         for i in (1, 2, 3)
     ]
     try:
         code, output = preview(stack, etcdNodes=5)
     finally:
-        subprocess.run(["docker", "rm", "-f", *created], capture_output=True, check=True)
+        subprocess.run(["docker", "rm", "-f", *created], capture_output=True, check=True, timeout=120)
     assert code != 0
     assert "pgha:etcdNodes: 5 differs from the 3 members the running stack has" in output
 
