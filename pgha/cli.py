@@ -107,9 +107,10 @@ def cmd_drill(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else random.randrange(2**31)
     path = soak.run(_target(args), args.duration, seed, args.max_faults, Path(args.reports))
-    print(soak.table(json.loads(path.read_text())))
+    report = json.loads(path.read_text())
+    print(soak.table(report))
     print(f"report: {path}")
-    return 0
+    return 1 if soak.problems(report) else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ switchover also by the rolling replacement of containers (components/rolling_upd
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -98,7 +99,10 @@ def wait_back(api_urls: list[str], name: str) -> None:
 
 def switch_over_from(api_urls: list[str], password: str, leader: str) -> None:
     """A switchover asked of the leader's own REST API (its HA loop acts at once), until it is a running replica."""
-    patroni_api.call(f"{members(api_urls)[leader]['url']}/switchover", "POST", {"leader": leader}, password)
+    url = f"{members(api_urls)[leader]['url']}/switchover"
+    # No answer in time, but the switchover may be under way: the wait below says whether it happened.
+    with contextlib.suppress(TimeoutError):
+        patroni_api.call(url, "POST", {"leader": leader}, password, timeout=patroni_api.SWITCHOVER_TIMEOUT_S)
     _wait_member(
         api_urls,
         leader,

@@ -13,6 +13,9 @@ import requests
 from pgha import names
 
 TIMEOUT = 2.0
+# Patroni answers a switchover once it is done, or gives up waiting for it; after an upheaval (etcd just back) that
+# takes well over the usual second or two.
+SWITCHOVER_TIMEOUT_S = 30.0
 
 
 def rest(
@@ -109,7 +112,9 @@ def switchover(api_urls: list[str], password: str, candidate: str | None = None)
     errors = []
     for url in sorted(api_urls, key=lambda u: u != leader_url):
         try:
-            response = requests.post(f"{url}/switchover", json=body, auth=("patroni", password), timeout=30)
+            response = requests.post(
+                f"{url}/switchover", json=body, auth=("patroni", password), timeout=SWITCHOVER_TIMEOUT_S
+            )
         except requests.RequestException as exc:
             errors.append(f"{url}: {exc.__class__.__name__}")
             continue

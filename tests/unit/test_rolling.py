@@ -65,3 +65,19 @@ def test_a_restarted_synchronous_standby_is_back_only_once_the_primary_counts_it
     assert back({"state": "streaming", "role": "quorum_standby"})
     assert not back({"state": "streaming", "role": "quorum_standby", "pending_restart": True})
     assert rolling._back_as("replica")({"state": "streaming", "role": "replica"})  # asynchronous: streaming is enough
+
+
+def test_a_switchover_whose_answer_is_late_is_judged_by_the_member_becoming_a_replica(monkeypatch):
+    found = {"postgres-1": {"role": "leader", "url": "u1"}}
+    asked = {}
+
+    def late(url, method="GET", body=None, password=None, timeout=5.0):
+        asked["timeout"] = timeout
+        raise TimeoutError("timed out")
+
+    waited = []
+    monkeypatch.setattr(rolling, "members", lambda urls: found)
+    monkeypatch.setattr(rolling.patroni_api, "call", late)
+    monkeypatch.setattr(rolling, "_wait_member", lambda urls, name, ready, what: waited.append(name))
+    rolling.switch_over_from([], "pw", "postgres-1")
+    assert waited == ["postgres-1"] and asked["timeout"] == rolling.patroni_api.SWITCHOVER_TIMEOUT_S

@@ -117,12 +117,12 @@ def run_trial(target: Target, scenario: Scenario, number: int, ttl: int, linchec
     try:
         time.sleep(BASELINE_S)
         trial.fault_at, trial.fault_wall = time.monotonic(), time.time()
-        scenario.inject(ctx)
         try:
+            scenario.inject(ctx)
             # Steady counts from the fault in place: a host fault takes a moment to land (and waits for the Swarm's
             # view of it), and commits the old primary acknowledged meanwhile are no recovery.
             _wait_steady(writer, time.monotonic(), trial.fault_at + ttl + 30)
-        finally:  # Ctrl-C too: a fault is never left in place
+        finally:  # Ctrl-C, or a fault that failed half-way, too: a fault is never left in place
             scenario.heal(ctx)
         trial.converged_s = wait_healthy(target, CONVERGE_S)
         trial.recovered_wall = time.time()

@@ -43,7 +43,9 @@ class Soak:
     duration_s: int
     scenarios: list[str]
     trials: list[dict] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # faults that could not be run to the end, each with why
     interrupted: bool = False
+    stopped: str = ""  # why the soak ended before its time: the cluster did not come back whole
     elapsed_s: float = 0.0
 
     def summary(self) -> dict:
@@ -67,6 +69,7 @@ class Soak:
             "worst_write_gap_s": worst[0],
             "worst_write_gap_in": worst[1],
             "not_recovered": [f"{t['scenario']} #{t['trial']}" for t in self.trials if t["rto_s"] is None],
+            "failed": self.failed,
         }
 
 
@@ -95,7 +98,13 @@ def run(target: Target, duration_s: int, seed: int, max_faults: int, report_dir:
             if time.monotonic() - start > duration_s:
                 break
             html = report_dir / f"soak-{target.stack}-{seed}-{number}-lincheck.html"
-            found = drill.run_trial(target, SCENARIOS[name], number, ttl, html)
+            try:
+                found = drill.run_trial(target, SCENARIOS[name], number, ttl, html)
+            except Exception as exc:  # noqa: BLE001 - a fault that fails is a finding of the soak, not its end
+                soak.failed.append(f"{name} #{number}: {exc.__class__.__name__}: {exc}"[:300])
+                print(f"{number} {name}: FAILED: {soak.failed[-1]}", flush=True)
+                drill.wait_healthy(target, drill.CONVERGE_S)  # healed by run_trial; whole again before the next
+                continue
             trial = found.__dict__
             soak.trials.append(_brief(trial))
             print(
@@ -107,11 +116,25 @@ def run(target: Target, duration_s: int, seed: int, max_faults: int, report_dir:
         soak.interrupted = True
         print("interrupted: the fault in flight was healed; waiting for the cluster to be whole", flush=True)
         drill.wait_healthy(target, drill.CONVERGE_S)
+    except TimeoutError as exc:  # drill.wait_healthy: the cluster did not come back whole after a failed fault
+        soak.stopped = str(exc)
+        print(f"stopped: {exc}", flush=True)
     soak.elapsed_s = round(time.monotonic() - start, 1)
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / f"soak-{target.stack}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(soak.__dict__ | {"summary": soak.summary()}, indent=1))
     return path
+
+
+def problems(report: dict) -> list[str]:
+    """What the soak found wrong, a line each; empty when it found nothing."""
+    found = report["summary"]
+    lines = [f"not linearizable: {', '.join(found['not_linearizable'])}"] if found["not_linearizable"] else []
+    lines += [f"acknowledged commits lost: {found['lost_acked']}"] if found["lost_acked"] else []
+    lines += [f"split brains: {found['split_brains']}"] if found["split_brains"] else []
+    lines += [f"writes never back: {', '.join(found['not_recovered'])}"] if found["not_recovered"] else []
+    lines += [f"fault failed: {failure}" for failure in found["failed"]]
+    return lines + ([f"stopped early: {report['stopped']}"] if report.get("stopped") else [])
 
 
 def table(report: dict) -> str:
@@ -127,5 +150,6 @@ def table(report: dict) -> str:
         f"split brains: {found['split_brains']}",
         f"worst write gap: {found['worst_write_gap_s']}s ({found['worst_write_gap_in'] or '-'})",
         f"writes never back: {', '.join(found['not_recovered']) or 'none'}",
-    ]
+        f"faults that failed: {'; '.join(found['failed']) or 'none'}",
+    ] + ([f"stopped early: {report['stopped']}"] if report.get("stopped") else [])
     return "\n".join(lines)
