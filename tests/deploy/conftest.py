@@ -75,6 +75,18 @@ def leftovers(before: dict[str, set[str]]) -> dict[str, list[str]]:
     return {kind: sorted(after[kind] - before[kind]) for kind in after if after[kind] - before[kind]}
 
 
+def remove_stack(name: str) -> bool:
+    """A test's stack gone: destroyed, removed from the backend with its stack file, its backups dropped. Returns
+    whether the destroy had kept its backup repository, as it must."""
+    pulumi("destroy", "--yes", "--skip-preview", stack=name, check=False)
+    subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True, timeout=120)
+    (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
+    kept = repository.exists(name)
+    if kept:
+        backups.drop(name)
+    return kept
+
+
 @pytest.fixture(scope="session")
 def deployed():
     """A stack of its own (unique name, own ports), deployed once for the session and always destroyed."""
@@ -93,12 +105,7 @@ def deployed():
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
         yield stack, target.from_pulumi(stack)
     finally:
-        pulumi("destroy", "--yes", "--skip-preview", stack=stack, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", stack], cwd=ROOT, capture_output=True, timeout=120)
-        (ROOT / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
-        kept = repository.exists(stack)
-        if kept:
-            backups.drop(stack)
+        kept = remove_stack(stack)
         left = leftovers(before)
         assert not left, f"left behind after destroy: {json.dumps(left)[:2000]}"
         assert kept, f"destroy removed the backup repository {repository.volume_name(stack)}"

@@ -5,11 +5,9 @@ Docker's stale endpoint). A small stack of its own: kill-primary needs two nodes
 import subprocess
 import uuid
 
-from pgha.model import repository
 from pgha.ops import target
-from pgha.ops.backups import backups
 from pgha.ops.drills import drill
-from tests.deploy.conftest import ROOT, docker_objects, leftovers, plaintext, pulumi
+from tests.deploy.conftest import ROOT, docker_objects, leftovers, plaintext, pulumi, remove_stack
 
 TRIALS = 3
 SMALL = {"etcdNodes": 1, "postgresNodes": 2, "haproxyNodes": 1, "metrics": "false", "backups": "false"}
@@ -30,8 +28,4 @@ def test_a_stack_destroyed_right_after_kill_primary_trials_leaves_nothing(tmp_pa
         assert "is left" not in said, said[-2000:]
         assert not leftovers(before)
     finally:
-        pulumi("destroy", "--yes", "--skip-preview", stack=name, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True, timeout=120)
-        (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
-        if repository.exists(name):
-            backups.drop(name)
+        remove_stack(name)

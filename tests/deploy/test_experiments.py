@@ -10,12 +10,19 @@ import pytest
 
 from pgha.clients import patroni_api
 from pgha.clients import prometheus as metrics
-from pgha.model import repository
 from pgha.model.settings import PASSWORD_KEYS
 from pgha.ops import target
-from pgha.ops.backups import backups
 from pgha.ops.drills import drill, probe, timeline
-from tests.deploy.conftest import ROOT, SECOND_STACK_PORTS, container_ids, docker_objects, leftovers, plaintext, pulumi
+from tests.deploy.conftest import (
+    ROOT,
+    SECOND_STACK_PORTS,
+    container_ids,
+    docker_objects,
+    leftovers,
+    plaintext,
+    pulumi,
+    remove_stack,
+)
 
 
 def test_preview_of_an_unchanged_running_stack_shows_no_change(deployed):
@@ -100,12 +107,7 @@ def test_a_second_stack_runs_beside_and_goes_without_touching_the_first(deployed
         assert up.returncode == 0, up.stdout[-3000:]
         drill.wait_healthy(target.from_pulumi(other), 120)
     finally:
-        pulumi("destroy", "--yes", "--skip-preview", stack=other, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", other], cwd=ROOT, capture_output=True, timeout=120)
-        (ROOT / f"Pulumi.{other}.yaml").unlink(missing_ok=True)
-        kept = repository.exists(other)
-        if kept:
-            backups.drop(other)
+        kept = remove_stack(other)
     assert kept, "destroy removed the second stack's backup repository"
     assert not leftovers(objects_before)
     assert container_ids(t) == before

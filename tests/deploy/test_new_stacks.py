@@ -8,11 +8,10 @@ from urllib.parse import urlsplit
 import psycopg
 
 from pgha.actions import backups as pgbackrest
-from pgha.model import repository
 from pgha.ops import target
 from pgha.ops.backups import backups
 from pgha.ops.drills import drill
-from tests.deploy.conftest import ROOT, docker_objects, leftovers, plaintext, pulumi
+from tests.deploy.conftest import ROOT, docker_objects, leftovers, plaintext, pulumi, remove_stack
 
 HEALTHY_S = 180
 
@@ -74,9 +73,5 @@ def test_a_stack_with_nothing_set_deploys_beside_and_again_after_destroy_with_th
         assert markers(restored) == [marker], "cluster 1 restored to the end of its archive"
         assert list(backups.listing(name, None)) == [1, 2]
     finally:
-        pulumi("destroy", "--yes", "--skip-preview", stack=name, check=False)
-        subprocess.run(["pulumi", "stack", "rm", "--yes", "--force", name], cwd=ROOT, capture_output=True, timeout=120)
-        (ROOT / f"Pulumi.{name}.yaml").unlink(missing_ok=True)
-        if repository.exists(name):
-            backups.drop(name)
+        remove_stack(name)
     assert not leftovers(before)
