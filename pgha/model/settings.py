@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pgha import names
+from pgha.model import durability
 
 NAMESPACE = "pgha"
 SYNCHRONOUS_MODES = ("off", "on", "quorum")
@@ -227,6 +228,13 @@ OPTIONS = (
         lambda v: isinstance(v, dict),
         "a map of PostgreSQL parameter names to values, e.g. {work_mem: 64MB}",
     ),
+    Option(
+        "allowUnsafeParameters",
+        False,
+        _bool,
+        lambda v: isinstance(v, bool),
+        "true | false (true: postgresParameters may risk acknowledged commits or the data on a crash)",
+    ),
     Option("ttl", 20, _int, lambda v: v >= 20, "a whole number of seconds, at least 20 (Patroni's minimum)"),
     Option("loopWait", 2, _int, lambda v: v >= 1, "a whole number of seconds, at least 1"),
     Option("retryTimeout", 4, _int, lambda v: v >= 3, "a whole number of seconds, at least 3 (Patroni's minimum)"),
@@ -326,6 +334,7 @@ class Settings:
     failsafe_mode: bool
     maximum_lag_on_failover: int
     postgres_parameters: dict
+    allow_unsafe_parameters: bool
     node_image_revision: int
     archive_timeout: int
     backup_retention_full: int
@@ -542,6 +551,32 @@ def _swarm_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def _unsafe_parameters(settings: Settings) -> list[str]:
+    cluster = durability.Cluster(settings.synchronous_mode, settings.postgres_nodes)
+    return durability.unsafe_parameters(settings.postgres_parameters, cluster)
+
+
+def _unsafe_parameter_problems(settings: Settings) -> list[str]:
+    """A parameter that can lose acknowledged commits or corrupt data on a crash is a mistake until the stack says
+    it takes that risk."""
+    if settings.allow_unsafe_parameters:
+        return []
+    return [
+        f"{NAMESPACE}:postgresParameters: {risk}; set {NAMESPACE}:allowUnsafeParameters true to take that risk"
+        for risk in _unsafe_parameters(settings)
+    ]
+
+
+def unsafe_parameter_warnings(settings: Settings) -> list[str]:
+    """The risks the stack takes with pgha:allowUnsafeParameters, one line each, for preview to print."""
+    if not settings.allow_unsafe_parameters:
+        return []
+    return [
+        f"{NAMESPACE}:postgresParameters: {risk} (allowed by {NAMESPACE}:allowUnsafeParameters)"
+        for risk in _unsafe_parameters(settings)
+    ]
+
+
 def parse(stack: str, raw: Mapping[str, str]) -> Settings:
     """Turn the raw `pgha:*` config (keys without the namespace, values as strings) into Settings.
 
@@ -560,7 +595,7 @@ def parse(stack: str, raw: Mapping[str, str]) -> Settings:
     settings = Settings(stack=stack, **values)
     problems += _port_clash_problems(settings) + _subnet_problems(settings)
     problems += _timing_problems(settings) + _synchronous_problems(settings) + _restore_problems(settings)
-    problems += _swarm_problems(settings)
+    problems += _swarm_problems(settings) + _unsafe_parameter_problems(settings)
     if problems:
         raise SettingsError(problems)
     return settings

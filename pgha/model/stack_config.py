@@ -25,6 +25,7 @@ from pgha.model.settings import (
     network_problems,
     parse,
     password_problems,
+    unsafe_parameter_warnings,
 )
 
 
@@ -132,6 +133,8 @@ def load() -> StackConfig:
     warning = exposure_warning(settings)
     if warning:
         pulumi.log.warn(warning)
+    for risk in unsafe_parameter_warnings(settings):
+        pulumi.log.warn(risk)
     return StackConfig(
         settings,
         _configured_passwords(raw),

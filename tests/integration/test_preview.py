@@ -32,6 +32,7 @@ CHOSEN_KEYS = (
     "retryTimeout",
     "colour",
     "postgresParameters",
+    "allowUnsafeParameters",
     "restoreFrom",
     "restoreTarget",
     "archiveTimeout",
@@ -126,6 +127,10 @@ CASES = [
         "pgha:postgresParameters: wal_compresion='on' refused by PostgreSQL 17: unrecognized configuration parameter",
     ),
     ({"postgresParameters": '{"port": "6543"}'}, "pgha:postgresParameters: port is set by Patroni itself"),
+    (
+        {"postgresParameters": '{"fsync": "off"}'},
+        "pgha:postgresParameters: fsync='off' is unsafe: PostgreSQL no longer waits for its writes to reach the disk",
+    ),
     ({"subnet": "8.8.8.0/24"}, "pgha:subnet: 8.8.8.0/24 is outside the private IPv4 ranges (10.0.0.0/8, "),
     (
         {"appPassword": LONG_PASSWORD},
@@ -210,6 +215,15 @@ def test_binding_every_address_warns_what_other_machines_reach(stack):
     assert warning in output, output
     assert f"read-write, read-only and stats ports {rw}, {ro}, {stats} (haproxy-1)," in output
     assert f"Patroni REST API: {patroni} (postgres-1)" in output
+
+
+def test_allowed_unsafe_parameters_preview_with_a_warning_each(stack):
+    parameters = '{"fsync": "off", "full_page_writes": "off"}'
+    code, output = preview(stack, allowUnsafeParameters="true", postgresParameters=parameters, **free_port_config())
+    passed(code, output)
+    for name in ("fsync", "full_page_writes"):
+        assert f"pgha:postgresParameters: {name}='off' is unsafe: " in output, output
+    assert "(allowed by pgha:allowUnsafeParameters)" in output, output
 
 
 def test_a_new_stack_previews_with_no_password_set():
