@@ -11,12 +11,14 @@ from pgha.model.layout import DOCKER_PROXY_SOCKET, ENGINE_SOCKET
 ATTEMPTS = f"""
 import json, docker
 engine = docker.DockerClient(base_url="unix://{DOCKER_PROXY_SOCKET}")
-found = {{"version": engine.version()["ApiVersion"], "listed": len(engine.containers.list())}}
+listed = engine.api.containers()  # the list alone, as the watcher asks it (sparse: no inspect of each)
+found = {{"version": engine.version()["ApiVersion"], "listed": len(listed)}}
+some = listed[0]["Id"]
 for name, attempt in [
     ("create", lambda: engine.containers.create("pgha-base:trixie", "true")),
-    ("exec", lambda: engine.api.exec_create(engine.containers.list()[0].id, "true")),
-    ("stop", lambda: engine.api.stop(engine.containers.list()[0].id)),
-    ("inspect", lambda: engine.api.inspect_container(engine.containers.list()[0].id)),
+    ("exec", lambda: engine.api.exec_create(some, "true")),
+    ("stop", lambda: engine.api.stop(some)),
+    ("inspect", lambda: engine.api.inspect_container(some)),
     ("images", lambda: engine.images.list()),
 ]:
     try:
