@@ -110,7 +110,11 @@ class PostgresCluster(pulumi.ComponentResource):
         )
         if settings.fast_failover:
             members.append(
-                FailoverWatcher("failover", FailoverWatcherArgs(**on_network, depends_on=etcd.containers), child)
+                FailoverWatcher(
+                    "failover",
+                    FailoverWatcherArgs(**on_network, depends_on=etcd.containers, docker_group=args.docker_group),
+                    child,
+                )
             )
         if not swarm:
             StopInTurn("stop-in-turn", settings.stack, pulumi.ResourceOptions(parent=self, depends_on=members))

@@ -62,6 +62,11 @@ def data_volume(stack: str, member_name: str) -> str:
     return f"{container(stack, member_name)}-data"
 
 
+def docker_proxy_volume(stack: str) -> str:
+    """Where the stack's Docker API proxy puts its socket, for the failover watcher (components/docker_proxy.py)."""
+    return f"{stack_prefix(stack)}-docker-proxy"
+
+
 def backup_volume(stack: str) -> str:
     """The stack's pgBackRest repository: a volume that outlives the stack."""
     return f"{stack_prefix(stack)}-backups"

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 import docker
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
-DOCKER_SOCKET = "/var/run/docker.sock"
 # From a local etcd's answer in a millisecond to one that took a retry on a busy host.
 RELEASE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # A watcher started anew (its container restarted or replaced) first reads the deaths of this last minute, which it
@@ -221,7 +220,7 @@ class Cursor:
         return True
 
 
-def watch(stack: str, etcd: Etcd, prefix: str, metrics: Metrics) -> None:
+def watch(stack: str, etcd: Etcd, prefix: str, metrics: Metrics, docker_url: str) -> None:
     """The engine's die events, for good. A stream that ends or breaks (the engine restarted, the connection cut) is
     opened again from the last event, after a pause that doubles, up to RETRY_MAX_S, while the engine refuses."""
     cursor, delay = Cursor(time.time_ns() - int(STARTUP_LOOKBACK_S * 1e9)), RETRY_MIN_S
@@ -229,7 +228,7 @@ def watch(stack: str, etcd: Etcd, prefix: str, metrics: Metrics) -> None:
     while True:
         opened_ns, opened = time.time_ns(), time.monotonic()
         try:
-            engine = engine or docker.DockerClient(base_url="unix://" + DOCKER_SOCKET)
+            engine = engine or docker.DockerClient(base_url=docker_url)
             late = functools.partial(member_runs, engine, stack)
             for event in die_events(engine, stack, cursor.since()):
                 try:
@@ -257,6 +256,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--etcd", required=True, help="comma-separated etcd client URLs")
     # The stack passes pgha.model.layout's FAILOVER_WATCHER_METRICS_PORT.
     parser.add_argument("--metrics-port", type=int, default=9108, help="where Prometheus scrapes /metrics")
+    # On one engine, the stack's Docker API proxy (components/docker_proxy.py), which lets only reads through.
+    parser.add_argument(
+        "--docker", default="unix:///var/run/docker.sock", help="the engine's API, as docker-py takes it"
+    )
     return parser.parse_args(argv)
 
 
@@ -266,7 +269,7 @@ def main(argv: list[str]) -> int:
     start_http_server(args.metrics_port, addr="0.0.0.0")
     etcd = Etcd(args.etcd.split(","))
     log(f"watching {args.stack}'s postgres containers; lock prefix {args.prefix}; metrics on :{args.metrics_port}")
-    watch(args.stack, etcd, args.prefix, metrics)
+    watch(args.stack, etcd, args.prefix, metrics, args.docker)
     return 1  # watch() returns never
 
 

@@ -25,6 +25,11 @@ PGBOUNCER_PORT, PGBOUNCER_LEADER_PORT = 6432, 6433
 ETCD_CLIENT_PORT = 2379
 # Where the failover watcher serves its Prometheus metrics (docker/failover-watcher/watcher.py).
 FAILOVER_WATCHER_METRICS_PORT = 9108
+# Inside the Docker API proxy and the failover watcher: where the engine's socket is mounted in the proxy, and the
+# directory (a volume both mount) where the proxy's own socket is (components/docker_proxy.py).
+ENGINE_SOCKET = "/var/run/docker.sock"
+DOCKER_PROXY_DIR = "/run/docker-proxy"
+DOCKER_PROXY_SOCKET = f"{DOCKER_PROXY_DIR}/docker.sock"
 # HAProxy's ports inside its containers; instance i publishes them on rwPort, roPort and statsPort + 10 * (i - 1).
 HAPROXY_RW_PORT, HAPROXY_RO_PORT, HAPROXY_STATS_PORT = 5000, 5001, 7000
 PATRONI_NAMESPACE = "/pgha/"
@@ -125,6 +130,10 @@ class Layout:
 
     def failover_watcher(self) -> Member:
         return self._member("failover-watcher", 0, 3)
+
+    def docker_proxy(self) -> Member:
+        """The Docker API proxy in front of the engine's socket, for the failover watcher (3): address 4."""
+        return self._member("docker-proxy", 0, 4)
 
     def pgbackrest(self) -> Member:
         """The repository host, between HAProxy (5 to 7) and etcd (11 on)."""

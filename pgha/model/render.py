@@ -14,6 +14,8 @@ from typing import TypedDict
 from urllib.parse import quote
 
 from pgha.model.layout import (
+    DOCKER_PROXY_SOCKET,
+    ENGINE_SOCKET,
     ETCD_CLIENT_PORT,
     FAILOVER_WATCHER_METRICS_PORT,
     HAPROXY_RO_PORT,
@@ -256,6 +258,11 @@ def haproxy_config(layout: Layout) -> str:
             for _, pgbouncer in layout.node_slots()
         ),
     )
+
+
+def docker_proxy_config() -> str:
+    """The Docker API proxy's HAProxy configuration: the failover watcher's read requests handed on, nothing else."""
+    return _template("docker-proxy.cfg").substitute(listen=DOCKER_PROXY_SOCKET, engine_socket=ENGINE_SOCKET)
 
 
 def connection_uri(user: str, password: str, database: str, endpoints: Sequence[tuple[str, int]]) -> str:

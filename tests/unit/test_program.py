@@ -96,17 +96,19 @@ def test_resource_graph_scales_with_node_counts(nodes, etcd, haproxy):
         "pgbouncer": nodes,
         "haproxy": haproxy,
         "failover-watcher": 1,
+        "docker-proxy": 1,
         "pgbackrest": 1,
         "prometheus": 1,
         "postgres-exporter": nodes,
         "pgbouncer-node-exporter": nodes,
         "pgbouncer-leader-exporter": nodes,
     }
-    # + the backup repository and Prometheus' data
-    assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes + 2
+    # + the backup repository, Prometheus' data and the Docker API proxy's socket
+    assert len(of_type(resources, "docker:index/volume:Volume")) == etcd + nodes + 3
     assert len(of_type(resources, "docker:index/network:Network")) == 1
     images = of_type(resources, "docker:index/image:Image")
     assert sorted(i.name for i in images) == [
+        "docker-proxy-image",
         "etcd-image",
         "failover-watcher-image",
         "haproxy-image",
@@ -122,7 +124,7 @@ def test_resource_graph_scales_with_node_counts(nodes, etcd, haproxy):
 def test_metrics_off_declares_no_prometheus_and_no_exporter():
     resources, _ = deploy(metrics="false")
     roles = {labels(c)["pgha.role"] for c in of_type(resources, "docker:index/container:Container")}
-    assert roles == {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "pgbackrest"}
+    assert roles == {"etcd", "postgres", "pgbouncer", "haproxy", "failover-watcher", "docker-proxy", "pgbackrest"}
 
 
 def test_components_have_pgha_type_tokens_and_own_their_children():
@@ -136,6 +138,7 @@ def test_components_have_pgha_type_tokens_and_own_their_children():
         "pgha:pgbouncer:PgBouncerPools",
         "pgha:haproxy:HAProxy",
         "pgha:failover:FailoverWatcher",
+        "pgha:failover:DockerProxy",
         "pgha:pgbackrest:BackupRepository",
         "pgha:pgbackrest:RepositoryHost",
         "pgha:prometheus:Prometheus",
@@ -168,6 +171,7 @@ def test_every_docker_object_is_named_and_labelled_for_its_stack():
                 "pgbouncer",
                 "haproxy",
                 "failover-watcher",
+                "docker-proxy",
                 "network",
                 "pgbackrest",
                 "prometheus",
@@ -258,16 +262,22 @@ def test_no_password_reaches_a_container_environment_or_command():
             assert password not in visible
 
 
-def test_the_failover_watcher_listens_read_only_and_can_be_switched_off():
-    resources, _ = deploy()
-    (watcher,) = [c for c in of_type(resources, "docker:index/container:Container") if c.name == "failover-watcher"]
-    assert watcher.inputs["volumes"] == [
-        {"hostPath": "/var/run/docker.sock", "containerPath": "/var/run/docker.sock", "readOnly": True}
-    ]
+def test_the_failover_watcher_reads_the_engine_through_the_proxy_only_and_can_be_switched_off():
+    resources, parents = deploy()
+    containers = {c.name: c for c in of_type(resources, "docker:index/container:Container")}
+    watcher, proxy = containers["failover-watcher"], containers["docker-proxy"]
+    assert watcher.inputs["volumes"] == [{"volumeName": "pgha-t1-docker-proxy", "containerPath": "/run/docker-proxy"}]
+    assert watcher.inputs["user"] == "watcher" and watcher.inputs["capabilities"] == {"drops": ["ALL"]}
     assert watcher.inputs["command"][:4] == ["--stack", "t1", "--prefix", "/pgha/pgha-t1"]
+    assert watcher.inputs["command"][-2:] == ["--docker", "unix:///run/docker-proxy/docker.sock"]
     assert "ports" not in watcher.inputs
+    # The one container with the engine's socket: the proxy, unprivileged, in the socket's group.
+    holders = [c.name for c in containers.values() if "/var/run/docker.sock" in repr(c.inputs.get("volumes"))]
+    assert sorted(holders) == ["docker-proxy", "pgbackrest"]
+    assert proxy.inputs["capabilities"] == {"drops": ["ALL"]} and proxy.inputs["groupAdds"] == ["0"]
+    assert parents[("pgha:failover:DockerProxy", "docker-proxy")] == "failover"
     resources, _ = deploy(fastFailover="false")
-    assert "failover-watcher" not in {r.name for r in resources}
+    assert not {"failover-watcher", "docker-proxy"} & {r.name for r in resources}
 
 
 def test_patroni_dynamic_settings_are_a_resource_applied_through_the_api():

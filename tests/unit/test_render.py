@@ -3,9 +3,11 @@ import configparser
 import hashlib
 import hmac
 import json
+import re
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+import pytest
 import yaml
 
 from pgha.model import render
@@ -332,3 +334,27 @@ def test_alert_rules_take_the_stack_thresholds_and_drop_the_synchronous_rule_whe
     assert "> 1000" in quorum["PghaReplicaLagHigh"]["expr"] and "< 3" in quorum["PghaEtcdNoQuorum"]["expr"]
     assert "PghaNoSynchronousStandby" in quorum
     assert set(quorum) - set(rules(synchronousMode="off")) == {"PghaNoSynchronousStandby"}
+
+
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("GET", "/version", True),
+        ("GET", "/v1.41/events", True),
+        ("GET", "/v1.41/containers/json", True),
+        ("HEAD", "/_ping", True),
+        ("POST", "/v1.41/containers/create", False),
+        ("POST", "/v1.41/events", False),
+        ("GET", "/v1.41/containers/pgha-dev-postgres-1/json", False),
+        ("GET", "/v1.41/containers/json/../create", False),
+        ("POST", "/v1.41/containers/pgha-dev-postgres-1/exec", False),
+        ("GET", "/v1.41/secrets", False),
+    ],
+)
+def test_the_docker_proxy_lets_through_the_watchers_reads_only(method, path, allowed):
+    config = render.docker_proxy_config()
+    (pattern,) = re.findall(r"path_reg (\S+)", config)
+    (methods,) = re.findall(r"acl read_only method (.+)", config)
+    assert (method in methods.split() and re.search(pattern, path) is not None) == allowed
+    assert "http-request deny deny_status 403 unless read_only allowed" in config
+    assert "bind /run/docker-proxy/docker.sock mode 660" in config
