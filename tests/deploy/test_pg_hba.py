@@ -6,6 +6,7 @@ A place is the host, or a member's container: a throwaway container of the node 
 member's network namespace, so its logins leave from the member's own address. Two more places sit on the stack's
 network: a container Docker gives an address to, and the bench's client at the address kept for it."""
 
+import re
 import subprocess
 
 import psycopg
@@ -42,6 +43,8 @@ PASSWORD_KEYS = {
 # The logins each role's members make, to every node; an exporter logs in to its own node only, and any other
 # place makes none.
 ADMITTED = {"postgres": {"superuser", "streaming"}, "pgbouncer": {"auth-query", "app"}, "bench-net": {"app"}}
+# What PostgreSQL says of a login a `reject` rule refuses (a login no rule matches says "no pg_hba.conf entry").
+REJECTED = re.compile(r"pg_hba\.conf rejects (replication )?connection for host")
 # One psql login per argument ("address role database replication"), a line each: the attempt, then ok or psql's
 # first line. The pgpass file comes through stdin, so no password is ever on a command line.
 PROBE = """
@@ -72,7 +75,7 @@ def nodes(t) -> dict[str, str]:
 
 
 def outcome(message: str) -> str:
-    return "refused by a rule" if "pg_hba.conf rejects connection" in message else message
+    return "refused by a rule" if REJECTED.search(message) else message
 
 
 def expected(place: str, role: str, node: str) -> set[str]:
