@@ -39,6 +39,9 @@ POSTGRES_EXPORTER_PORT = 9187
 PGBOUNCER_EXPORTER_PORT = 9127
 # The two pools of a node's PgBouncer, each watched by an exporter of its own: name -> its port.
 PGBOUNCER_POOLS = {"node": PGBOUNCER_PORT, "leader": PGBOUNCER_LEADER_PORT}
+# The bench's client on the stack network (pgha/ops/bench): a fixed address, between the nodes (21 to 29) and the
+# PgBouncers (41 on), so that pg_hba can admit it to the nodes directly, for the bench's direct path.
+BENCH_CLIENT_OFFSET = 30
 # The stack key each published port derives from, by role and port inside the container, with the step between
 # members (member i publishes the key's port plus step * (i - 1)): a deployed stack's ports are read back by it.
 PUBLISHED_KEYS = {
@@ -49,6 +52,11 @@ PUBLISHED_KEYS = {
     "postgres": ({PATRONI_API_PORT: "patroniPort"}, 1),
     "prometheus": ({PROMETHEUS_PORT: "prometheusPort"}, 0),
 }
+
+
+def subnet_address(subnet: str, offset: int) -> str:
+    """The address `offset` places into the stack's subnet: where a member with a fixed address lives."""
+    return str(ipaddress.ip_network(subnet)[offset])
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class Layout:
         return self.settings.prefix
 
     def _address(self, offset: int) -> str:
-        return str(ipaddress.ip_network(self.settings.subnet)[offset])
+        return subnet_address(self.settings.subnet, offset)
 
     @property
     def on_swarm(self) -> bool:
@@ -144,7 +152,14 @@ class Layout:
 
     def postgres_exporters(self) -> list[Member]:
         """One per node, after the PgBouncers (41 to 49): 51 to 59."""
-        return [self._member("postgres-exporter", i, 50) for i in range(1, self.settings.postgres_nodes + 1)]
+        return [self.postgres_exporter_of(p) for p in self.postgres()]
+
+    def postgres_exporter_of(self, postgres: Member) -> Member:
+        """The exporter that watches this node, whether the stack runs it or not."""
+        return self._member("postgres-exporter", postgres.index, 50)
+
+    def bench_client(self) -> Member:
+        return self._member("bench-net", 0, BENCH_CLIENT_OFFSET)
 
     def pgbouncer_exporters(self, pool: str) -> list[Member]:
         """One per node and pool: 61 to 69 for the node pools, 71 to 79 for the leader pools (a /25 at least)."""

@@ -43,7 +43,11 @@ REPLICATION_USER = "replicator"
 AUTH_USER = "pgbouncer_auth"
 # The exporters' role: pg_monitor in PostgreSQL, stats_users in PgBouncer; nothing else.
 MONITOR_USER = "pgha_monitor"
+# The roles pgha makes and uses itself: any other is the application's.
+SYSTEM_ROLES = (SUPERUSER, REPLICATION_USER, AUTH_USER, MONITOR_USER)
 APP_DATABASE = "app"
+# Where PgBouncer's auth_query runs (its auth_dbname) and the exporters connect.
+ADMIN_DATABASE = "postgres"
 SCRAM_ITERATIONS = 4096
 # libpq waits this long for each host in turn: a HAProxy instance that does not answer costs a new connection
 # at most this before the next is tried (2 s is libpq's smallest).
@@ -79,6 +83,12 @@ SWARM_RESOLVERS = (
     "    hold nx 1s\n"
     "    hold obsolete 0s\n\n"
 )
+# pg_hba's rules that admit a login take this connection type: hostssl once PostgreSQL serves TLS, in this one
+# place. The rules that refuse stay `host`, which matches a connection with TLS or without.
+HBA_ADMIT = "host"
+HBA_METHOD = "scram-sha-256"
+LOOPBACK = "127.0.0.1/32"
+ANYWHERE = "0.0.0.0/0"
 SWARM_CHECK_BACKENDS = {"primary_checks": "primary", "replica_checks": "replica"}  # backend -> Patroni endpoint
 BOOTSTRAP_DCS = {"ttl": 20, "loop_wait": 2, "retry_timeout": 4, "synchronous_mode": "quorum"}
 
@@ -121,8 +131,58 @@ def patroni_config(layout: Layout, member: Member) -> str:
         member=member.name,
         address=member.address,
         etcd_hosts=",".join(f"{m.address}:2379" for m in layout.etcd()),
+        pg_hba="\n".join(f"    - {rule}" for rule in pg_hba(layout, member)),
         **BOOTSTRAP_DCS,
     )
+
+
+def _admit(database: str, user: str, source: str) -> str:
+    return f"{HBA_ADMIT} {database} {user} {source} {HBA_METHOD}"
+
+
+def _refuse(database: str, user: str) -> str:
+    return f"host {database} {user} {ANYWHERE} reject"
+
+
+def _sources(layout: Layout, members: Sequence[Member]) -> list[str]:
+    """Where these members' connections come from: each one's fixed address. A Swarm task has none (its address
+    changes when it restarts), so there it is the stack's subnet, which only the stack's overlay hands out."""
+    if not members:
+        return []
+    if layout.on_swarm:
+        return [layout.settings.subnet]
+    return [f"{m.address}/32" for m in members]
+
+
+def pg_hba(layout: Layout, member: Member) -> list[str]:
+    """A node's pg_hba rules: each role pgha makes only from where pgha's own clients of it run, an application role
+    only through PgBouncer (or from the bench's client, for its direct path), everything else refused.
+
+    Every node slot's address is listed, not only the running nodes', so that scaling never changes a node's file
+    (which would replace its container); so is a node's exporter's, whether or not the stack collects metrics. A
+    Swarm stack has neither exporters nor the bench (pgha:metrics false, the bench refuses it)."""
+    slots = layout.node_slots()
+    nodes = _sources(layout, [postgres for postgres, _ in slots])
+    pools = _sources(layout, [pgbouncer for _, pgbouncer in slots])
+    exporter = [] if layout.on_swarm else _sources(layout, [layout.postgres_exporter_of(member)])
+    bench = [] if layout.on_swarm else _sources(layout, [layout.bench_client()])
+    return [
+        "local all all peer",  # psql through `docker exec`, pgBackRest, the password rollout
+        # Patroni's own connections, and its post_bootstrap's: to localhost over TCP (it is not told to use the
+        # socket), as the superuser, and as replicator where it reads a replica's timeline (IDENTIFY_SYSTEM).
+        _admit("all", SUPERUSER, LOOPBACK),
+        _admit("replication", REPLICATION_USER, LOOPBACK),
+        # Another node's Patroni: pg_rewind and its checks of the leader as the superuser; streaming, base backups
+        # and timeline checks as replicator.
+        *(_admit("all", SUPERUSER, source) for source in nodes),
+        *(_admit("replication", REPLICATION_USER, source) for source in nodes),
+        *(_admit(ADMIN_DATABASE, AUTH_USER, source) for source in pools),  # auth_query
+        *(_admit(ADMIN_DATABASE, MONITOR_USER, source) for source in exporter),
+        _refuse("all", ",".join(SYSTEM_ROLES)),
+        *(_admit("all", "all", source) for source in pools + bench),  # the application's roles
+        _refuse("all", "all"),
+        _refuse("replication", "all"),  # `all` does not match a replication connection's database
+    ]
 
 
 def restores_other_stack(settings: Settings) -> bool:
@@ -196,13 +256,18 @@ def etcd_client_urls(layout: Layout) -> str:
 
 def pgbouncer_node_config(postgres: Member) -> str:
     databases = f"[databases]\n* = host={postgres.address} port={POSTGRES_PORT}"
-    return _template("pgbouncer.ini").substitute(port=PGBOUNCER_PORT, databases=databases, monitor_user=MONITOR_USER)
+    return _template("pgbouncer.ini").substitute(
+        port=PGBOUNCER_PORT, databases=databases, auth_database=ADMIN_DATABASE, monitor_user=MONITOR_USER
+    )
 
 
 def pgbouncer_leader_config() -> str:
     """The leader pool's databases are a file that docker/pgbouncer/pools.py rewrites when the leader changes."""
     return _template("pgbouncer.ini").substitute(
-        port=PGBOUNCER_LEADER_PORT, databases=f"%include {LEADER_TARGET_FILE}", monitor_user=MONITOR_USER
+        port=PGBOUNCER_LEADER_PORT,
+        databases=f"%include {LEADER_TARGET_FILE}",
+        auth_database=ADMIN_DATABASE,
+        monitor_user=MONITOR_USER,
     )
 
 
@@ -332,7 +397,7 @@ def monitor_role_sql(verifier: str) -> str:
 
 def postgres_exporter_source(postgres: Member) -> str:
     """postgres_exporter's DATA_SOURCE_URI: the node's PostgreSQL, without user or password (given apart)."""
-    return f"{postgres.address}:{POSTGRES_PORT}/postgres?sslmode=disable"
+    return f"{postgres.address}:{POSTGRES_PORT}/{ADMIN_DATABASE}?sslmode=disable"
 
 
 def pgbouncer_exporter_source(pgbouncer: Member, pool: str) -> str:

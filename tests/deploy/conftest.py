@@ -10,6 +10,7 @@ import pytest
 
 from pgha.clients import docker_api
 from pgha.model import repository
+from pgha.model.settings import NAMESPACE, PASSWORD_KEYS
 from pgha.ops import target
 from pgha.ops.backups import backups
 
@@ -49,6 +50,13 @@ def generated_passwords(stack: str) -> dict[str, str]:
         for r in state["deployment"]["resources"]
         if r["type"] == "pulumi-python:dynamic/credentials:GeneratedPassword"
     }
+
+
+def passwords_in_use(stack: str) -> dict[str, str]:
+    """The passwords the stack runs with, by key: those its config sets (decrypted here) over the generated ones."""
+    config = json.loads(pulumi("config", "--show-secrets", "--json", stack=stack).stdout)
+    keys = {f"{NAMESPACE}:{key}": key for key in PASSWORD_KEYS}
+    return generated_passwords(stack) | {keys[k]: entry["value"] for k, entry in config.items() if k in keys}
 
 
 def container_ids(t: target.Target) -> dict[str, str]:

@@ -47,8 +47,10 @@ def test_layout_names_and_fixed_addresses():
 def test_every_member_of_the_largest_stack_has_an_address_of_its_own():
     lay = layout(etcdNodes=7, postgresNodes=9, haproxyNodes=3, subnet="10.213.7.0/25")
     members = [*lay.etcd(), *lay.postgres(), *lay.pgbouncer(), *lay.haproxy(), lay.failover_watcher()]
+    members += [lay.pgbackrest(), lay.prometheus(), *lay.postgres_exporters(), lay.bench_client()]
+    members += [e for pool in ("node", "leader") for e in lay.pgbouncer_exporters(pool)]
     addresses = [m.address for m in members]
-    assert len(set(addresses)) == len(addresses) == 7 + 9 + 9 + 3 + 1
+    assert len(set(addresses)) == len(addresses) == 7 + 9 + 9 + 3 + 1 + 3 + 9 + 18
     assert "10.213.7.1" not in addresses, "the gateway's"
     assert [m.address for m in lay.haproxy()] == ["10.213.7.5", "10.213.7.6", "10.213.7.7"]
 

@@ -3,7 +3,9 @@
 Every path is driven by the same pgbench (PostgreSQL 17's, from the node image), in two throwaway client
 containers: one on the host's network, reaching the stack through its published ports as a user on this host
 does, and one on the stack's network, reaching haproxy-1, the primary's PgBouncer and the primary's PostgreSQL
-by name. The app password reaches them in a pgpass file written through stdin, never on a command line.
+by name. That one takes the address the layout keeps for it, the one place besides the PgBouncers whose
+application logins the nodes' pg_hba admits. The app password reaches them in a pgpass file written through stdin,
+never on a command line.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pgha import names
-from pgha.clients import patroni_api
+from pgha.clients import docker_api, patroni_api
 from pgha.model import layout
 from pgha.ops.bench import bench_stats, loop, storm
 from pgha.ops.drills import drill
@@ -100,7 +102,9 @@ class ClientContainer:
         return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
 
 
-def _start(name: str, image: str, network: str, lifetime_s: int, target: Target) -> ClientContainer:
+def _start(
+    name: str, image: str, network: str, address: str | None, lifetime_s: int, target: Target
+) -> ClientContainer:
     """A container that only sleeps, for at most lifetime_s, so even a killed bench leaves nothing behind."""
     subprocess.run(
         [
@@ -112,6 +116,7 @@ def _start(name: str, image: str, network: str, lifetime_s: int, target: Target)
             name,
             "--network",
             network,
+            *(["--ip", address] if address else []),
             "--label",
             f"pgha.bench={target.stack}",
             "--entrypoint",
@@ -133,6 +138,12 @@ def _start(name: str, image: str, network: str, lifetime_s: int, target: Target)
     return client
 
 
+def net_client_address(network: str) -> str:
+    """The address the layout keeps for the bench's client on the stack's network (Layout.bench_client)."""
+    subnet = docker_api.client().networks.get(network).attrs["IPAM"]["Config"][0]["Subnet"]
+    return layout.subnet_address(subnet, layout.BENCH_CLIENT_OFFSET)
+
+
 @contextmanager
 def client_containers(target: Target, lifetime_s: int) -> Iterator[dict[str, ClientContainer]]:
     if target.is_swarm:
@@ -142,8 +153,12 @@ def client_containers(target: Target, lifetime_s: int) -> Iterator[dict[str, Cli
     image = next(iter(target.containers("postgres").values()))["Image"]
     containers = {"host": target.container("bench-host"), "net": target.container("bench-net")}
     networks = {"host": "host", "net": names.network(target.stack)}
+    addresses = {"host": None, "net": net_client_address(networks["net"])}
     try:
-        yield {kind: _start(containers[kind], image, networks[kind], lifetime_s, target) for kind in containers}
+        yield {
+            kind: _start(containers[kind], image, networks[kind], addresses[kind], lifetime_s, target)
+            for kind in containers
+        }
     finally:
         subprocess.run(["docker", "rm", "-f", *containers.values()], capture_output=True, timeout=60)
 
