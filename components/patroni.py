@@ -134,7 +134,8 @@ class PatroniCluster(pulumi.ComponentResource):
             member,
             image,
             self,
-            ignore_changes=[*PASSWORD_UPLOADS, RESTORE_UPLOAD],
+            # Without backups there is no restore file: ignoring a path that is not there draws a warning.
+            ignore_changes=[*PASSWORD_UPLOADS, *([RESTORE_UPLOAD] if settings.backups else [])],
             after=after,
             destroy_grace_seconds=POSTGRES_STOP_GRACE_S,
             ports=[

@@ -351,3 +351,11 @@ def test_destroy_stops_every_container_in_turn_before_pulumi_removes_them(raw):
     resources, _ = deploy(monitor_out=monitors, **raw)
     containers = {c.name for c in of_type(resources, "docker:index/container:Container")}
     assert containers <= monitors[0].dependencies["stop-in-turn"]
+
+
+@pytest.mark.parametrize("backups, ignored", [("true", True), ("false", False)])
+def test_the_restore_file_is_ignored_only_where_there_is_one(backups, ignored):
+    monitors: list[RecordingMonitor] = []
+    deploy(monitor_out=monitors, backups=backups)
+    ignore = monitors[0].requests["postgres-1"].ignoreChanges
+    assert ("uploads[5].content" in ignore) == ignored and "uploads[1].content" in ignore
