@@ -69,31 +69,29 @@ def _whole_number(value: str) -> int | None:
     return None
 
 
-def _fsync(value: str, _: Cluster) -> str | None:
-    if _boolean(value) is not False:
-        return None
-    return (
+# A switch whose one position risks the data: the unsafe position, and what it risks.
+SWITCH_RISKS = {
+    "fsync": (
+        False,
         "PostgreSQL no longer waits for its writes to reach the disk, so a crash of the host can lose acknowledged "
-        "commits and corrupt the data files"
-    )
-
-
-def _full_page_writes(value: str, _: Cluster) -> str | None:
-    if _boolean(value) is not False:
-        return None
-    return (
+        "commits and corrupt the data files",
+    ),
+    "full_page_writes": (
+        False,
         "a page that a crash leaves half written cannot be repaired from the WAL, so the data files can be corrupt "
-        "after a crash; pg_rewind, which brings a failed primary back, needs it on too"
-    )
-
-
-def _data_sync_retry(value: str, _: Cluster) -> str | None:
-    if _boolean(value) is not True:
-        return None
-    return (
+        "after a crash; pg_rewind, which brings a failed primary back, needs it on too",
+    ),
+    "data_sync_retry": (
+        True,
         "after a failed fsync PostgreSQL carries on instead of stopping, although Linux may have dropped the data it "
-        "could not write, so the data files can be silently corrupt"
-    )
+        "could not write, so the data files can be silently corrupt",
+    ),
+}
+
+
+def _switch(name: str) -> Callable[[str, Cluster], str | None]:
+    unsafe, risk = SWITCH_RISKS[name]
+    return lambda value, _: risk if _boolean(value) is unsafe else None
 
 
 def _synchronous_commit(value: str, cluster: Cluster) -> str | None:
@@ -146,9 +144,7 @@ def _max_replication_slots(value: str, cluster: Cluster) -> str | None:
 
 # Each parameter's check: what its value risks in the cluster, or None when it is safe there.
 CHECKS: dict[str, Callable[[str, Cluster], str | None]] = {
-    "fsync": _fsync,
-    "full_page_writes": _full_page_writes,
-    "data_sync_retry": _data_sync_retry,
+    **{name: _switch(name) for name in SWITCH_RISKS},
     "synchronous_commit": _synchronous_commit,
     "max_wal_senders": _max_wal_senders,
     "max_replication_slots": _max_replication_slots,
