@@ -9,6 +9,7 @@ import socket
 from dataclasses import dataclass
 
 import docker.errors
+from docker.models.resource import Model
 
 from pgha import names
 from pgha.clients import docker_api, patroni_api
@@ -52,14 +53,17 @@ def _swarm_leader(settings: Settings) -> str | None:
         return None
 
 
+def _ipv4_subnet(network: Model) -> str:
+    """A Docker network's IPv4 subnet; "" when it has none."""
+    configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+    subnets = [c["Subnet"] for c in configs if "Subnet" in c and ":" not in c["Subnet"]]
+    return subnets[-1] if subnets else ""
+
+
 def _ipv4_subnets() -> dict[str, str]:
     """Every Docker network's IPv4 subnet, by network name."""
-    subnets = {}
-    for network in docker_api.client().networks.list():
-        for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
-            if "Subnet" in config and ":" not in config["Subnet"]:
-                subnets[network.name] = config["Subnet"]
-    return subnets
+    found = ((network.name, _ipv4_subnet(network)) for network in docker_api.client().networks.list())
+    return {name: subnet for name, subnet in found if subnet}
 
 
 def _other_subnets(own_network: str) -> dict[str, str]:
@@ -80,9 +84,7 @@ def stack_network(stack: str) -> tuple[str, str] | None:
     name = names.network(stack)
     for network in docker_api.labelled("networks", names.stack_label(stack)):
         if network.name == name:
-            configs = (network.attrs.get("IPAM") or {}).get("Config") or []
-            subnets = [c["Subnet"] for c in configs if "Subnet" in c and ":" not in c["Subnet"]]
-            return network.id, subnets[0] if subnets else ""
+            return network.id, _ipv4_subnet(network)
     return None
 
 

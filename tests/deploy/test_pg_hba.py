@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from pgha import names
-from pgha.clients import docker_api, patroni_api
+from pgha.clients import patroni_api
 from pgha.clients import prometheus as metrics
-from pgha.model import render
+from pgha.model import host, render
 from pgha.model.layout import POSTGRES_PORT, Layout
 from pgha.model.settings import parse
 from pgha.ops.bench import bench
@@ -144,14 +144,15 @@ def test_from_the_stack_network_only_the_bench_s_client_gets_in_and_only_as_the_
     name, t, passwords = stack
     network = names.network(name)
     assert_only(probe(t, passwords, ["--network", network]), "a container on the stack network", "")
-    bench_client = ["--network", network, "--ip", bench.net_client_address(network)]
+    bench_client = ["--network", network, "--ip", bench.net_client_address(name)]
     assert_only(probe(t, passwords, bench_client), "the bench's client", "bench-net")
 
 
 def test_each_node_runs_the_rendered_rules(stack):
     name, t, _ = stack
-    subnet = docker_api.client().networks.get(names.network(name)).attrs["IPAM"]["Config"][0]["Subnet"]
-    layout = Layout(parse(name, {"subnet": subnet}))
+    network = host.stack_network(name)
+    assert network, f"stack {name} has no network"
+    layout = Layout(parse(name, {"subnet": network[1]}))
     for member in layout.postgres():
         written = subprocess.run(
             ["docker", "exec", t.container(member.name), "cat", f"{render.PGDATA}/pg_hba.conf"],

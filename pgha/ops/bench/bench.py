@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pgha import names
-from pgha.clients import docker_api, patroni_api
-from pgha.model import layout
+from pgha.clients import patroni_api
+from pgha.model import host, layout
 from pgha.ops.bench import bench_stats, loop, storm
 from pgha.ops.drills import drill
 from pgha.ops.target import Target
@@ -138,10 +138,12 @@ def _start(
     return client
 
 
-def net_client_address(network: str) -> str:
+def net_client_address(stack: str) -> str:
     """The address the layout keeps for the bench's client on the stack's network (Layout.bench_client)."""
-    subnet = docker_api.client().networks.get(network).attrs["IPAM"]["Config"][0]["Subnet"]
-    return layout.subnet_address(subnet, layout.BENCH_CLIENT_OFFSET)
+    network = host.stack_network(stack)
+    if network is None or not network[1]:
+        raise RuntimeError(f"stack {stack} has no network on this engine with an IPv4 subnet")
+    return layout.subnet_address(network[1], layout.BENCH_CLIENT_OFFSET)
 
 
 @contextmanager
@@ -153,7 +155,7 @@ def client_containers(target: Target, lifetime_s: int) -> Iterator[dict[str, Cli
     image = next(iter(target.containers("postgres").values()))["Image"]
     containers = {"host": target.container("bench-host"), "net": target.container("bench-net")}
     networks = {"host": "host", "net": names.network(target.stack)}
-    addresses = {"host": None, "net": net_client_address(networks["net"])}
+    addresses = {"host": None, "net": net_client_address(target.stack)}
     try:
         yield {
             kind: _start(containers[kind], image, networks[kind], addresses[kind], lifetime_s, target)
